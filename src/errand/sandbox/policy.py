@@ -129,6 +129,8 @@ class Limits(_Frozen):
     memory_bytes: int = Field(default=4 * 1024**3, ge=64 * 1024**2)
     file_size_bytes: int = Field(default=1024**3, ge=1024**2)
     open_files: int = Field(default=1024, ge=64)
+    scratch_bytes: int = Field(default=512 * 1024**2, ge=1024**2)
+    """Size of each in-memory scratch area (``/tmp``, the session home)."""
 
 
 class SandboxPolicy(_Frozen):

@@ -1,0 +1,279 @@
+"""The Linux backend: one fresh bubblewrap sandbox per command.
+
+This module only builds argument lists; :mod:`errand.sandbox.session` runs them. The read
+allowlist is deliberate: the sandbox sees ``/usr`` and the few ``/etc`` files programs need,
+synthetic identity files, fresh ``/proc``, ``/dev`` and tmpfs scratch space, the session home
+and the granted folders, and nothing else of the host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from errand.sandbox.errors import SandboxUnavailable
+from errand.sandbox.namespace import find_tool
+from errand.sandbox.policy import FolderMode, SandboxPolicy
+from errand.sandbox.protected import PROTECTED_PATHS
+
+MIN_VERSION = (0, 8, 0)
+SANDBOX_UID = 1000
+SANDBOX_USER = "errand"
+PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+
+# What the sandbox's /etc holds: small host files copied once per session, and host folders
+# bound read-only. Everything else of the host's /etc stays hidden.
+ETC_FILES = (
+    "ld.so.cache",
+    "localtime",
+    "mime.types",
+    "protocols",
+    "services",
+    "inputrc",
+    "os-release",
+    "debian_version",
+)
+ETC_FOLDERS = ("/etc/ssl", "/etc/pki", "/etc/alternatives", "/etc/terminfo")
+_USR_LINKS = (("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"),
+              ("usr/lib64", "/lib64"), ("usr/lib32", "/lib32"))
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraMount:
+    """A further read-only host folder for one command (a skill's folder, for instance)."""
+
+    host_path: Path
+    sandbox_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallFds:
+    """File descriptors a command receives, by the numbers they have in this process."""
+
+    user_ns: int
+    net_ns: int
+    seccomp: int
+
+
+def bwrap_path() -> str:
+    """The system bwrap (never one under the working directory).
+
+    Raises:
+        SandboxUnavailable: bwrap is missing or older than 0.8.
+    """
+    path = find_tool("bwrap")
+    if path is None:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) is not installed", "install it: sudo apt-get install bubblewrap"
+        )
+    version = bwrap_version(path)
+    if version < MIN_VERSION:
+        raise SandboxUnavailable(
+            f"bubblewrap {'.'.join(map(str, version))} is too old (0.8 or newer is needed)",
+            "upgrade the bubblewrap package",
+        )
+    return path
+
+
+_version_cache: dict[str, tuple[int, ...]] = {}
+
+
+def bwrap_version(path: str) -> tuple[int, ...]:
+    """The version of a bwrap binary, e.g. ``(0, 8, 0)``."""
+    if path not in _version_cache:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5,
+                             check=False).stdout
+        match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out)
+        _version_cache[path] = tuple(int(g or 0) for g in match.groups()) if match else (0,)
+    return _version_cache[path]
+
+
+def build_argv(
+    *,
+    bwrap: str,
+    nsenter: str,
+    prlimit: str,
+    policy: SandboxPolicy,
+    etc_dir: Path,
+    fds: CallFds,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str | None = None,
+    protection: Mapping[Path, ProtectionPlan],
+    extra_mounts: Sequence[ExtraMount] = (),
+) -> list[str]:
+    """The full command line: limits, join the session's namespaces, then bwrap.
+
+    ``etc_dir`` is the session's synthetic ``/etc`` (see :func:`write_etc`). ``protection`` has the plan of each read-write folder, whose
+    placeholders the caller has already created: see :func:`plan_protection`.
+    """
+    limits = policy.limits
+    out = [
+        prlimit,
+        f"--nproc={limits.processes}",
+        f"--as={limits.memory_bytes}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+        nsenter,
+        f"--user=/proc/self/fd/{fds.user_ns}",
+        f"--net=/proc/self/fd/{fds.net_ns}",
+        "--",
+        bwrap,
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--uid", str(SANDBOX_UID),
+        "--gid", str(SANDBOX_UID),
+        "--hostname", "errand",
+        "--die-with-parent",
+        "--new-session",
+        "--disable-userns",
+        "--cap-drop", "ALL",
+        "--clearenv",
+        "--ro-bind", "/usr", "/usr",
+    ]
+    for target, link in _USR_LINKS:
+        if os.path.isdir("/" + target):
+            out += ["--symlink", target, link]
+    out += ["--ro-bind", str(etc_dir), "/etc"]
+    for path in ETC_FOLDERS:
+        if os.path.isdir(path):
+            out += ["--ro-bind", path, path]
+    out += [
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp",
+        "--symlink", "../tmp", "/var/tmp",
+        "--dir", "/run",
+        "--size", str(limits.scratch_bytes), "--tmpfs", "/sessions",
+        "--dir", policy.home,
+        "--dir", f"{policy.home}/mnt",
+    ]
+    for grant in policy.folders:
+        kind = "--bind" if grant.mode is FolderMode.READ_WRITE else "--ro-bind"
+        out += [kind, str(grant.path), policy.mount_point(grant)]
+        if grant.mode is FolderMode.READ_WRITE:
+            out += protection_args(grant.path, policy.mount_point(grant), protection[grant.path])
+    for mount in extra_mounts:
+        out += ["--ro-bind", str(mount.host_path), mount.sandbox_path]
+    for key, value in env.items():
+        out += ["--setenv", key, value]
+    out += [
+        "--chdir", cwd or policy.workdir,
+        "--seccomp", str(fds.seccomp),
+        "--remount-ro", "/",
+        "--",
+        *argv,
+    ]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionPlan:
+    """How the protected paths of one read-write folder are guarded for a command.
+
+    ``cover`` are existing protected paths bound read-only onto themselves; ``pin`` are their
+    parent directories bound onto themselves, because a mount point cannot be renamed or
+    removed (so ``.git`` cannot be moved away and recreated writable); ``block`` are the first
+    missing components of absent protected paths, which the caller creates as empty
+    placeholder files and which are covered by ``/dev/null``.
+    """
+
+    cover: tuple[str, ...]
+    pin: tuple[str, ...]
+    block: tuple[str, ...]
+
+
+def plan_protection(host_root: Path) -> ProtectionPlan:
+    """Work out the guards for a read-write folder as it is now.
+
+    Raises:
+        SandboxUnavailable: a protected path or one of its parents is a symlink, which no
+            mount can guard; the message names it and what to do.
+    """
+    cover: list[str] = []
+    pin: list[str] = []
+    block: list[str] = []
+    for rel in PROTECTED_PATHS:
+        parts = rel.split("/")
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            path = host_root / sub
+            if path.is_symlink():
+                raise SandboxUnavailable(
+                    f"{path} is a symbolic link, so Errand cannot keep it read-only inside "
+                    "a read-write folder",
+                    "remove the link or grant the folder read-only (:ro)",
+                )
+            if not path.exists():
+                if sub not in block:
+                    block.append(sub)
+                break
+            if depth == len(parts) or not path.is_dir():
+                if sub not in cover:
+                    cover.append(sub)
+                break
+            if sub not in pin:
+                pin.append(sub)
+    return ProtectionPlan(tuple(cover), tuple(pin), tuple(block))
+
+
+def protection_args(host_root: Path, mount_point: str, plan: ProtectionPlan) -> list[str]:
+    """bwrap arguments for a plan, after the folder's own bind."""
+    out: list[str] = []
+    for rel in plan.pin:
+        out += ["--bind", str(host_root / rel), f"{mount_point}/{rel}"]
+    for rel in plan.cover:
+        out += ["--ro-bind", str(host_root / rel), f"{mount_point}/{rel}"]
+    for rel in plan.block:
+        out += ["--ro-bind", "/dev/null", f"{mount_point}/{rel}"]
+    return out
+
+
+def write_etc(etc_dir: Path, session: str) -> None:
+    """Fill a session's synthetic ``/etc``: identity and name-service files of its own, and
+    copies of the few small host files programs read."""
+    etc_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for name in ETC_FILES:
+        source = Path("/etc") / name
+        if source.is_file():
+            (etc_dir / name).write_bytes(source.read_bytes())
+    for folder in ETC_FOLDERS:
+        if os.path.isdir(folder):
+            (etc_dir / os.path.basename(folder)).mkdir(exist_ok=True)
+    home = f"/sessions/{session}"
+    files = {
+        "passwd": f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+        f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_UID}:Errand sandbox:{home}:/bin/sh\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_UID}:\nnogroup:x:65534:\n",
+        "hostname": "errand\n",
+        "hosts": "127.0.0.1 localhost errand\n::1 localhost\n",
+        # No resolver is reachable; names are resolved by the proxy on the host side.
+        "resolv.conf": "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+    }
+    for name, text in files.items():
+        (etc_dir / name).write_text(text, encoding="utf-8")
+
+
+def require_tools() -> tuple[str, str, str]:
+    """Paths of bwrap, nsenter and prlimit.
+
+    Raises:
+        SandboxUnavailable: one of them is missing.
+    """
+    bwrap = bwrap_path()
+    nsenter = find_tool("nsenter")
+    prlimit = find_tool("prlimit")
+    if nsenter is None or prlimit is None:
+        raise SandboxUnavailable("nsenter or prlimit is missing", "install util-linux")
+    return bwrap, nsenter, prlimit

@@ -1,0 +1,151 @@
+"""A session's private network namespace, held open by a small process.
+
+The sandbox has no network interface but loopback. Its one way out is the egress proxy, which
+runs in the Errand process on the host side. The trick that connects the two: a holder process
+creates a user and network namespace, brings loopback up, creates a listening socket on
+``127.0.0.1:3128`` *inside* that namespace and hands the socket to us over a unix socketpair.
+A socket stays in the namespace it was created in, so we accept on it from the host while our
+outgoing connections leave from the host's network. Every command of the session then joins
+the namespace (``nsenter``) before bwrap builds the rest of the sandbox around it.
+
+No unix socket is visible inside the sandbox and the proxy is outside its pid and mount
+namespaces, so sandboxed code can neither see nor signal it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+from errand.sandbox.errors import SandboxUnavailable
+
+PROXY_PORT = 3128
+_START_TIMEOUT = 10.0
+
+# Runs inside the new namespaces, with only the standard library and no site packages.
+_HOLDER = f"""
+import fcntl, socket, struct
+io = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+req = struct.pack("16sH14s", b"lo", 0, b"")
+flags = struct.unpack("16sH", fcntl.ioctl(io, 0x8913, req)[:18])[1]
+fcntl.ioctl(io, 0x8914, struct.pack("16sH14s", b"lo", flags | 1, b""))
+io.close()
+lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+lsn.bind(("127.0.0.1", {PROXY_PORT}))
+lsn.listen(256)
+ctl = socket.socket(fileno=CONTROL_FD)
+socket.send_fds(ctl, [b"ready"], [lsn.fileno()])
+lsn.close()
+ctl.recv(1)
+"""
+
+
+def find_tool(name: str) -> str | None:
+    """Find a system tool on the usual system paths, never under the working directory."""
+    path = shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return path
+
+
+class NetworkNamespace:
+    """A held user + network namespace with the proxy's listening socket inside it.
+
+    Use :meth:`start`, then pass :attr:`user_fd` and :attr:`net_fd` to each command (they are
+    the namespace handles ``nsenter`` joins), and accept connections on :attr:`listener`.
+    """
+
+    def __init__(self) -> None:
+        self._holder: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self.listener: socket.socket | None = None
+        self.user_fd = -1
+        self.net_fd = -1
+
+    async def start(self) -> None:
+        """Create the namespaces and receive the listening socket.
+
+        Raises:
+            SandboxUnavailable: user or network namespaces cannot be created here.
+        """
+        unshare = find_tool("unshare")
+        if unshare is None:
+            raise SandboxUnavailable("the 'unshare' tool is missing", "install util-linux")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._holder = self._spawn(unshare, theirs)
+        finally:
+            theirs.close()
+        self._control = ours
+        try:
+            loop = asyncio.get_running_loop()
+            msg, fds = await asyncio.wait_for(
+                loop.run_in_executor(None, _receive_listener, ours), _START_TIMEOUT
+            )
+        except (TimeoutError, OSError) as exc:
+            err = self._holder_error()
+            await self.aclose()
+            raise SandboxUnavailable(
+                f"could not create the sandbox's network namespace ({err or exc})",
+                "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
+                "or kernel.apparmor_restrict_unprivileged_userns=0) and run 'errand sandbox check'",
+            ) from exc
+        self.listener = socket.socket(fileno=fds[0])
+        self.listener.setblocking(False)
+        pid = self._holder.pid if self._holder else -1
+        self.user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        self.net_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+    def _spawn(self, unshare: str, theirs: socket.socket) -> subprocess.Popen[bytes]:
+        code = _HOLDER.replace("CONTROL_FD", str(theirs.fileno()))
+        return subprocess.Popen(
+            [unshare, "--user", "--map-root-user", "--net", "--",
+             sys.executable, "-I", "-S", "-c", code],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            pass_fds=(theirs.fileno(),),
+            env={"PATH": "/usr/bin:/bin"},
+        )
+
+    def _holder_error(self) -> str:
+        holder = self._holder
+        if holder is None or holder.poll() is None or holder.stderr is None:
+            return ""
+        lines = holder.stderr.read(4000).decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"exit status {holder.returncode}"
+
+    async def aclose(self) -> None:
+        """Release the namespaces; the holder exits when its control socket closes."""
+        for fd in (self.user_fd, self.net_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.user_fd = self.net_fd = -1
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        holder, self._holder = self._holder, None
+        if holder is not None:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(holder.wait), 2.0)
+            except TimeoutError:
+                holder.kill()
+                await asyncio.to_thread(holder.wait)
+            if holder.stderr is not None:
+                holder.stderr.close()
+
+
+def _receive_listener(control: socket.socket) -> tuple[bytes, list[int]]:
+    control.settimeout(_START_TIMEOUT)
+    msg, fds, _flags, _addr = socket.recv_fds(control, 16, 1)
+    if msg != b"ready" or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise OSError("the namespace holder did not hand over its socket")
+    return msg, fds
