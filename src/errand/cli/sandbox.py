@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,35 +21,54 @@ from errand.sandbox import (
 )
 from errand.sandbox.session import EXIT_SANDBOX_UNAVAILABLE, ExecResult, Sandbox
 
-app = typer.Typer(help="Run commands in the sandbox and check that it works here.",
-                  no_args_is_help=True)
-err = Console(stderr=True, highlight=False)
+app = typer.Typer(
+    help="Run commands in the sandbox and check that it works here.", no_args_is_help=True
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_USAGE = 2
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
-def exec(  # noqa: A001 - the subcommand's name is the user's word for it
+def exec(
     command: Annotated[list[str], typer.Argument(help="The command and its arguments, after --.")],
-    folder: Annotated[list[str] | None, typer.Option(
-        "--folder", help="PATH[:ro|:rw] to show inside the sandbox (read-only by default).")] = None,
-    allow_domain: Annotated[list[str] | None, typer.Option(
-        "--allow-domain", help="A domain the command may reach (example.com or *.example.com).")] = None,
-    deny_domain: Annotated[list[str] | None, typer.Option(
-        "--deny-domain", help="A domain that is always refused.")] = None,
-    allow_cidr: Annotated[list[str] | None, typer.Option(
-        "--allow-cidr", help="A private address range the command may reach.")] = None,
-    session: Annotated[str, typer.Option(help="Session name (its home is /sessions/NAME).")] = "cli",
-    timeout: Annotated[float | None, typer.Option(help="Seconds before the command is killed.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
+    folder: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--folder", help="PATH[:ro|:rw] to show inside the sandbox (read-only by default)."
+        ),
+    ] = None,
+    allow_domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-domain", help="A domain the command may reach (example.com or *.example.com)."
+        ),
+    ] = None,
+    deny_domain: Annotated[
+        list[str] | None, typer.Option("--deny-domain", help="A domain that is always refused.")
+    ] = None,
+    allow_cidr: Annotated[
+        list[str] | None,
+        typer.Option("--allow-cidr", help="A private address range the command may reach."),
+    ] = None,
+    session: Annotated[
+        str, typer.Option(help="Session name (its home is /sessions/NAME).")
+    ] = "cli",
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds before the command is killed.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object at the end.")
+    ] = False,
 ) -> None:
     """Run COMMAND in a fresh sandbox, as the agent's shell tool does.
 
     Exits with the command's status, 124 on timeout, 125 when the sandbox cannot be set up.
     """
     try:
-        policy = _policy(folder or [], allow_domain or [], deny_domain or [], allow_cidr or [],
-                         session, timeout)
+        policy = _policy(
+            folder or [], allow_domain or [], deny_domain or [], allow_cidr or [], session, timeout
+        )
     except (PolicyError, ConfigError) as exc:
         err.print(f"errand: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from exc
@@ -95,8 +113,10 @@ def _policy(
 async def _run(policy: SandboxPolicy, command: list[str], *, stream: bool) -> ExecResult:
     def show(decision: NetworkDecision) -> None:
         if stream and decision.verdict is Verdict.DENY:
-            err.print(f"errand: network: refused {decision.host}:{decision.port}: "
-                      f"{decision.reason}", markup=False)
+            err.print(
+                f"errand: network: refused {decision.host}:{decision.port}: {decision.reason}",
+                markup=False,
+            )
 
     def write(name: str, chunk: bytes) -> None:
         target = sys.stdout.buffer if name == "stdout" else sys.stderr.buffer

@@ -38,8 +38,13 @@ ETC_FILES = (
     "debian_version",
 )
 ETC_FOLDERS = ("/etc/ssl", "/etc/pki", "/etc/alternatives", "/etc/terminfo")
-_USR_LINKS = (("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"),
-              ("usr/lib64", "/lib64"), ("usr/lib32", "/lib32"))
+_USR_LINKS = (
+    ("usr/bin", "/bin"),
+    ("usr/sbin", "/sbin"),
+    ("usr/lib", "/lib"),
+    ("usr/lib64", "/lib64"),
+    ("usr/lib32", "/lib32"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +56,17 @@ class ExtraMount:
 
 
 @dataclass(frozen=True, slots=True)
-class CallFds:
-    """File descriptors a command receives, by the numbers they have in this process."""
+class CallHandles:
+    """How a command finds the session's namespaces and its seccomp program.
 
-    user_ns: int
-    net_ns: int
-    seccomp: int
+    The namespaces are named by the holder's ``/proc/PID/ns`` paths rather than passed as
+    descriptors, because bwrap would hand any inherited descriptor on to the sandbox. The pid
+    cannot be reused while the session lives: the holder is our child and is reaped only at
+    the end of the session.
+    """
+
+    holder_pid: int
+    seccomp_fd: int
 
 
 def bwrap_path() -> str:
@@ -85,8 +95,9 @@ _version_cache: dict[str, tuple[int, ...]] = {}
 def bwrap_version(path: str) -> tuple[int, ...]:
     """The version of a bwrap binary, e.g. ``(0, 8, 0)``."""
     if path not in _version_cache:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5,
-                             check=False).stdout
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
         match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out)
         _version_cache[path] = tuple(int(g or 0) for g in match.groups()) if match else (0,)
     return _version_cache[path]
@@ -99,7 +110,7 @@ def build_argv(
     prlimit: str,
     policy: SandboxPolicy,
     etc_dir: Path,
-    fds: CallFds,
+    handles: CallHandles,
     argv: Sequence[str],
     env: Mapping[str, str],
     cwd: str | None = None,
@@ -108,7 +119,8 @@ def build_argv(
 ) -> list[str]:
     """The full command line: limits, join the session's namespaces, then bwrap.
 
-    ``etc_dir`` is the session's synthetic ``/etc`` (see :func:`write_etc`). ``protection`` has the plan of each read-write folder, whose
+    ``etc_dir`` is the session's synthetic ``/etc`` (see :func:`write_etc`). ``protection``
+    has the plan of each read-write folder, whose
     placeholders the caller has already created: see :func:`plan_protection`.
     """
     limits = policy.limits
@@ -121,8 +133,9 @@ def build_argv(
         "--core=0",
         "--",
         nsenter,
-        f"--user=/proc/self/fd/{fds.user_ns}",
-        f"--net=/proc/self/fd/{fds.net_ns}",
+        f"--user=/proc/{handles.holder_pid}/ns/user",
+        f"--net=/proc/{handles.holder_pid}/ns/net",
+        "--preserve-credentials",
         "--",
         bwrap,
         "--unshare-user",
@@ -130,15 +143,21 @@ def build_argv(
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-cgroup-try",
-        "--uid", str(SANDBOX_UID),
-        "--gid", str(SANDBOX_UID),
-        "--hostname", "errand",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "errand",
         "--die-with-parent",
         "--new-session",
         "--disable-userns",
-        "--cap-drop", "ALL",
+        "--cap-drop",
+        "ALL",
         "--clearenv",
-        "--ro-bind", "/usr", "/usr",
+        "--ro-bind",
+        "/usr",
+        "/usr",
     ]
     for target, link in _USR_LINKS:
         if os.path.isdir("/" + target):
@@ -148,14 +167,27 @@ def build_argv(
         if os.path.isdir(path):
             out += ["--ro-bind", path, path]
     out += [
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp",
-        "--symlink", "../tmp", "/var/tmp",
-        "--dir", "/run",
-        "--size", str(limits.scratch_bytes), "--tmpfs", "/sessions",
-        "--dir", policy.home,
-        "--dir", f"{policy.home}/mnt",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(limits.scratch_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--symlink",
+        "../tmp",
+        "/var/tmp",
+        "--dir",
+        "/run",
+        "--size",
+        str(limits.scratch_bytes),
+        "--tmpfs",
+        "/sessions",
+        "--dir",
+        policy.home,
+        "--dir",
+        f"{policy.home}/mnt",
     ]
     for grant in policy.folders:
         kind = "--bind" if grant.mode is FolderMode.READ_WRITE else "--ro-bind"
@@ -167,9 +199,12 @@ def build_argv(
     for key, value in env.items():
         out += ["--setenv", key, value]
     out += [
-        "--chdir", cwd or policy.workdir,
-        "--seccomp", str(fds.seccomp),
-        "--remount-ro", "/",
+        "--chdir",
+        cwd or policy.workdir,
+        "--seccomp",
+        str(handles.seccomp_fd),
+        "--remount-ro",
+        "/",
         "--",
         *argv,
     ]

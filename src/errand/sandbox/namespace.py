@@ -53,16 +53,14 @@ def find_tool(name: str) -> str | None:
 class NetworkNamespace:
     """A held user + network namespace with the proxy's listening socket inside it.
 
-    Use :meth:`start`, then pass :attr:`user_fd` and :attr:`net_fd` to each command (they are
-    the namespace handles ``nsenter`` joins), and accept connections on :attr:`listener`.
+    Use :meth:`start`, then have each command join the namespaces of :attr:`holder_pid`, and
+    accept connections on :attr:`listener`.
     """
 
     def __init__(self) -> None:
         self._holder: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self.listener: socket.socket | None = None
-        self.user_fd = -1
-        self.net_fd = -1
 
     async def start(self) -> None:
         """Create the namespaces and receive the listening socket.
@@ -81,7 +79,7 @@ class NetworkNamespace:
         self._control = ours
         try:
             loop = asyncio.get_running_loop()
-            msg, fds = await asyncio.wait_for(
+            fds = await asyncio.wait_for(
                 loop.run_in_executor(None, _receive_listener, ours), _START_TIMEOUT
             )
         except (TimeoutError, OSError) as exc:
@@ -94,15 +92,29 @@ class NetworkNamespace:
             ) from exc
         self.listener = socket.socket(fileno=fds[0])
         self.listener.setblocking(False)
-        pid = self._holder.pid if self._holder else -1
-        self.user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-        self.net_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+    @property
+    def holder_pid(self) -> int:
+        """The pid whose namespaces the session's commands join."""
+        if self._holder is None:
+            raise RuntimeError("the namespace is not started")
+        return self._holder.pid
 
     def _spawn(self, unshare: str, theirs: socket.socket) -> subprocess.Popen[bytes]:
         code = _HOLDER.replace("CONTROL_FD", str(theirs.fileno()))
         return subprocess.Popen(
-            [unshare, "--user", "--map-root-user", "--net", "--",
-             sys.executable, "-I", "-S", "-c", code],
+            [
+                unshare,
+                "--user",
+                "--map-root-user",
+                "--net",
+                "--",
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                code,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -120,10 +132,6 @@ class NetworkNamespace:
 
     async def aclose(self) -> None:
         """Release the namespaces; the holder exits when its control socket closes."""
-        for fd in (self.user_fd, self.net_fd):
-            if fd >= 0:
-                os.close(fd)
-        self.user_fd = self.net_fd = -1
         if self.listener is not None:
             self.listener.close()
             self.listener = None
@@ -141,11 +149,11 @@ class NetworkNamespace:
                 holder.stderr.close()
 
 
-def _receive_listener(control: socket.socket) -> tuple[bytes, list[int]]:
+def _receive_listener(control: socket.socket) -> list[int]:
     control.settimeout(_START_TIMEOUT)
     msg, fds, _flags, _addr = socket.recv_fds(control, 16, 1)
     if msg != b"ready" or len(fds) != 1:
         for fd in fds:
             os.close(fd)
         raise OSError("the namespace holder did not hand over its socket")
-    return msg, fds
+    return fds

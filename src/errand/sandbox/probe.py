@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from errand.sandbox import bwrap
+from errand.sandbox.cgroup import pids_base
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.policy import SandboxPolicy
 
@@ -40,9 +41,11 @@ async def probe() -> list[Layer]:
 
 def _userns() -> Layer:
     detail = []
-    for knob in ("/proc/sys/kernel/unprivileged_userns_clone",
-                 "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
-                 "/proc/sys/user/max_user_namespaces"):
+    for knob in (
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+        "/proc/sys/user/max_user_namespaces",
+    ):
         try:
             with open(knob, encoding="utf-8") as fh:
                 detail.append(f"{os.path.basename(knob)}={fh.read().strip()}")
@@ -65,14 +68,18 @@ def _seccomp() -> Layer:
 
 
 def _limits() -> Layer:
-    if os.geteuid() == 0:
-        return Layer(
-            "limits", True,
-            "time, output, memory, file size and open files enforced; the process-count "
-            "limit does not bind processes of root, so run Errand as an ordinary user for it",
-            required=False,
-        )
-    return Layer("limits", True, "time, output, processes, memory, file size, open files")
+    common = "time, output, memory, file size and open files"
+    if os.geteuid() != 0:
+        return Layer("limits", True, f"{common}; process count (rlimit)")
+    if pids_base() is not None:
+        return Layer("limits", True, f"{common}; process count (pids cgroup)")
+    return Layer(
+        "limits",
+        True,
+        f"{common}; no pids cgroup here, and the process-count rlimit does not bind root: "
+        "run Errand as an ordinary user",
+        required=False,
+    )
 
 
 async def _end_to_end() -> Layer:
@@ -87,6 +94,7 @@ async def _end_to_end() -> Layer:
         message = result.stderr.decode(errors="replace").strip()
         return Layer("namespaces and proxy", False, message or f"exit {result.exit_code}")
     return Layer(
-        "namespaces and proxy", True,
+        "namespaces and proxy",
+        True,
         f"ran a command in a fresh sandbox in {result.duration * 1000:.1f} ms",
     )

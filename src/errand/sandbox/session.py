@@ -24,10 +24,11 @@ from typing import Any, Self
 
 from errand.sandbox import bwrap
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision
+from errand.sandbox.cgroup import PidsLimit
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.namespace import PROXY_PORT, NetworkNamespace
 from errand.sandbox.policy import FolderMode, SandboxPolicy
-from errand.sandbox.proxy import EgressProxy
+from errand.sandbox.proxy import EgressProxy, Resolver
 from errand.sandbox.seccomp import seccomp_program
 
 EXIT_TIMEOUT = 124
@@ -73,7 +74,8 @@ class Sandbox:
 
     Use as ``async with Sandbox(policy) as sandbox: result = await sandbox.run([...])``.
     ``on_decision`` receives every network decision; ``ask`` is consulted for domains that are
-    neither allowed nor denied (without it they are denied).
+    neither allowed nor denied (without it they are denied). ``resolver`` replaces the host's
+    name resolution for the proxy (tests use it to point a name at a test host).
     """
 
     def __init__(
@@ -82,8 +84,10 @@ class Sandbox:
         *,
         on_decision: DecisionSink | None = None,
         ask: AskUser | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.policy = policy
+        self._resolver = resolver
         self._on_decision = on_decision
         self._ask = ask
         self._namespace = NetworkNamespace()
@@ -91,6 +95,7 @@ class Sandbox:
         self._tools: tuple[str, str, str] | None = None
         self._runtime: Path | None = None
         self._calls: dict[str, list[NetworkDecision]] = {}
+        self._pids: PidsLimit | None = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -115,8 +120,10 @@ class Sandbox:
                     f"granted folder {grant.path} no longer exists", "grant an existing folder"
                 )
         self._runtime = Path(tempfile.mkdtemp(prefix=f"errand-{self.policy.session}-"))
-        os.chmod(self._runtime, 0o755)
+        # The sandbox's user must be able to read its /etc through the bind mount.
+        os.chmod(self._runtime, 0o755)  # noqa: S103
         bwrap.write_etc(self._runtime / "etc", self.policy.session)
+        self._pids = PidsLimit.create(self.policy.session, self.policy.limits.processes)
         try:
             await self._namespace.start()
             assert self._namespace.listener is not None
@@ -125,6 +132,7 @@ class Sandbox:
                 self.policy.network,
                 on_decision=self._record_decision,
                 ask=self._ask,
+                resolver=self._resolver,
             )
             await self._proxy.serve(self._namespace.listener)
         except BaseException:
@@ -137,6 +145,9 @@ class Sandbox:
             await self._proxy.aclose()
             self._proxy = None
         await self._namespace.aclose()
+        if self._pids is not None:
+            self._pids.remove()
+            self._pids = None
         if self._runtime is not None:
             shutil.rmtree(self._runtime, ignore_errors=True)
             self._runtime = None
@@ -195,16 +206,26 @@ class Sandbox:
                 prlimit=self._tools[2],
                 policy=self.policy,
                 etc_dir=self._runtime / "etc",
-                fds=bwrap.CallFds(self._namespace.user_fd, self._namespace.net_fd, seccomp_r),
+                handles=bwrap.CallHandles(self._namespace.holder_pid, seccomp_r),
                 argv=argv,
                 env=self._environment(user, password, env or {}),
                 cwd=cwd,
                 protection=protection,
                 extra_mounts=extra_mounts,
             )
+            if self._pids is not None:
+                # Join the session's pids group before anything can fork; the path is an
+                # argument, never part of the script.
+                argv_full = [
+                    "/bin/sh",
+                    "-c",
+                    'echo $$ > "$0" && exec "$@"',
+                    str(self._pids.procs),
+                    *argv_full,
+                ]
             return await self._execute(
                 argv_full,
-                pass_fds=(self._namespace.user_fd, self._namespace.net_fd, seccomp_r),
+                pass_fds=(seccomp_r,),
                 stdin=stdin,
                 timeout=timeout or self.policy.limits.timeout_seconds,
                 on_output=on_output,
@@ -368,8 +389,9 @@ class _PlaceholderRegistry:
                 path = root / rel
                 if path not in self._counts:
                     try:
-                        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW,
-                                     0o444)
+                        fd = os.open(
+                            path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o444
+                        )
                     except FileExistsError:
                         continue  # someone else's file now: it is covered as it stands
                     os.close(fd)
