@@ -519,3 +519,9 @@ def test_a_closed_grant_refuses_further_calls(root_dir: Path) -> None:
     root.close()
     with pytest.raises(ValueError, match="closed"):
         root.read_bytes("README.md", max_bytes=10)
+
+
+def test_long_unicode_names_can_be_written(granted: GrantedRoot, root_dir: Path) -> None:
+    name = "é" * 120  # 240 bytes: the temporary name beside it must still fit
+    granted.write_bytes(name, b"ok")
+    assert (root_dir / name).read_bytes() == b"ok"

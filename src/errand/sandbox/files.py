@@ -413,7 +413,7 @@ class GrantedRoot:
                 raise PathRefused(f"{rel!r} is not a regular file")
             mode = stat.S_IMODE(info.st_mode) & 0o777
             owner = (info.st_uid, info.st_gid)
-        temp = f".{name[:200]}.{secrets.token_hex(6)}.errand-tmp"
+        temp = f".{name[:40]}.{secrets.token_hex(6)}.errand-tmp"  # stays under NAME_MAX
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         fd = self._open(rel, temp, flags, _WRITE_RESOLVE, dir_fd, mode=0o600)
         try:
