@@ -8,10 +8,12 @@ import os
 import socket
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Identity, RunSandboxed, make_dir
+from nethost import TestHost, nethost_or_skip
 
 PY = "/usr/bin/python3"
 
@@ -518,3 +520,69 @@ def test_concurrent_commands_leave_no_placeholders(
         thread.join(60)
     assert not errors
     assert snapshot(folder) == before
+
+
+# --- allowed traffic, through a namespace test host ---------------------------------------
+
+
+@pytest.fixture
+def test_host() -> Iterator[TestHost]:
+    with nethost_or_skip() as host:
+        yield host
+
+
+def test_an_allowed_domain_works_over_http_connect_and_socks(
+    sandboxed: RunSandboxed, test_host: TestHost
+) -> None:
+    url = "http://api.allowed.test:8080/hello"
+    result = sandboxed(
+        f"curl -fsS -m 5 {url}; echo;"
+        f" curl -fsS -m 5 --proxytunnel {url}; echo;"
+        f' curl -fsS -m 5 --proxy "$ALL_PROXY" {url}; echo;'
+        " curl -fsS -m 5 http://other.test:8080/ || echo DENIED",
+        network={"allow_domains": ["*.allowed.test"], "allow_cidrs": [str(test_host.network)]},
+        hosts={"api.allowed.test": str(test_host.address), "other.test": str(test_host.address)},
+    )
+    assert result.stdout.count("errand test host") == 3, result.output
+    assert "path: /hello" in result.stdout
+    assert "DENIED" in result.stdout
+    verdicts = {(d["host"], d["verdict"]) for d in result.network}
+    assert ("api.allowed.test", "allow") in verdicts
+    assert ("other.test", "deny") in verdicts
+    assert "other.test" not in result.resolved
+
+
+@pytest.mark.parametrize(
+    ("target", "plain_allowed"),
+    [
+        ("http://API.ALLOWED.TEST:8080/", True),
+        ("http://api.allowed.test.:8080/", True),
+        ("http://evil.test:8080/", False),
+        ("http://api.allowed.test@evil.test:8080/", False),  # the host is evil.test
+        ("http://evil.test%00.api.allowed.test:8080/", False),
+        ("http://2130706433:8080/", False),
+        ("http://0177.0.0.1:8080/", False),
+        ("http://[::ffff:127.0.0.1]:8080/", False),
+    ],
+)
+def test_parser_tricks_get_the_plain_names_verdict(
+    sandboxed: RunSandboxed, test_host: TestHost, target: str, plain_allowed: bool
+) -> None:
+    result = sandboxed(
+        f"curl -fsS -m 5 '{target}' && echo REACHED",
+        network={"allow_domains": ["api.allowed.test"], "allow_cidrs": [str(test_host.network)]},
+        hosts={"api.allowed.test": str(test_host.address), "evil.test": str(test_host.address)},
+    )
+    assert ("REACHED" in result.stdout) == plain_allowed, result.output
+    assert "evil.test" not in result.resolved
+
+
+def test_host_mismatch_between_connect_and_host_header_is_refused(
+    sandboxed: RunSandboxed, test_host: TestHost
+) -> None:
+    result = sandboxed(
+        "curl -fsS -m 5 -H 'Host: evil.test' http://api.allowed.test:8080/ && echo REACHED",
+        network={"allow_domains": ["api.allowed.test"], "allow_cidrs": [str(test_host.network)]},
+        hosts={"api.allowed.test": str(test_host.address), "evil.test": str(test_host.address)},
+    )
+    assert "REACHED" not in result.stdout

@@ -6,6 +6,7 @@ Public surface: build a :class:`SandboxPolicy`, open a :class:`Sandbox` session 
 
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision, Verdict
 from errand.sandbox.errors import PathRefused, SandboxUnavailable
+from errand.sandbox.files import Entry, GrantedRoot
 from errand.sandbox.policy import (
     FolderGrant,
     FolderMode,
@@ -18,8 +19,10 @@ from errand.sandbox.policy import (
 __all__ = [
     "AskUser",
     "DecisionSink",
+    "Entry",
     "FolderGrant",
     "FolderMode",
+    "GrantedRoot",
     "Limits",
     "NetworkDecision",
     "NetworkPolicy",
