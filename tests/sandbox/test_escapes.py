@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Identity, RunSandboxed, make_dir
+
 from nethost import TestHost, nethost_or_skip
 
 PY = "/usr/bin/python3"
