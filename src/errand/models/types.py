@@ -114,7 +114,7 @@ class Message:
                 allowed = (ToolResult,)
         for part in self.parts:
             if not isinstance(part, allowed):
-                raise ValueError(f"a {self.role} message cannot hold a {type(part).__name__}")
+                raise ValueError(f"{self.role} messages cannot hold a {type(part).__name__}")
 
     @property
     def text(self) -> str:
