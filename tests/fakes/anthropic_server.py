@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from fakes.sse_server import (
     CutStream,
+    ErrorEvent,
     FakeModelServer,
     FakeToolCall,
     FakeTurn,
@@ -28,6 +29,7 @@ from fakes.sse_server import (
 __all__ = [
     "AnthropicFakeServer",
     "CutStream",
+    "ErrorEvent",
     "FakeToolCall",
     "FakeTurn",
     "HttpFault",
@@ -67,6 +69,10 @@ class AnthropicFakeServer(FakeModelServer):
                 "request_id": "req_fake",
             }
         ).encode()
+
+    def error_event(self, status: int) -> bytes:
+        kind, message = _ERROR_TYPES.get(status, ("api_error", "Internal server error."))
+        return sse({"type": "error", "error": {"type": kind, "message": message}}, "error")
 
     def render(self, turn: FakeTurn, body: WireJson) -> list[bytes]:
         model = body["model"]

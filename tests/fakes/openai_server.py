@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from fakes.sse_server import (
     CutStream,
+    ErrorEvent,
     FakeModelServer,
     FakeToolCall,
     FakeTurn,
@@ -33,6 +34,7 @@ from fakes.sse_server import (
 __all__ = [
     "CompatQuirks",
     "CutStream",
+    "ErrorEvent",
     "FakeToolCall",
     "FakeTurn",
     "HttpFault",
@@ -99,6 +101,10 @@ class OpenAIFakeServer(FakeModelServer):
             message = f"The model `{model}` does not exist or you do not have access to it."
         error = {"message": message or default, "type": kind, "param": None, "code": code}
         return json.dumps({"error": error}).encode()
+
+    def error_event(self, status: int) -> bytes:
+        kind, message, code = _ERRORS.get(status, ("server_error", "Server error.", None))
+        return sse({"error": {"message": message, "type": kind, "param": None, "code": code}})
 
     def handle_get(self, path: str) -> tuple[int, WireJson]:
         if path.rstrip("/") == "/v1/models":

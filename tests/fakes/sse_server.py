@@ -2,7 +2,8 @@
 
 A `FakeModelServer` answers each POST with the next queued reply: a `FakeTurn` (streamed
 in the dialect's SSE format), an `HttpFault` (an error status with the dialect's JSON error
-body), a `CutStream` (the turn's first events, then the socket is closed without ending the
+body), an `ErrorEvent` (the turn's first events, then the dialect's in-stream error
+event), a `CutStream` (the turn's first events, then the socket is closed without ending the
 chunked body, as when a connection drops) or a `StallStream` (the first events, then
 nothing until the client goes away; `disconnected` is set when it does). Every request is
 recorded. A wrong API key gets 401 and an unknown model 404 whatever is queued, as the
@@ -76,7 +77,16 @@ class StallStream:
     after_events: int
 
 
-Reply = FakeTurn | HttpFault | CutStream | StallStream
+@dataclass(frozen=True)
+class ErrorEvent:
+    """Send the turn's first `after_events` SSE events, then an in-stream error event."""
+
+    turn: FakeTurn
+    after_events: int
+    status: int = 529
+
+
+Reply = FakeTurn | HttpFault | CutStream | StallStream | ErrorEvent
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,10 @@ class FakeModelServer:
         """The complete SSE events (each ending in a blank line) that stream `turn`."""
         raise NotImplementedError
 
+    def error_event(self, status: int) -> bytes:
+        """The dialect's in-stream error event, sent on a 200 response."""
+        raise NotImplementedError
+
     def handle_get(self, path: str) -> tuple[int, WireJson]:
         """Answer a GET (e.g. a model list); 404 by default."""
         return 404, {"error": {"message": f"no route {path}"}}
@@ -229,6 +243,9 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 )
             elif isinstance(reply, FakeTurn):
                 self._stream(fake.render(reply, body))
+            elif isinstance(reply, ErrorEvent):
+                events = fake.render(reply.turn, body)[: reply.after_events]
+                self._stream([*events, fake.error_event(reply.status)])
             elif isinstance(reply, CutStream):
                 self._stream(fake.render(reply.turn, body)[: reply.after_events], finish=False)
                 self.connection.shutdown(socket.SHUT_RDWR)

@@ -34,6 +34,7 @@ from errand.models import (
 from fakes.anthropic_server import (
     AnthropicFakeServer,
     CutStream,
+    ErrorEvent,
     FakeToolCall,
     FakeTurn,
     HttpFault,
@@ -299,3 +300,36 @@ async def test_wire_body_is_json_with_max_tokens(server: AnthropicFakeServer) ->
     assert "system" not in sent
     assert "tools" not in sent
     assert json.dumps(sent)
+
+
+async def test_overload_reported_inside_the_stream_is_retried_before_output(
+    server: AnthropicFakeServer,
+) -> None:
+    server.enqueue(ErrorEvent(FakeTurn(text="lost"), after_events=2), FakeTurn(text="second try"))
+
+    _, done = await collect(adapter_for(server), ask())
+
+    assert done.message.text == "second try"
+    assert len(server.posts) == 2
+
+
+async def test_overload_reported_inside_the_stream_after_text_is_a_protocol_error(
+    server: AnthropicFakeServer,
+) -> None:
+    server.enqueue(ErrorEvent(FakeTurn(text="some words here"), after_events=4), FakeTurn())
+
+    with pytest.raises(ModelProtocolError, match="overloaded"):
+        await collect(adapter_for(server), ask())
+
+    assert len(server.posts) == 1
+
+
+async def test_a_silent_server_times_out_as_unavailable(server: AnthropicFakeServer) -> None:
+    server.enqueue(*[StallStream(FakeTurn(text="never"), after_events=0)] * 2)
+    endpoint = Endpoint("Anthropic", server.origin, "test-key", "ANTHROPIC_API_KEY")
+    policy = RetryPolicy(attempts=2, backoff_base=0.001, timeout=0.3)
+
+    with pytest.raises(ModelUnavailable, match="gave up after 2 attempts"):
+        await collect(AnthropicMessagesAdapter("test-model", endpoint, policy), ask())
+
+    assert len(server.posts) == 2

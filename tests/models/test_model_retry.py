@@ -65,7 +65,7 @@ async def test_exhausted_retries_raise_the_last_error_saying_so() -> None:
     with pytest.raises(ModelRateLimited) as caught:
         _ = [e async for e in stream_with_retries(open_attempt, FAST)]
 
-    assert str(caught.value) == "X is rate limiting requests (HTTP 429) (gave up after 3 attempts)."
+    assert str(caught.value) == "X is rate limiting requests (HTTP 429); gave up after 3 attempts."
     assert len(calls) == 3
 
 

@@ -39,6 +39,7 @@ from fakes.openai_server import (
     OLLAMA_LIKE,
     CompatQuirks,
     CutStream,
+    ErrorEvent,
     FakeToolCall,
     FakeTurn,
     HttpFault,
@@ -308,3 +309,23 @@ async def test_cancelling_the_consumer_closes_the_http_stream(server: OpenAIFake
         await task
 
     assert await asyncio.to_thread(server.disconnected.wait, 3)
+
+
+async def test_error_inside_the_stream_is_retried_before_output(server: OpenAIFakeServer) -> None:
+    server.enqueue(
+        ErrorEvent(FakeTurn(text="lost"), after_events=1, status=500), FakeTurn(text="ok")
+    )
+
+    _, done = await collect(adapter_for(server), ask())
+
+    assert done.message.text == "ok"
+    assert len(server.posts) == 2
+
+
+async def test_error_inside_the_stream_after_text_is_a_protocol_error(
+    server: OpenAIFakeServer,
+) -> None:
+    server.enqueue(ErrorEvent(FakeTurn(text="some words here"), after_events=2, status=500))
+
+    with pytest.raises(ModelProtocolError, match="reported an error during the response"):
+        await collect(adapter_for(server), ask())

@@ -25,7 +25,7 @@ class ModelError(Exception):
         """The same failure, its sentence saying how many attempts were made."""
         sentence = self.message.rstrip(".")
         return type(self)(
-            f"{sentence} (gave up after {attempts} attempts).",
+            f"{sentence}; gave up after {attempts} attempts.",
             provider=self.provider,
             retry_after=self.retry_after,
         )

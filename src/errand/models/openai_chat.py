@@ -301,7 +301,13 @@ class OpenAIChatAdapter:
                 f"Could not reach {provider} at {self.endpoint.base_url} ({type(exc).__name__}).",
                 provider=provider,
             ) from exc
-        except (ValueError, openai.APIError) as exc:
+        except openai.APIError as exc:
+            # An error event inside the stream: the server failed part-way.
+            raise ModelUnavailable(
+                f"{provider} reported an error during the response ({exc.message.rstrip('.')}).",
+                provider=provider,
+            ) from exc
+        except ValueError as exc:
             raise ModelProtocolError(
                 f"{provider} sent a response Errand could not read ({exc}).", provider=provider
             ) from exc

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
@@ -195,7 +195,7 @@ class Completed:
 
     message: Message
     stop_reason: StopReason
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = Usage(reported=False)
 
 
 StreamEvent: TypeAlias = TextDelta | ToolCallStarted | ToolCallDelta | Completed
