@@ -1,1 +1,79 @@
-"""store"""
+"""Errand's store: tasks, their event logs and transcripts, approvals, questions, usage.
+
+SQLite (WAL) by default, PostgreSQL by URL; the schema is migrated on open. Everything
+here is the public surface; the modules behind it are private to the store.
+
+    store = await open_store()          # $ERRAND_DATABASE_URL or <data dir>/errand.db
+    task = await store.create_task("tidy my downloads", model="anthropic:claude-x")
+    await store.append_event(task.id, "message.delta", {"text": "Looking..."})
+    new = await store.wait_for_events(task.id, after_seq=1, timeout=30)
+    await store.aclose()
+"""
+
+from errand.store.database import DATABASE_URL_ENV, resolve_url
+from errand.store.errors import (
+    AlreadyAnswered,
+    AlreadyDecided,
+    ApprovalExpired,
+    ApprovalNotFound,
+    DigestMismatch,
+    InvalidPayload,
+    InvalidTransition,
+    QuestionNotFound,
+    StoreClosed,
+    StoreConfigError,
+    StoreError,
+    TaskNotFound,
+)
+from errand.store.records import (
+    ALLOWED_TRANSITIONS,
+    ApprovalRecord,
+    ApprovalStatus,
+    EventRecord,
+    JsonInput,
+    JsonInputObject,
+    JsonObject,
+    JsonValue,
+    QuestionRecord,
+    QuestionStatus,
+    TaskRecord,
+    TaskSource,
+    TaskStatus,
+    UsageRecord,
+    UsageTotals,
+)
+from errand.store.store import Store, open_store
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "DATABASE_URL_ENV",
+    "AlreadyAnswered",
+    "AlreadyDecided",
+    "ApprovalExpired",
+    "ApprovalNotFound",
+    "ApprovalRecord",
+    "ApprovalStatus",
+    "DigestMismatch",
+    "EventRecord",
+    "InvalidPayload",
+    "InvalidTransition",
+    "JsonInput",
+    "JsonInputObject",
+    "JsonObject",
+    "JsonValue",
+    "QuestionNotFound",
+    "QuestionRecord",
+    "QuestionStatus",
+    "Store",
+    "StoreClosed",
+    "StoreConfigError",
+    "StoreError",
+    "TaskNotFound",
+    "TaskRecord",
+    "TaskSource",
+    "TaskStatus",
+    "UsageRecord",
+    "UsageTotals",
+    "open_store",
+    "resolve_url",
+]

@@ -1,0 +1,168 @@
+"""Connecting to the database: which URL, which engines, which connection settings.
+
+SQLite (the default) gets two engines on the same file. The writer has one connection and
+starts every transaction with ``BEGIN IMMEDIATE``: in-process writers queue on the pool
+(bounded by ``pool_timeout``) rather than on SQLite's lock, and another process's writer
+waits on ``busy_timeout`` instead of failing halfway through a transaction. The reader has a
+small pool of connections whose transactions are ordinary snapshots; WAL lets them read
+while a write is in progress. PostgreSQL needs none of this: one engine serves both roles
+and row locks serialise what must be serialised.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import URL, event, make_url
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from errand import config
+from errand.store.errors import StoreConfigError
+
+DATABASE_URL_ENV = "ERRAND_DATABASE_URL"
+DATABASE_FILE = "errand.db"
+BUSY_TIMEOUT_MS = 10_000
+POOL_TIMEOUT_S = 30.0
+READER_POOL_SIZE = 4
+
+_ASYNC_DRIVERS = {
+    "sqlite": ("aiosqlite",),
+    "postgresql": ("asyncpg", "psycopg"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The engines a ``Store`` uses; ``writer is reader`` except on SQLite."""
+
+    url: URL
+    writer: AsyncEngine
+    reader: AsyncEngine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def resolve_url(url: str | None = None) -> URL:
+    """The database URL: ``url``, else ``$ERRAND_DATABASE_URL``, else ``errand.db`` in the data dir.
+
+    Plain ``sqlite://`` and ``postgresql://`` (or ``postgres://``) URLs get their async
+    driver (aiosqlite, asyncpg) filled in.
+
+    Raises:
+        StoreConfigError: the URL is malformed, names another database, or is in-memory.
+    """
+    text = url or os.environ.get(DATABASE_URL_ENV) or ""
+    if not text:
+        path = config.data_dir() / DATABASE_FILE
+        return URL.create("sqlite+aiosqlite", database=str(path))
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text.removeprefix("postgres://")
+    try:
+        parsed = make_url(text)
+    except ArgumentError as exc:
+        raise StoreConfigError(f"database URL {_redacted(text)!r} is not a URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    driver = parsed.drivername.partition("+")[2]
+    drivers = _ASYNC_DRIVERS.get(backend)
+    if drivers is None:
+        raise StoreConfigError(
+            f"the store runs on SQLite or PostgreSQL, not {backend!r}; "
+            "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://HOST/DB"
+        )
+    if "+" not in parsed.drivername:
+        parsed = parsed.set(drivername=f"{backend}+{drivers[0]}")
+    elif driver not in drivers:
+        raise StoreConfigError(
+            f"{backend} driver {driver!r} is not async; use {backend}+{drivers[0]}"
+        )
+    if backend == "sqlite" and (not parsed.database or parsed.database == ":memory:"):
+        raise StoreConfigError(
+            "the store needs a database file; use sqlite+aiosqlite:///PATH/errand.db"
+        )
+    return parsed
+
+
+def connect(url: URL) -> Database:
+    """Create the engines for ``url`` (from ``resolve_url``); nothing is opened yet.
+
+    Raises:
+        StoreConfigError: the driver is not installed.
+    """
+    try:
+        if url.get_backend_name() != "sqlite":
+            engine = create_async_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S)
+            return Database(url=url, writer=engine, reader=engine)
+        _prepare_sqlite_file(Path(str(url.database)))
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
+        reader = create_async_engine(
+            url, pool_size=READER_POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_S
+        )
+    except ModuleNotFoundError as exc:
+        raise StoreConfigError(
+            f"the database driver for {url.drivername} is not installed ({exc.name}); "
+            f"install it with: pip install {exc.name}"
+        ) from exc
+    _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
+    _configure_sqlite(reader, begin="BEGIN")
+    return Database(url=url, writer=writer, reader=reader)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the database file owner-only (0600) in an owner-only (0700) directory.
+
+    Existing directories are left as they are (they may be shared, like /tmp); an existing
+    database file readable by others is tightened, since it holds every task and answer.
+    SQLite gives its -wal and -shm files the database file's mode.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.fchmod(fd, mode & 0o700)
+    finally:
+        os.close(fd)
+
+
+def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
+    def on_connect(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
+        # Stop the driver from issuing its own BEGIN so ours (below) decides the lock mode.
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # FULL: a committed event survives power loss, not only a crash of Errand.
+            cursor.execute("PRAGMA synchronous=FULL")
+        finally:
+            cursor.close()
+
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    event.listen(engine.sync_engine, "connect", on_connect)
+    event.listen(engine.sync_engine, "begin", on_begin)
+
+
+def _redacted(text: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = text.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return text
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

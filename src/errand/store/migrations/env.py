@@ -1,0 +1,50 @@
+"""Alembic environment for Errand's store.
+
+At runtime ``errand.store.migrate`` hands over an open connection (already in a transaction)
+through ``config.attributes["connection"]``. Run from the alembic command line (developers
+writing a migration: ``alembic -c src/errand/store/alembic.ini revision --autogenerate -m ...``)
+there is none, so one is opened from ``ERRAND_DATABASE_URL`` or the default data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from errand.store.database import connect, resolve_url
+from errand.store.tables import metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        # SQLite alters tables by copying them; batch mode lets later migrations do that.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_standalone() -> None:
+    database = connect(resolve_url())
+    try:
+        async with database.writer.begin() as conn:
+            await conn.run_sync(_run)
+    finally:
+        await database.dispose()
+
+
+if context.is_offline_mode():
+    raise RuntimeError(
+        "Errand's migrations run against a live database; offline SQL is unsupported"
+    )
+
+_connection = context.config.attributes.get("connection")
+if isinstance(_connection, Connection):
+    _run(_connection)
+else:
+    asyncio.run(_run_standalone())

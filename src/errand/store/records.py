@@ -1,0 +1,183 @@
+"""The typed values the store takes and returns.
+
+Rows never leave the store as mappings: each table has a frozen record here. JSON columns
+(policies, event payloads, approval actions, transcript messages) come back as fresh
+``JsonObject`` values decoded for that call, so a caller may keep or change them freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeAlias
+
+JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
+"""A decoded JSON value, as the store returns it."""
+
+JsonObject: TypeAlias = dict[str, JsonValue]
+
+JsonInput: TypeAlias = (
+    bool | int | float | str | Sequence["JsonInput"] | Mapping[str, "JsonInput"] | None
+)
+"""A JSON value as callers may pass it (any sequence or mapping; read-only views welcome)."""
+
+JsonInputObject: TypeAlias = Mapping[str, JsonInput]
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life. ``completed``, ``failed`` and ``cancelled`` are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+ALLOWED_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.QUEUED: frozenset({TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    TaskStatus.RUNNING: frozenset(
+        {
+            TaskStatus.WAITING,
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.INTERRUPTED,
+        }
+    ),
+    TaskStatus.WAITING: frozenset(
+        {
+            TaskStatus.RUNNING,
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.INTERRUPTED,
+        }
+    ),
+    # An interrupted task resumes from its transcript: back to the queue or straight to a worker.
+    TaskStatus.INTERRUPTED: frozenset(
+        {TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+}
+"""Which status each status may move to; anything else raises ``InvalidTransition``."""
+
+
+class TaskSource(StrEnum):
+    """The entry point a task came in through."""
+
+    CLI = "cli"
+    API = "api"
+    PHONE = "phone"
+    SCHEDULE = "schedule"
+    WEBHOOK = "webhook"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+class QuestionStatus(StrEnum):
+    PENDING = "pending"
+    ANSWERED = "answered"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One task. ``last_seq`` is the sequence number of its newest event (0 before any)."""
+
+    id: str
+    title: str
+    prompt: str
+    status: TaskStatus
+    model: str
+    policy: JsonObject
+    source: TaskSource
+    max_steps: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    exit_code: int | None
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One entry of a task's event log; ``seq`` starts at 1 and has no gaps."""
+
+    task_id: str
+    seq: int
+    type: str
+    payload: JsonObject
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """A risky step waiting for (or given) the user's yes or no.
+
+    ``digest`` is the SHA-256 of the canonical JSON of ``action``: a decision can name it so
+    that it only applies to exactly the action the user was shown.
+    """
+
+    id: str
+    task_id: str
+    tool_call_id: str
+    action: JsonObject
+    digest: str
+    status: ApprovalStatus
+    decided_by: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionRecord:
+    """A question the agent asked the user, and the answer once given."""
+
+    id: str
+    task_id: str
+    text: str
+    status: QuestionStatus
+    answer: str | None
+    answered_by: str | None
+    created_at: datetime
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """Tokens one model call consumed."""
+
+    task_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """Tokens summed over a task's model calls."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int

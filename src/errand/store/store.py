@@ -1,0 +1,642 @@
+"""The store: Errand's single source of truth for tasks and everything that happens in them.
+
+``open_store`` connects, brings the schema up to date and returns a ``Store``. Every write
+method is one transaction; what it returns has been committed, and only then are in-process
+readers woken (``wait_for_events``). State changes that clients follow live (a task's
+creation and status changes, approvals asked and decided, questions asked and answered,
+token usage) are written to the task's event log in the same transaction as the row they
+change, so the log and the tables never disagree. Callers must not append those event
+types themselves; everything else (model output, tool calls, network decisions ...) they
+append with ``append_event``.
+
+Event payloads written by the store:
+    task.created        {"title", "prompt", "model", "source"}
+    task.status         {"status", "previous", "error"?, "exit_code"?, "reason"?}
+    approval.requested  {"approval_id", "tool_call_id", "action", "digest", "expires_at"}
+    approval.decided    {"approval_id", "status", "decided_by"}
+    question.asked      {"question_id", "text"}
+    question.answered   {"question_id", "answer", "answered_by"}
+    usage               {"model", "input_tokens", "output_tokens"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Self, TypeVar
+
+from alembic.util import CommandError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from errand.store import approvals, events, questions, tasks, transcript, usage
+from errand.store.database import Database, connect, resolve_url
+from errand.store.errors import (
+    ApprovalExpired,
+    DigestMismatch,
+    InvalidPayload,
+    StoreClosed,
+    StoreConfigError,
+)
+from errand.store.ids import new_id
+from errand.store.migrate import upgrade_to_head
+from errand.store.notify import EventNotifier
+from errand.store.records import (
+    ApprovalRecord,
+    ApprovalStatus,
+    EventRecord,
+    JsonInput,
+    JsonInputObject,
+    JsonObject,
+    QuestionRecord,
+    QuestionStatus,
+    TaskRecord,
+    TaskSource,
+    TaskStatus,
+    UsageRecord,
+    UsageTotals,
+)
+from errand.store.schema import digest_of, encode_json, require_count, require_object, utc_now
+
+MAX_PAGE = 1000
+"""The most rows one listing call returns."""
+MAX_EVENTS_PAGE = 10_000
+TITLE_LENGTH = 80
+DEFAULT_POLL_INTERVAL_S = 1.0
+INTERRUPTED_REASON = "Errand stopped while the task was running; it can be resumed"
+
+
+class Store:
+    """Typed access to the database. Create with ``open_store``; close with ``aclose``."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._notifier = EventNotifier()
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self._db.url.render_as_string(hide_password=True)
+
+    async def aclose(self) -> None:
+        """Wake all waiters and close every connection. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._notifier.close()
+        await self._db.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    async def create_task(
+        self,
+        prompt: str,
+        *,
+        model: str,
+        policy: JsonInputObject | None = None,
+        source: TaskSource = TaskSource.CLI,
+        title: str | None = None,
+        max_steps: int | None = None,
+    ) -> TaskRecord:
+        """Store a new ``queued`` task; its log starts with ``task.created`` (seq 1).
+
+        ``model`` is ``PROVIDER:MODEL``; ``policy`` is the sandbox policy as JSON; ``title``
+        defaults to the prompt's first line, shortened.
+
+        Raises:
+            InvalidPayload: empty prompt, malformed model name, over-long title, a policy
+                that is not a JSON object, or ``max_steps`` below 1.
+        """
+        if not prompt.strip():
+            raise InvalidPayload("the task needs a request: prompt is empty")
+        provider, colon, name = model.partition(":")
+        if not (provider and colon and name) or len(model) > 200:
+            raise InvalidPayload(f"model {model!r} must be named PROVIDER:MODEL")
+        if title is not None and not 0 < len(title) <= 200:
+            raise InvalidPayload("title must be 1 to 200 characters")
+        if max_steps is not None and require_count(max_steps, what="max_steps") < 1:
+            raise InvalidPayload("max_steps must be at least 1")
+        policy_json = require_object(policy if policy is not None else {}, what="policy")
+        title = title or _title_from(prompt)
+        source = TaskSource(source)
+        task_id, now = new_id(), utc_now()
+        created = encode_json(
+            {"title": title, "prompt": prompt, "model": model, "source": source.value},
+            what="task",
+        )
+        async with self._write() as conn:
+            await tasks.insert(
+                conn,
+                task_id=task_id,
+                title=title,
+                prompt=prompt,
+                model=model,
+                policy_json=policy_json,
+                source=source,
+                max_steps=max_steps,
+                now=now,
+            )
+            await events.append(conn, task_id, "task.created", created, now)
+            record = await tasks.get(conn, task_id)
+        self._notifier.publish(task_id)
+        return record
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        """Raises ``TaskNotFound``."""
+        async with self._read() as conn:
+            return await tasks.get(conn, task_id)
+
+    async def list_tasks(
+        self,
+        *,
+        status: TaskStatus | Iterable[TaskStatus] | None = None,
+        limit: int = 50,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> list[TaskRecord]:
+        """Tasks newest first, optionally only those in ``status`` (one or several).
+
+        Page backwards with ``before=<last id of the previous page>``; fetch what is newer
+        than the newest id seen with ``after=<that id>``.
+        """
+        statuses = _statuses(status, TaskStatus)
+        async with self._read() as conn:
+            return await tasks.page(
+                conn, statuses=statuses, limit=_page(limit), before=before, after=after
+            )
+
+    async def set_task_status(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        error: str | None = None,
+        exit_code: int | None = None,
+    ) -> TaskRecord:
+        """Move the task to ``status`` and log ``task.status``, atomically.
+
+        Entering ``running`` sets ``started_at`` (once); a final status sets ``finished_at``,
+        expires its pending approvals and cancels its pending questions.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidTransition: ``records.ALLOWED_TRANSITIONS`` forbids the move.
+        """
+        status = TaskStatus(status)
+        now = utc_now()
+        async with self._write() as conn:
+            record = await self._transition(
+                conn, task_id, status, error=error, exit_code=exit_code, reason=None, now=now
+            )
+        self._notifier.publish(task_id)
+        return record
+
+    async def mark_interrupted_on_startup(self) -> list[str]:
+        """Mark every ``running`` or ``waiting`` task ``interrupted``; return their ids.
+
+        Call once, at startup, from the process that runs tasks (before it starts any): no
+        worker survived the previous process, so those statuses are stale. Each change is
+        logged as ``task.status`` with a ``reason``.
+        """
+        now = utc_now()
+        async with self._write() as conn:
+            stale = await tasks.unfinished_ids(conn)
+            for task_id in stale:
+                await self._transition(
+                    conn,
+                    task_id,
+                    TaskStatus.INTERRUPTED,
+                    error=None,
+                    exit_code=None,
+                    reason=INTERRUPTED_REASON,
+                    now=now,
+                )
+        for task_id in stale:
+            self._notifier.publish(task_id)
+        return list(stale)
+
+    async def _transition(
+        self,
+        conn: AsyncConnection,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        error: str | None,
+        exit_code: int | None,
+        reason: str | None,
+        now: datetime,
+    ) -> TaskRecord:
+        record, previous = await tasks.transition(
+            conn, task_id, status, error=error, exit_code=exit_code, now=now
+        )
+        payload: dict[str, JsonInput] = {"status": status.value, "previous": previous.value}
+        if error is not None:
+            payload["error"] = error
+        if exit_code is not None:
+            payload["exit_code"] = exit_code
+        if reason is not None:
+            payload["reason"] = reason
+        await events.insert_at(
+            conn, task_id, record.last_seq, "task.status", encode_json(payload, what="status"), now
+        )
+        if status.is_terminal:
+            await approvals.expire(conn, now=now, task_id=task_id, only_overdue=False)
+            await questions.cancel_pending(conn, task_id, now=now)
+        return record
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def append_event(
+        self, task_id: str, type: str, payload: JsonInputObject | None = None
+    ) -> EventRecord:
+        """Append one event to the task's log; returns it once committed.
+
+        One transaction of two statements (allocate ``seq``, insert). Readers blocked in
+        ``wait_for_events`` wake after the commit.
+
+        Raises:
+            TaskNotFound: no such task (nothing is written).
+            InvalidPayload: ``type`` is not dotted lowercase words, or ``payload`` is not a
+                JSON object.
+        """
+        events.check_type(type)
+        payload_json = require_object(payload if payload is not None else {}, what="payload")
+        async with self._write() as conn:
+            record = await events.append(conn, task_id, type, payload_json, utc_now())
+        self._notifier.publish(task_id)
+        return record
+
+    async def events(
+        self, task_id: str, *, after_seq: int = 0, limit: int = MAX_EVENTS_PAGE
+    ) -> list[EventRecord]:
+        """The task's events with ``seq > after_seq``, in order, at most ``limit``.
+
+        Raises:
+            TaskNotFound: no such task.
+        """
+        limit = max(1, min(limit, MAX_EVENTS_PAGE))
+        async with self._read() as conn:
+            found = await events.after(conn, task_id, after_seq, limit)
+            if not found and not await tasks.exists(conn, task_id):
+                await tasks.get(conn, task_id)  # raises TaskNotFound
+            return found
+
+    async def wait_for_events(
+        self,
+        task_id: str,
+        after_seq: int,
+        *,
+        timeout: float,
+        limit: int = MAX_EVENTS_PAGE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> list[EventRecord]:
+        """Return events after ``after_seq`` as soon as there are any, or ``[]`` on timeout.
+
+        Appends made through this store wake the wait at once; appends by another process
+        are seen within ``poll_interval``. Closing the store ends every wait.
+
+        Raises:
+            TaskNotFound: no such task.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        while True:
+            with self._notifier.listen(task_id) as signal:
+                found = await self.events(task_id, after_seq=after_seq, limit=limit)
+                remaining = deadline - loop.time()
+                if found or remaining <= 0 or self._notifier.closed:
+                    return found
+                try:
+                    async with asyncio.timeout(min(remaining, max(poll_interval, 0.01))):
+                        await signal.wait()
+                except TimeoutError:
+                    pass
+
+    # -- transcript ------------------------------------------------------------------------
+
+    async def append_messages(self, task_id: str, messages: Sequence[JsonInputObject]) -> int:
+        """Append canonical messages to the task's transcript; returns its new length.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidPayload: a message is not a JSON object.
+        """
+        encoded = [require_object(message, what="message") for message in messages]
+        if not encoded:
+            async with self._read() as conn:
+                await tasks.get(conn, task_id)
+                return len(await transcript.read(conn, task_id))
+        async with self._write() as conn:
+            return await transcript.append(conn, task_id, encoded, utc_now())
+
+    async def transcript(self, task_id: str) -> list[JsonObject]:
+        """The task's messages in order (to resume it after an interruption).
+
+        Raises:
+            TaskNotFound: no such task.
+        """
+        async with self._read() as conn:
+            await tasks.get(conn, task_id)
+            return await transcript.read(conn, task_id)
+
+    # -- approvals -------------------------------------------------------------------------
+
+    async def create_approval(
+        self,
+        task_id: str,
+        *,
+        tool_call_id: str,
+        action: JsonInputObject,
+        expires_at: datetime | None = None,
+    ) -> ApprovalRecord:
+        """Ask the user to approve ``action`` (what will run, as JSON); logs ``approval.requested``.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidPayload: ``action`` is not a JSON object or ``tool_call_id`` is empty.
+        """
+        if not tool_call_id or len(tool_call_id) > 200:
+            raise InvalidPayload("tool_call_id must be 1 to 200 characters")
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise InvalidPayload("expires_at must be timezone-aware")
+        action_json = require_object(action, what="action")
+        digest = digest_of(action)
+        approval_id, now = new_id(), utc_now()
+        requested = {
+            "approval_id": approval_id,
+            "tool_call_id": tool_call_id,
+            "action": action,
+            "digest": digest,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        }
+        requested_json = encode_json(requested, what="action")
+        async with self._write() as conn:
+            await events.append(conn, task_id, "approval.requested", requested_json, now)
+            record = await approvals.insert(
+                conn,
+                approval_id=approval_id,
+                task_id=task_id,
+                tool_call_id=tool_call_id,
+                action_json=action_json,
+                digest=digest,
+                now=now,
+                expires_at=expires_at,
+            )
+        self._notifier.publish(task_id)
+        return record
+
+    async def decide_approval(
+        self,
+        approval_id: str,
+        *,
+        approve: bool,
+        decided_by: str,
+        digest: str | None = None,
+    ) -> ApprovalRecord:
+        """Approve or deny; the first decision wins. Logs ``approval.decided``.
+
+        Pass the ``digest`` the decider was shown to make sure the decision applies to that
+        exact action.
+
+        Raises:
+            ApprovalNotFound: no such approval.
+            AlreadyDecided: it was decided before (``ApprovalExpired`` if time ran out; the
+                expiry is then recorded and logged).
+            DigestMismatch: ``digest`` is not the stored action's digest.
+        """
+        status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
+        now = utc_now()
+        try:
+            async with self._write() as conn:
+                if digest is not None:
+                    stored = await approvals.get(conn, approval_id)
+                    if not hmac.compare_digest(stored.digest, digest):
+                        raise DigestMismatch(approval_id)
+                record = await approvals.decide(
+                    conn, approval_id, status, decided_by=decided_by, now=now
+                )
+                await self._log_decision(conn, record, now)
+        except ApprovalExpired:
+            await self.expire_approvals(approval_id=approval_id)
+            raise
+        self._notifier.publish(record.task_id)
+        return record
+
+    async def expire_approvals(self, *, approval_id: str | None = None) -> list[ApprovalRecord]:
+        """Mark pending approvals whose deadline passed ``expired`` and log each; returns them."""
+        now = utc_now()
+        async with self._write() as conn:
+            expired = await approvals.expire(conn, now=now, approval_id=approval_id)
+            for record in expired:
+                await self._log_decision(conn, record, now)
+        for record in expired:
+            self._notifier.publish(record.task_id)
+        return expired
+
+    async def _log_decision(
+        self, conn: AsyncConnection, record: ApprovalRecord, now: datetime
+    ) -> None:
+        decided = {
+            "approval_id": record.id,
+            "status": record.status.value,
+            "decided_by": record.decided_by,
+        }
+        await events.append(
+            conn, record.task_id, "approval.decided", encode_json(decided, what="decision"), now
+        )
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord:
+        """Raises ``ApprovalNotFound``."""
+        async with self._read() as conn:
+            return await approvals.get(conn, approval_id)
+
+    async def list_approvals(
+        self,
+        *,
+        task_id: str | None = None,
+        status: ApprovalStatus | Iterable[ApprovalStatus] | None = None,
+        limit: int = 100,
+    ) -> list[ApprovalRecord]:
+        """Approvals oldest first, optionally of one task and in the given status(es)."""
+        statuses = _statuses(status, ApprovalStatus)
+        async with self._read() as conn:
+            return await approvals.listing(
+                conn, task_id=task_id, statuses=statuses, limit=_page(limit)
+            )
+
+    # -- questions -------------------------------------------------------------------------
+
+    async def create_question(self, task_id: str, text: str) -> QuestionRecord:
+        """Record a question for the user; logs ``question.asked``.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidPayload: empty question.
+        """
+        if not text.strip():
+            raise InvalidPayload("the question is empty")
+        question_id, now = new_id(), utc_now()
+        asked = encode_json({"question_id": question_id, "text": text}, what="question")
+        async with self._write() as conn:
+            await events.append(conn, task_id, "question.asked", asked, now)
+            record = await questions.insert(
+                conn, question_id=question_id, task_id=task_id, text=text, now=now
+            )
+        self._notifier.publish(task_id)
+        return record
+
+    async def answer_question(
+        self, question_id: str, answer: str, *, answered_by: str | None = None
+    ) -> QuestionRecord:
+        """Record the answer (the first one wins); logs ``question.answered``.
+
+        Raises:
+            QuestionNotFound: no such question.
+            AlreadyAnswered: it was answered or cancelled before.
+        """
+        now = utc_now()
+        async with self._write() as conn:
+            record = await questions.answer(
+                conn, question_id, answer, answered_by=answered_by, now=now
+            )
+            answered = {"question_id": record.id, "answer": answer, "answered_by": answered_by}
+            await events.append(
+                conn, record.task_id, "question.answered", encode_json(answered, what="answer"), now
+            )
+        self._notifier.publish(record.task_id)
+        return record
+
+    async def get_question(self, question_id: str) -> QuestionRecord:
+        """Raises ``QuestionNotFound``."""
+        async with self._read() as conn:
+            return await questions.get(conn, question_id)
+
+    async def list_questions(
+        self,
+        *,
+        task_id: str | None = None,
+        status: QuestionStatus | Iterable[QuestionStatus] | None = None,
+        limit: int = 100,
+    ) -> list[QuestionRecord]:
+        """Questions oldest first, optionally of one task and in the given status(es)."""
+        statuses = _statuses(status, QuestionStatus)
+        async with self._read() as conn:
+            return await questions.listing(
+                conn, task_id=task_id, statuses=statuses, limit=_page(limit)
+            )
+
+    # -- usage -----------------------------------------------------------------------------
+
+    async def record_usage(
+        self, task_id: str, *, model: str, input_tokens: int, output_tokens: int
+    ) -> UsageRecord:
+        """Record one model call's tokens; logs ``usage``.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidPayload: negative or non-integer counts.
+        """
+        if not model or len(model) > 200:
+            raise InvalidPayload("model must be 1 to 200 characters")
+        record = UsageRecord(
+            task_id=task_id,
+            model=model,
+            input_tokens=require_count(input_tokens, what="input_tokens"),
+            output_tokens=require_count(output_tokens, what="output_tokens"),
+            at=utc_now(),
+        )
+        logged: dict[str, JsonInput] = {
+            "model": model,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+        }
+        async with self._write() as conn:
+            await events.append(
+                conn, task_id, "usage", encode_json(logged, what="usage"), record.at
+            )
+            await usage.insert(conn, record)
+        self._notifier.publish(task_id)
+        return record
+
+    async def usage_totals(self, task_id: str) -> UsageTotals:
+        """Tokens summed over the task's model calls.
+
+        Raises:
+            TaskNotFound: no such task.
+        """
+        async with self._read() as conn:
+            await tasks.get(conn, task_id)
+            return await usage.totals(conn, task_id)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        return self._db.writer.begin()
+
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        return self._db.reader.begin()
+
+
+async def open_store(url: str | None = None) -> Store:
+    """Connect to the database, apply pending migrations, and return the store.
+
+    ``url`` defaults to ``$ERRAND_DATABASE_URL``, else ``errand.db`` in the data directory
+    (``$ERRAND_HOME`` or the platform's). A new SQLite file is created owner-only.
+
+    Raises:
+        StoreConfigError: unusable URL, missing driver, or a database whose schema is newer
+            than this Errand knows.
+    """
+    database = connect(resolve_url(url))
+    try:
+        await upgrade_to_head(database.writer)
+    except CommandError as exc:
+        await database.dispose()
+        raise StoreConfigError(
+            f"cannot bring the database at {database.url.render_as_string(hide_password=True)} "
+            f"up to date ({exc}); was it written by a newer Errand?"
+        ) from exc
+    except BaseException:
+        await database.dispose()
+        raise
+    return Store(database)
+
+
+def _title_from(prompt: str) -> str:
+    first_line = next((line for line in prompt.splitlines() if line.strip()), prompt)
+    words = " ".join(first_line.split())
+    return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def _page(limit: int) -> int:
+    return max(1, min(limit, MAX_PAGE))
+
+
+_Status = TypeVar("_Status", TaskStatus, ApprovalStatus, QuestionStatus)
+
+
+def _statuses(value: _Status | Iterable[_Status] | None, kind: type[_Status]) -> list[_Status]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [kind(value)]
+    return [kind(item) for item in value]

@@ -1,0 +1,243 @@
+"""The ``tasks`` table and the queries on it.
+
+Functions here run inside a transaction their caller owns (the ``Store`` facade), so several
+of them compose into one atomic write. The row also holds two counters, ``last_seq`` and
+``message_count``: bumping them with ``UPDATE ... RETURNING`` both allocates the next event
+sequence number (or transcript position) and locks the task's row, which is what keeps
+numbering gapless when writers race, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    Row,
+    String,
+    Table,
+    Text,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from errand.store.errors import InvalidTransition, TaskNotFound
+from errand.store.records import ALLOWED_TRANSITIONS, TaskRecord, TaskSource, TaskStatus
+from errand.store.schema import UtcDateTime, decode_object, metadata
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("max_steps", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("last_seq", Integer, nullable=False, server_default="0"),
+    Column("message_count", Integer, nullable=False, server_default="0"),
+    Index("ix_tasks_status_id", "status", "id"),
+)
+
+UNFINISHED = (TaskStatus.RUNNING, TaskStatus.WAITING)
+"""Statuses that mean a worker is attached; after a crash nobody is."""
+
+
+def to_record(row: Row[tuple[object, ...]]) -> TaskRecord:
+    m = row._mapping
+    return TaskRecord(
+        id=m["id"],
+        title=m["title"],
+        prompt=m["prompt"],
+        status=TaskStatus(m["status"]),
+        model=m["model"],
+        policy=decode_object(m["policy"]),
+        source=TaskSource(m["source"]),
+        max_steps=m["max_steps"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        error=m["error"],
+        exit_code=m["exit_code"],
+        last_seq=m["last_seq"],
+    )
+
+
+async def insert(
+    conn: AsyncConnection,
+    *,
+    task_id: str,
+    title: str,
+    prompt: str,
+    model: str,
+    policy_json: str,
+    source: TaskSource,
+    max_steps: int | None,
+    now: datetime,
+) -> None:
+    """Add a queued task with an empty log and transcript."""
+    await conn.execute(
+        tasks.insert().values(
+            id=task_id,
+            title=title,
+            prompt=prompt,
+            status=TaskStatus.QUEUED.value,
+            model=model,
+            policy=policy_json,
+            source=source.value,
+            max_steps=max_steps,
+            created_at=now,
+            last_seq=0,
+            message_count=0,
+        )
+    )
+
+
+async def get(conn: AsyncConnection, task_id: str) -> TaskRecord:
+    """Raises ``TaskNotFound``."""
+    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
+    if row is None:
+        raise TaskNotFound(task_id)
+    return to_record(row)
+
+
+async def exists(conn: AsyncConnection, task_id: str) -> bool:
+    found = await conn.execute(select(tasks.c.id).where(tasks.c.id == task_id))
+    return found.first() is not None
+
+
+async def page(
+    conn: AsyncConnection,
+    *,
+    statuses: Collection[TaskStatus],
+    limit: int,
+    before: str | None,
+    after: str | None,
+) -> list[TaskRecord]:
+    """Up to ``limit`` tasks, newest first.
+
+    ``before`` keeps tasks older than that id (the next page); ``after`` keeps tasks newer
+    than it, taking the ones closest to it, so polling with the newest id seen never skips any.
+    """
+    query = select(tasks)
+    if statuses:
+        query = query.where(tasks.c.status.in_([status.value for status in statuses]))
+    if before is not None:
+        query = query.where(tasks.c.id < before)
+    if after is not None:
+        query = query.where(tasks.c.id > after).order_by(tasks.c.id.asc()).limit(limit)
+        rows = list((await conn.execute(query)).all())
+        rows.reverse()
+    else:
+        query = query.order_by(tasks.c.id.desc()).limit(limit)
+        rows = list((await conn.execute(query)).all())
+    return [to_record(row) for row in rows]
+
+
+async def transition(
+    conn: AsyncConnection,
+    task_id: str,
+    status: TaskStatus,
+    *,
+    error: str | None,
+    exit_code: int | None,
+    now: datetime,
+) -> tuple[TaskRecord, TaskStatus]:
+    """Move a task to ``status`` and allocate the sequence number of its ``task.status`` event.
+
+    Returns the updated task (its ``last_seq`` is the allocated number) and the status it had.
+    Entering ``running`` stamps ``started_at`` once; a final status stamps ``finished_at``.
+
+    Raises:
+        TaskNotFound: no such task.
+        InvalidTransition: ``ALLOWED_TRANSITIONS`` forbids the move.
+    """
+    current = (await conn.execute(select(tasks.c.status).where(tasks.c.id == task_id))).first()
+    if current is None:
+        raise TaskNotFound(task_id)
+    previous = TaskStatus(current[0])
+    if status not in ALLOWED_TRANSITIONS[previous]:
+        raise InvalidTransition(task_id, previous.value, status.value)
+    values: dict[str, object] = {"status": status.value, "last_seq": tasks.c.last_seq + 1}
+    if status is TaskStatus.RUNNING:
+        values["started_at"] = func.coalesce(tasks.c.started_at, literal(now, UtcDateTime))
+    if status.is_terminal:
+        values["finished_at"] = now
+    if error is not None:
+        values["error"] = error
+    if exit_code is not None:
+        values["exit_code"] = exit_code
+    # The status guard makes a concurrent writer (PostgreSQL) that got there first win cleanly.
+    row = (
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.status == previous.value)
+            .values(values)
+            .returning(*tasks.c)
+        )
+    ).first()
+    if row is None:
+        latest = await get(conn, task_id)
+        raise InvalidTransition(task_id, latest.status.value, status.value)
+    return to_record(row), previous
+
+
+async def unfinished_ids(conn: AsyncConnection) -> Sequence[str]:
+    """Ids of tasks a worker should be attached to (running or waiting), oldest first."""
+    rows = await conn.execute(
+        select(tasks.c.id)
+        .where(tasks.c.status.in_([status.value for status in UNFINISHED]))
+        .order_by(tasks.c.id)
+    )
+    return [row[0] for row in rows]
+
+
+async def next_seq(conn: AsyncConnection, task_id: str) -> int:
+    """Allocate the task's next event sequence number, locking its row until commit.
+
+    Raises:
+        TaskNotFound: no such task.
+    """
+    row = (
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(last_seq=tasks.c.last_seq + 1)
+            .returning(tasks.c.last_seq)
+        )
+    ).first()
+    if row is None:
+        raise TaskNotFound(task_id)
+    return int(row[0])
+
+
+async def reserve_positions(conn: AsyncConnection, task_id: str, count: int) -> int:
+    """Reserve ``count`` transcript positions; returns the first (positions start at 1).
+
+    Raises:
+        TaskNotFound: no such task.
+    """
+    row = (
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(message_count=tasks.c.message_count + count)
+            .returning(tasks.c.message_count)
+        )
+    ).first()
+    if row is None:
+        raise TaskNotFound(task_id)
+    return int(row[0]) - count + 1

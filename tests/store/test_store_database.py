@@ -1,0 +1,125 @@
+"""Where the database lives, how it is protected, and which URLs are accepted."""
+
+from __future__ import annotations
+
+import importlib.util
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from errand.store import StoreConfigError, open_store, resolve_url
+from errand.store.database import connect
+
+
+def test_default_url_is_errand_db_in_the_data_dir(home: Path) -> None:
+    url = resolve_url()
+    assert url.drivername == "sqlite+aiosqlite"
+    assert url.database == str(home / "errand.db")
+
+
+def test_environment_url_wins_over_the_default(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERRAND_DATABASE_URL", f"sqlite:///{tmp_path}/other.db")
+    url = resolve_url()
+    assert url.drivername == "sqlite+aiosqlite"
+    assert url.database == f"{tmp_path}/other.db"
+
+
+def test_argument_wins_over_the_environment(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERRAND_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
+    assert resolve_url(f"sqlite+aiosqlite:///{tmp_path}/arg.db").database == f"{tmp_path}/arg.db"
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("postgresql://u:p@db.example/errand", "postgresql+asyncpg"),
+        ("postgres://u:p@db.example/errand", "postgresql+asyncpg"),
+        ("postgresql+psycopg://u@db.example/errand", "postgresql+psycopg"),
+    ],
+)
+def test_postgresql_urls_get_an_async_driver(given: str, driver: str) -> None:
+    assert resolve_url(given).drivername == driver
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "mysql://u@h/db",
+        "sqlite+pysqlite:///x.db",
+        "postgresql+psycopg2://u@h/db",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "not a url",
+    ],
+)
+def test_unusable_urls_are_refused_with_a_clear_error(bad: str) -> None:
+    with pytest.raises(StoreConfigError):
+        resolve_url(bad)
+
+
+def test_a_password_never_appears_in_the_error() -> None:
+    with pytest.raises(StoreConfigError) as caught:
+        resolve_url("mysql://user:hunter2@host/db")
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_new_database_file_is_owner_only_in_an_owner_only_dir(home: Path) -> None:
+    store = await open_store()
+    try:
+        await store.create_task("check permissions", model="script:x.json")
+    finally:
+        await store.aclose()
+    assert _mode(home / "errand.db") == 0o600
+    assert _mode(home) == 0o700
+
+
+async def test_a_custom_location_gets_an_owner_only_parent(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "deeper" / "errand.db"
+    store = await open_store(f"sqlite+aiosqlite:///{path}")
+    await store.aclose()
+    assert _mode(path) == 0o600
+    assert _mode(path.parent) == 0o700
+
+
+async def test_an_existing_world_readable_file_is_tightened(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "loose.db"
+    _make_loose_file(path)
+    store = await open_store(f"sqlite+aiosqlite:///{path}")
+    await store.aclose()
+    assert _mode(path) == 0o600
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(db_url: str) -> None:
+    database = connect(resolve_url(db_url))
+    try:
+        for engine in (database.writer, database.reader):
+            async with engine.connect() as conn:
+                mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+                keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+                busy = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+            assert (mode, keys) == ("wal", 1)
+            assert busy >= 1000
+    finally:
+        await database.dispose()
+
+
+async def test_missing_postgresql_driver_is_a_config_error() -> None:
+    if importlib.util.find_spec("asyncpg") is not None:
+        pytest.skip("asyncpg is installed here")
+    with pytest.raises(StoreConfigError, match="asyncpg"):
+        await open_store("postgresql://errand@127.0.0.1:1/errand")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _make_loose_file(path: Path) -> None:
+    path.touch()
+    path.chmod(0o644)
