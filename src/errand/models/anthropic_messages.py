@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import anthropic
 import httpx2
@@ -132,6 +133,8 @@ def _to_block(part: Part) -> _WireBlock:
                 "content": content,
                 "is_error": is_error,
             }
+        case _:
+            assert_never(part)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, assert_never
 
 import openai
 from openai.types.chat import (
@@ -100,6 +100,8 @@ def to_openai_messages(request: ModelRequest) -> list[ChatCompletionMessageParam
                     wire.append(
                         {"role": "tool", "tool_call_id": result.call_id, "content": content}
                     )
+            case _:
+                assert_never(message.role)
     return wire
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias, assert_never
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
 JsonObject: TypeAlias = "dict[str, JsonValue]"
@@ -112,6 +112,8 @@ class Message:
                 allowed = (TextPart, ToolCall)
             case "tool":
                 allowed = (ToolResult,)
+            case _:
+                assert_never(self.role)
         for part in self.parts:
             if not isinstance(part, allowed):
                 raise ValueError(f"{self.role} messages cannot hold a {type(part).__name__}")
