@@ -118,13 +118,21 @@ async def test_several_tool_calls_in_one_turn(server: OpenAIFakeServer) -> None:
 @pytest.mark.parametrize(
     "quirks",
     [
+        CompatQuirks(),
         CompatQuirks(omit_index=True),
         CompatQuirks(index_always_zero=True),
         CompatQuirks(index_always_zero=True, omit_ids=True, whole_call_in_one_chunk=True),
         CompatQuirks(omit_index=True, omit_ids=True, whole_call_in_one_chunk=True),
         OLLAMA_LIKE,
     ],
-    ids=["no-index", "index-always-0", "no-ids-whole-calls", "no-index-no-ids", "ollama-like"],
+    ids=[
+        "well-behaved",
+        "no-index",
+        "index-always-0",
+        "no-ids-whole-calls",
+        "no-index-no-ids",
+        "ollama-like",
+    ],
 )
 async def test_local_server_quirks_still_yield_every_tool_call(quirks: CompatQuirks) -> None:
     with OpenAIFakeServer(quirks=quirks) as server:

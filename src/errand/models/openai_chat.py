@@ -65,7 +65,8 @@ class ChatQuirks:
     """What an endpoint speaking this dialect is known to do differently.
 
     - `unreliable_tool_call_index`: tool-call deltas may lack ``index``, or carry 0 for
-      every call; a new call is then recognised by a new id or a second function name.
+      every call; a new call is then recognised by a new id or a second function name
+      (distinct indexes, when a server does send them, are still honoured).
     - `may_omit_call_ids`: calls may come without an id; Errand makes one up.
     - `max_tokens_field`: the request field that bounds the reply's length.
     """
@@ -212,6 +213,8 @@ class _Accumulator:
         if not self.calls:
             return None
         current = self.calls[-1]
+        if index is not None and current.index is not None and index != current.index:
+            return next((c for c in self.calls if c.index == index), None)
         if call_id and call_id != current.id:
             return None
         if name and current.name and not call_id:
