@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from errand.sandbox.policy import SandboxPolicy
@@ -32,6 +35,31 @@ class Outcome:
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who runs the sandbox in a test: ``uid`` owns the folders the test grants."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def make_dir(path: Path, who: Identity, files: dict[str, str] | None = None) -> Path:
+    """Create a folder (and files in it) owned by ``who``."""
+    path.mkdir(parents=True, exist_ok=True)
+    for rel, text in (files or {}).items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    for item in [path, *path.rglob("*")]:
+        os.lchown(item, who.uid, who.gid)
+    return path
+
+
+RunSandboxed = Callable[..., "Outcome"]
+"""``sandboxed(script, folders=[...], network={...}, hosts={...}, limits={...}, timeout=...)``"""
 
 
 async def run_spec(spec: dict[str, Any]) -> dict[str, Any]:

@@ -15,27 +15,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from escape_harness import Outcome, outcome, run_spec
+from escape_harness import Identity, Outcome, RunSandboxed, outcome, run_spec
 
 ESCAPE_USER = "errand-escape"
 SYSTEM_PYTHON = "/usr/bin/python3"
 _HARNESS = Path(__file__).resolve().parent.parent / "escape_harness.py"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who runs the sandbox in a test: ``uid`` owns the folders the test grants."""
-
-    name: str
-    uid: int
-    gid: int
 
 
 def _ordinary_user() -> Identity:
@@ -113,9 +103,6 @@ def _system_python_version() -> tuple[int, ...]:
     return tuple(int(x) for x in out.strip("()\n").split(","))
 
 
-RunSandboxed = Callable[..., Outcome]
-
-
 @pytest.fixture(params=["root", "user"])
 def who(request: pytest.FixtureRequest) -> Identity:
     if request.param == "root":
@@ -135,18 +122,6 @@ def workspace(who: Identity) -> Iterator[Path]:
     os.chown(base, who.uid, who.gid)
     yield base
     shutil.rmtree(base, ignore_errors=True)
-
-
-def make_dir(path: Path, who: Identity, files: dict[str, str] | None = None) -> Path:
-    """Create a folder (and files in it) owned by ``who``."""
-    path.mkdir(parents=True, exist_ok=True)
-    for rel, text in (files or {}).items():
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    for item in [path, *path.rglob("*")]:
-        os.lchown(item, who.uid, who.gid)
-    return path
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Identity, RunSandboxed, make_dir
 
+from escape_harness import Identity, RunSandboxed, make_dir
 from nethost import TestHost, nethost_or_skip
 
 PY = "/usr/bin/python3"
