@@ -308,7 +308,7 @@ class Store:
         """Return events after ``after_seq`` as soon as there are any, or ``[]`` on timeout.
 
         Appends made through this store wake the wait at once; appends by another process
-        are seen within ``poll_interval``. Closing the store ends every wait.
+        are seen within ``poll_interval``. Closing the store ends every wait with ``[]``.
 
         Raises:
             TaskNotFound: no such task.
@@ -326,6 +326,8 @@ class Store:
                         await signal.wait()
                 except TimeoutError:
                     pass
+            if self._closed:
+                return []
 
     # -- transcript ------------------------------------------------------------------------
 

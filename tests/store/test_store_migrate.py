@@ -1,0 +1,101 @@
+"""Migrations: applied on open, idempotent, matching the tables, shipped inside the package."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+import errand.store
+from errand.store import StoreConfigError, open_store, resolve_url
+from errand.store.database import connect
+from errand.store.migrate import MIGRATIONS_DIR, current_revision, head_revision
+from errand.store.tables import metadata
+
+TABLES = {"tasks", "events", "messages", "approvals", "questions", "usage", "alembic_version"}
+
+
+async def test_a_fresh_database_is_migrated_to_head_on_open(db_url: str) -> None:
+    store = await open_store(db_url)
+    await store.aclose()
+    database = connect(resolve_url(db_url))
+    try:
+        assert await current_revision(database.reader) == head_revision()
+        async with database.reader.connect() as conn:
+            names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        assert names == TABLES
+    finally:
+        await database.dispose()
+
+
+async def test_reopening_keeps_data_and_migrates_nothing_again(db_url: str) -> None:
+    store = await open_store(db_url)
+    task = await store.create_task("survive reopening", model="script:x.json")
+    await store.aclose()
+    for _ in range(2):
+        store = await open_store(db_url)
+        assert (await store.get_task(task.id)).prompt == "survive reopening"
+        await store.aclose()
+    database = connect(resolve_url(db_url))
+    try:
+        async with database.reader.connect() as conn:
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        assert [row[0] for row in versions] == [head_revision()]
+    finally:
+        await database.dispose()
+
+
+async def test_the_migrations_create_exactly_the_declared_tables(db_url: str) -> None:
+    store = await open_store(db_url)
+    await store.aclose()
+    database = connect(resolve_url(db_url))
+
+    def differences(sync: Connection) -> list[object]:
+        context = MigrationContext.configure(sync, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    try:
+        async with database.reader.connect() as conn:
+            assert await conn.run_sync(differences) == []
+    finally:
+        await database.dispose()
+
+
+def test_migration_scripts_live_inside_the_package() -> None:
+    package_dir = Path(errand.store.__file__).resolve().parent
+    assert package_dir / "migrations" == MIGRATIONS_DIR
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert list((MIGRATIONS_DIR / "versions").glob("*.py"))
+
+
+async def test_a_database_from_a_newer_errand_is_refused_untouched(db_url: str) -> None:
+    store = await open_store(db_url)
+    await store.aclose()
+    database = connect(resolve_url(db_url))
+    try:
+        async with database.writer.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        await database.dispose()
+    with pytest.raises(StoreConfigError, match="newer Errand"):
+        await open_store(db_url)
+    database = connect(resolve_url(db_url))
+    try:
+        assert await current_revision(database.reader) == "9999"
+    finally:
+        await database.dispose()
+
+
+async def test_two_stores_opening_a_fresh_file_at_once_both_succeed(db_url: str) -> None:
+    first, second = await asyncio.gather(open_store(db_url), open_store(db_url))
+    try:
+        task = await first.create_task("seen by both", model="script:x.json")
+        assert (await second.get_task(task.id)).title == "seen by both"
+    finally:
+        await first.aclose()
+        await second.aclose()
