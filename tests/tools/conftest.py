@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from tool_harness import Asked, Harness, MakeHarness, build_policy
 
 from errand.sandbox.files import GrantedRoot
 from errand.sandbox.policy import FolderMode
 from errand.sandbox.proxy import Resolver
 from errand.sandbox.session import Sandbox
 from errand.tools import Tool, ToolContext, ToolRegistry, default_tools
+from tools.tool_harness import Asked, Harness, MakeHarness, build_policy
 
 
 @pytest.fixture

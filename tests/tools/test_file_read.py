@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
-from tool_harness import DOCS, Harness
-
 from errand.tools import Action, ActionKind
 from errand.tools.file_read import MAX_LISTED, MAX_OUTPUT_CHARS, MAX_READ_BYTES
+from tools.tool_harness import DOCS, Harness
 
 
 async def test_list_files_shows_entries_with_kinds_and_sizes(harness: Harness) -> None:

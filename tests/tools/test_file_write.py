@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tool_harness import DOCS, WORK, Harness
-
 from errand.tools import Action, ActionKind
+from tools.tool_harness import DOCS, WORK, Harness
 
 
 async def test_write_file_creates_parents_and_reports_the_sandbox_path(harness: Harness) -> None:

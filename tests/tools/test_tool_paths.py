@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tool_harness import DOCS, WORK, build_policy
 
 from errand.sandbox.policy import SandboxPolicy
 from errand.tools import ToolError, resolve_path
+from tools.tool_harness import DOCS, WORK, build_policy
 
 
 @pytest.fixture

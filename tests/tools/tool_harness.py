@@ -40,11 +40,11 @@ class Harness:
     asked: Asked
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
-    def call_of(self, name: str, **arguments: object) -> ToolCall:
-        return ToolCall(f"call-{next(self._ids)}", name, json.dumps(arguments))
+    def call_of(self, tool: str, /, **arguments: object) -> ToolCall:
+        return ToolCall(f"call-{next(self._ids)}", tool, json.dumps(arguments))
 
-    async def call(self, name: str, **arguments: object) -> ToolOutput:
-        return await self.registry.invoke(self.call_of(name, **arguments), self.ctx)
+    async def call(self, tool: str, /, **arguments: object) -> ToolOutput:
+        return await self.registry.invoke(self.call_of(tool, **arguments), self.ctx)
 
 
 MakeHarness = Callable[..., Awaitable[Harness]]

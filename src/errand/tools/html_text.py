@@ -128,7 +128,7 @@ class _TextParser(HTMLParser):
         elif tag == "br":
             self._break(1, force=True)
         elif tag in ("td", "th"):
-            if not self._at_line_start:
+            if not self._at_line_start and not self._pending_break:
                 self._emit(" | ")
         elif tag == "img":
             alt = (attributes.get("alt") or "").strip()

@@ -27,7 +27,9 @@ MAX_MATCHES = 200
 MAX_GLOB_FILES = 5_000
 MAX_MATCH_CHARS = 300
 SEARCH_TIMEOUT = 60.0
-_COMMON = ["-n", "-H", "-I", "-Z", "-D", "skip", "--exclude-dir=.git"]
+# -s: the placeholders that block absent protected paths in read-write folders cannot be
+# opened, and grep would report each one; syntax errors in the pattern are still reported.
+_COMMON = ["-n", "-H", "-I", "-Z", "-s", "-D", "skip", "--exclude-dir=.git"]
 
 
 class SearchFilesArgs(BaseModel):

@@ -22,8 +22,8 @@ def looks_binary(data: bytes) -> bool:
         return True
     if not head:
         return False
-    # A multibyte character cut at the sniff boundary is not evidence of anything.
-    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")
+    # Not final: a multibyte character cut at the sniff boundary is held back, not counted.
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(head, final=False)
     return text.count("\ufffd") > _MAX_REPLACEMENT_SHARE * max(len(text), 1)
 
 
