@@ -131,3 +131,18 @@ async def test_closing_the_store_ends_waits(store: Store) -> None:
     await asyncio.sleep(0.05)
     await store.aclose()
     assert await asyncio.wait_for(waiter, timeout=5) == []
+
+
+async def test_a_batch_of_events_gets_consecutive_numbers_all_or_nothing(store: Store) -> None:
+    task = await store.create_task("batch", model=MODEL)
+    written = await store.append_events(
+        task.id, [("tool.call", {"name": "ls"}), ("tool.result", {"ok": True})]
+    )
+    assert [(e.seq, e.type) for e in written] == [(2, "tool.call"), (3, "tool.result")]
+    assert await store.events(task.id, after_seq=1) == written
+    with pytest.raises(InvalidPayload):
+        await store.append_events(task.id, [("message", {"a": 1}), ("Bad Type", {})])
+    with pytest.raises(TaskNotFound):
+        await store.append_events("missing", [("message", {"a": 1})])
+    assert (await store.get_task(task.id)).last_seq == 3
+    assert await store.append_events(task.id, []) == []

@@ -8,6 +8,7 @@ repeat and never skip, whoever appends and however many at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Integer, Row, String, Table, Text, select
@@ -84,6 +85,35 @@ async def append(
     """
     seq = await tasks.next_seq(conn, task_id)
     return await insert_at(conn, task_id, seq, event_type, payload_json, at)
+
+
+async def append_many(
+    conn: AsyncConnection,
+    task_id: str,
+    items: Sequence[tuple[str, str]],
+    at: datetime,
+) -> list[EventRecord]:
+    """Append ``(type, payload_json)`` items with consecutive numbers: two statements in all.
+
+    Raises:
+        TaskNotFound: no such task.
+    """
+    first = await tasks.next_seq(conn, task_id, len(items))
+    rows = [
+        {"task_id": task_id, "seq": first + offset, "type": kind, "payload": text, "at": at}
+        for offset, (kind, text) in enumerate(items)
+    ]
+    await conn.execute(events.insert(), rows)
+    return [
+        EventRecord(
+            task_id=task_id,
+            seq=first + offset,
+            type=kind,
+            payload=decode_object(text),
+            at=at,
+        )
+        for offset, (kind, text) in enumerate(items)
+    ]
 
 
 async def after(

@@ -281,6 +281,29 @@ class Store:
         self._notifier.publish(task_id)
         return record
 
+    async def append_events(
+        self, task_id: str, items: Sequence[tuple[str, JsonInputObject]]
+    ) -> list[EventRecord]:
+        """Append several events at once, with consecutive numbers, in one transaction.
+
+        For a step that produces several events together this costs about as much as one
+        ``append_event``. All or nothing: one malformed item and none is written.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidPayload: a type or payload is malformed.
+        """
+        encoded: list[tuple[str, str]] = []
+        for event_type, payload in items:
+            events.check_type(event_type)
+            encoded.append((event_type, require_object(payload, what="payload")))
+        if not encoded:
+            return []
+        async with self._write() as conn:
+            records = await events.append_many(conn, task_id, encoded, utc_now())
+        self._notifier.publish(task_id)
+        return records
+
     async def events(
         self, task_id: str, *, after_seq: int = 0, limit: int = MAX_EVENTS_PAGE
     ) -> list[EventRecord]:

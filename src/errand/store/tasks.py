@@ -205,8 +205,10 @@ async def unfinished_ids(conn: AsyncConnection) -> Sequence[str]:
     return [row[0] for row in rows]
 
 
-async def next_seq(conn: AsyncConnection, task_id: str) -> int:
-    """Allocate the task's next event sequence number, locking its row until commit.
+async def next_seq(conn: AsyncConnection, task_id: str, count: int = 1) -> int:
+    """Allocate the task's next ``count`` event sequence numbers; returns the first.
+
+    The row stays locked until commit, which is what serialises appends per task.
 
     Raises:
         TaskNotFound: no such task.
@@ -215,13 +217,13 @@ async def next_seq(conn: AsyncConnection, task_id: str) -> int:
         await conn.execute(
             update(tasks)
             .where(tasks.c.id == task_id)
-            .values(last_seq=tasks.c.last_seq + 1)
+            .values(last_seq=tasks.c.last_seq + count)
             .returning(tasks.c.last_seq)
         )
     ).first()
     if row is None:
         raise TaskNotFound(task_id)
-    return int(row[0])
+    return int(row[0]) - count + 1
 
 
 async def reserve_positions(conn: AsyncConnection, task_id: str, count: int) -> int:
