@@ -4,6 +4,8 @@ At runtime ``errand.store.migrate`` hands over an open connection (already in a 
 through ``config.attributes["connection"]``. Run from the alembic command line (developers
 writing a migration: ``alembic -c src/errand/store/alembic.ini revision --autogenerate -m ...``)
 there is none, so one is opened from ``ERRAND_DATABASE_URL`` or the default data directory.
+``alembic upgrade head --sql`` prints the SQL for the URL in ``sqlalchemy.url`` (or the same
+default) without connecting.
 """
 
 from __future__ import annotations
@@ -38,13 +40,22 @@ async def _run_standalone() -> None:
         await database.dispose()
 
 
-if context.is_offline_mode():
-    raise RuntimeError(
-        "Errand's migrations run against a live database; offline SQL is unsupported"
+def _run_offline() -> None:
+    """Print the SQL instead of running it (``alembic upgrade head --sql``), for DBAs."""
+    url = context.config.get_main_option("sqlalchemy.url") or None
+    context.configure(
+        url=resolve_url(url),
+        target_metadata=metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
     )
+    with context.begin_transaction():
+        context.run_migrations()
 
-_connection = context.config.attributes.get("connection")
-if isinstance(_connection, Connection):
+
+if context.is_offline_mode():
+    _run_offline()
+elif isinstance(_connection := context.config.attributes.get("connection"), Connection):
     _run(_connection)
 else:
     asyncio.run(_run_standalone())
