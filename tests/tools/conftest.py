@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from errand.sandbox.audit import AskUser as AskNetwork
 from errand.sandbox.files import GrantedRoot
 from errand.sandbox.policy import FolderMode
 from errand.sandbox.proxy import Resolver
@@ -31,17 +32,22 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 async def make_harness(folders: tuple[Path, Path]) -> AsyncIterator[MakeHarness]:
-    """Build a harness with extra policy fields (``network=``, ``limits=``), a resolver
-    for the egress proxy, and extra tools; everything is closed at the end of the test."""
+    """Build a harness with extra policy fields (``network=``, ``limits=``), a resolver and
+    an approval callback for the egress proxy, and extra tools; everything is closed at the
+    end of the test."""
     opened: list[Sandbox] = []
     roots: list[GrantedRoot] = []
 
     async def make(
-        *, resolver: Resolver | None = None, tools: Sequence[Tool] = (), **fields: object
+        *,
+        resolver: Resolver | None = None,
+        ask: AskNetwork | None = None,
+        tools: Sequence[Tool] = (),
+        **fields: object,
     ) -> Harness:
         work, docs = folders
         policy = build_policy(work, docs, **fields)
-        sandbox = Sandbox(policy, resolver=resolver)
+        sandbox = Sandbox(policy, resolver=resolver, ask=ask)
         await sandbox.start()
         opened.append(sandbox)
         grant_roots = {

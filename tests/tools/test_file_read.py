@@ -20,7 +20,7 @@ async def test_list_files_shows_entries_with_kinds_and_sizes(harness: Harness) -
 async def test_list_files_in_a_read_only_folder_by_absolute_path(harness: Harness) -> None:
     out = await harness.call("list_files", path=DOCS)
     assert "guide.md" in out.content
-    assert out.content.startswith(f"{DOCS} (1 entries)")
+    assert out.content.startswith(f"{DOCS} (1 entry)")
 
 
 async def test_list_files_with_a_glob_pattern(harness: Harness) -> None:

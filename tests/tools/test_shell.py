@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from errand.sandbox.policy import Limits
+from errand.sandbox.session import ExecResult
 from errand.tools import Action, ActionKind
-from errand.tools.shell import STDERR_CHARS, STDOUT_CHARS
+from errand.tools.shell import STDERR_CHARS, STDOUT_CHARS, sandbox_failed
 from tools.tool_harness import WORK, Harness, MakeHarness
 
 
@@ -87,3 +88,11 @@ async def test_an_empty_command_is_an_error(harness: Harness) -> None:
 async def test_run_shell_describes_as_a_shell_action_with_the_command(harness: Harness) -> None:
     action = harness.registry.describe(harness.call_of("run_shell", command="ls -la"), harness.ctx)
     assert action == Action("run_shell", ActionKind.SHELL, "ls -la")
+
+
+def test_only_the_launch_chain_failing_counts_as_the_sandbox_failing() -> None:
+    def result(stderr: bytes) -> ExecResult:
+        return ExecResult(exit_code=125, duration=0.0, stdout=b"", stderr=stderr)
+
+    assert sandbox_failed(result(b"bwrap: Can't mount proc: Operation not permitted\n"))
+    assert not sandbox_failed(result(b"my script gave up\n"))

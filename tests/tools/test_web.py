@@ -18,6 +18,7 @@ import pytest
 
 from errand.sandbox.addresses import IPAddress
 from errand.sandbox.policy import NetworkPolicy
+from errand.sandbox.proxy import Resolver
 from errand.tools import Action, ActionKind
 from errand.tools.web import MAX_TEXT_CHARS
 from nethost import TestHost, nethost_or_skip
@@ -105,16 +106,19 @@ def site(tmp_path: Path) -> Iterator[tuple[TestHost, Path]]:
             server.communicate(timeout=10)
 
 
-@pytest.fixture
-async def web(make_harness: MakeHarness, site: tuple[TestHost, Path]) -> tuple[Harness, Path]:
-    host, root = site
-
+def _resolver(host: TestHost) -> Resolver:
     async def resolve(name: str, port: int) -> list[IPAddress]:
         return [ipaddress.ip_address(str(host.address))]
 
+    return resolve
+
+
+@pytest.fixture
+async def web(make_harness: MakeHarness, site: tuple[TestHost, Path]) -> tuple[Harness, Path]:
+    host, root = site
     harness = await make_harness(
         network=NetworkPolicy(allow_domains=("pages.test",), allow_cidrs=(host.network,)),
-        resolver=resolve,
+        resolver=_resolver(host),
     )
     return harness, root
 
@@ -161,3 +165,32 @@ async def test_binary_content_is_described_and_long_pages_are_cut(
     (root / "long.txt").write_text("word " * 10_000, encoding="utf-8")
     long = await harness.call("fetch_url", url=f"http://pages.test:{_PORT}/long.txt")
     assert f"[page cut: showing {MAX_TEXT_CHARS} of 50000 characters]" in long.content
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("approve", [True, False])
+async def test_an_unlisted_domain_goes_through_the_users_approval(
+    make_harness: MakeHarness, site: tuple[TestHost, Path], approve: bool
+) -> None:
+    host, root = site
+    (root / "a.txt").write_text("approved content\n", encoding="utf-8")
+    asked: list[tuple[str, int, str]] = []
+
+    async def ask(name: str, port: int, call_id: str) -> bool:
+        asked.append((name, port, call_id))
+        return approve
+
+    harness = await make_harness(
+        # The proxy asks only when something is allowed: an empty allowlist denies outright.
+        network=NetworkPolicy(allow_domains=("pages.test",), allow_cidrs=(host.network,)),
+        resolver=_resolver(host),
+        ask=ask,
+    )
+    call = harness.call_of("fetch_url", url=f"http://new.test:{_PORT}/a.txt")
+    out = await harness.registry.invoke(call, harness.ctx)
+    assert asked == [("new.test", _PORT, call.id)]
+    assert out.is_error is not approve
+    if approve:
+        assert out.content.endswith("approved content\n")
+    else:
+        assert out.content.startswith("new.test was not reachable: ")

@@ -80,7 +80,8 @@ class ListFiles:
         if not entries:
             return ToolOutput(f"{found.shown} is an empty folder.")
         lines = [_entry_line(e) for e in entries[:MAX_LISTED]]
-        head = f"{found.shown} ({len(entries)}{'+' if cut_short else ''} entries):"
+        count = f"{len(entries)}{'+' if cut_short else ''}"
+        head = f"{found.shown} ({count} {'entry' if count == '1' else 'entries'}):"
         more = _more_note(len(entries) - len(lines), cut_short, "entries")
         return ToolOutput("\n".join([head, *lines]) + more)
 

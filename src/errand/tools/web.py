@@ -24,7 +24,9 @@ from errand.tools.html_text import html_to_text
 from errand.tools.shell import sandbox_failed, sandbox_timeout
 from errand.tools.text_output import cut_line, decode_text, format_size, looks_binary
 
-FETCH_SECONDS = 30
+FETCH_SECONDS = 150
+"""Longer than the proxy waits for the user to answer about an unlisted domain (120 s), so a
+fetch that is waiting for approval is not given up by curl first; capped by the policy."""
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_TEXT_CHARS = 24_000
 MAX_URL_CHARS = 4_000
