@@ -63,6 +63,8 @@ async def test_appending_to_an_unknown_task_raises_and_writes_nothing(store: Sto
         ("Tool.Call", {}),
         ("tool call", {}),
         ("x" * 65, {}),
+        ("task.status", {"status": "completed"}),
+        ("approval.decided", {"status": "approved"}),
         ("message", {"n": float("inf")}),
         ("message", {"n": {1, 2}}),
         ("message", ["not", "an", "object"]),

@@ -38,16 +38,32 @@ _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_TYPE_LENGTH = 64
 
 
+STORE_WRITTEN_TYPES = {
+    "task.created": "create_task",
+    "task.status": "set_task_status",
+    "approval.requested": "create_approval",
+    "approval.decided": "decide_approval",
+    "question.asked": "create_question",
+    "question.answered": "answer_question",
+    "usage": "record_usage",
+}
+"""Event types the store writes itself, with the method that writes each."""
+
+
 def check_type(event_type: str) -> None:
-    """Accept dotted lowercase names such as ``tool.call``.
+    """Accept dotted lowercase names such as ``tool.call`` that the store does not own.
 
     Raises:
-        InvalidPayload: anything else (a typo should fail loudly, not pollute the log).
+        InvalidPayload: a malformed name (a typo should fail loudly, not pollute the log), or
+            one of ``STORE_WRITTEN_TYPES`` (its rows and its log entry must agree).
     """
     if len(event_type) > MAX_TYPE_LENGTH or not _EVENT_TYPE.match(event_type):
         raise InvalidPayload(
             f"event type {event_type!r} must be dotted lowercase words, e.g. 'tool.call'"
         )
+    owner = STORE_WRITTEN_TYPES.get(event_type)
+    if owner is not None:
+        raise InvalidPayload(f"{event_type!r} events are written by Store.{owner}; call that")
 
 
 def to_record(row: Row[tuple[object, ...]]) -> EventRecord:

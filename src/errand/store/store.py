@@ -5,9 +5,9 @@ method is one transaction; what it returns has been committed, and only then are
 readers woken (``wait_for_events``). State changes that clients follow live (a task's
 creation and status changes, approvals asked and decided, questions asked and answered,
 token usage) are written to the task's event log in the same transaction as the row they
-change, so the log and the tables never disagree. Callers must not append those event
-types themselves; everything else (model output, tool calls, network decisions ...) they
-append with ``append_event``.
+change, so the log and the tables never disagree. ``append_event`` refuses those event
+types (``events.STORE_WRITTEN_TYPES``); everything else (model output, tool calls, network
+decisions ...) callers append with ``append_event``.
 
 Event payloads written by the store:
     task.created        {"title", "prompt", "model", "source"}
@@ -271,8 +271,8 @@ class Store:
 
         Raises:
             TaskNotFound: no such task (nothing is written).
-            InvalidPayload: ``type`` is not dotted lowercase words, or ``payload`` is not a
-                JSON object.
+            InvalidPayload: ``type`` is not dotted lowercase words or is one the store writes
+                itself (``task.status`` ...), or ``payload`` is not a JSON object.
         """
         events.check_type(type)
         payload_json = require_object(payload if payload is not None else {}, what="payload")
