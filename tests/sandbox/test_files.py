@@ -450,6 +450,8 @@ RACE_MAX_ROUNDS = 5000  # on a busy machine it can take longer to see both sides
 def race_done(round_no: int, seen: list[bytes], refused: int) -> bool:
     """Whether the race has run long enough and been seen both ways."""
     return round_no >= RACE_ROUNDS and bool(seen) and refused > 0
+
+
 EXPECTED_RACE_ERRORS = (PathRefused, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 

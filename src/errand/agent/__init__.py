@@ -1,1 +1,39 @@
-"""agent"""
+"""The agent: the task loop, approvals, the system prompt and the context budget.
+
+Public surface: :func:`run_task` runs a stored task with a model adapter; :class:`TaskOptions`
+says how; a :class:`Responder` answers approvals and questions; :class:`ApprovalPolicy`
+decides which calls ask.
+"""
+
+from errand.agent.approvals import ApprovalPolicy, Verdict
+from errand.agent.loop import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SANDBOX,
+    EXIT_TIMEOUT,
+    Responder,
+    TaskOptions,
+    TaskOutcome,
+    run_task,
+)
+from errand.agent.prompt import system_prompt
+from errand.agent.transcript import load_transcript, message_from_json, message_to_json
+
+__all__ = [
+    "EXIT_CANCELLED",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_SANDBOX",
+    "EXIT_TIMEOUT",
+    "ApprovalPolicy",
+    "Responder",
+    "TaskOptions",
+    "TaskOutcome",
+    "Verdict",
+    "load_transcript",
+    "message_from_json",
+    "message_to_json",
+    "run_task",
+    "system_prompt",
+]

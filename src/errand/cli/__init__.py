@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from errand.cli import sandbox as sandbox_cli
+from errand.cli import sessions as sessions_cli
+from errand.cli import skills as skills_cli
+from errand.cli.models import models
+from errand.cli.run import run
 
 app = typer.Typer(
     name="errand",
@@ -13,6 +17,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command()(run)
+app.command()(models)
+app.add_typer(sessions_cli.app, name="sessions")
+app.add_typer(skills_cli.app, name="skills")
 app.add_typer(sandbox_cli.app, name="sandbox")
 
 

@@ -12,13 +12,13 @@ from rich.console import Console
 
 from errand.config import ConfigError, config_path, load_config
 from errand.sandbox import (
-    FolderGrant,
     NetworkDecision,
     PolicyError,
     SandboxPolicy,
     SandboxUnavailable,
     Verdict,
 )
+from errand.sandbox.policy import policy_from_request
 from errand.sandbox.session import EXIT_SANDBOX_UNAVAILABLE, ExecResult, Sandbox
 
 app = typer.Typer(
@@ -66,8 +66,15 @@ def exec(
     Exits with the command's status, 124 on timeout, 125 when the sandbox cannot be set up.
     """
     try:
-        policy = _policy(
-            folder or [], allow_domain or [], deny_domain or [], allow_cidr or [], session, timeout
+        policy = policy_from_request(
+            load_config().get("sandbox", {}),
+            folders=folder or [],
+            allow_domains=allow_domain or [],
+            deny_domains=deny_domain or [],
+            allow_cidrs=allow_cidr or [],
+            session=session,
+            timeout=timeout,
+            config_file=config_path(),
         )
     except (PolicyError, ConfigError) as exc:
         err.print(f"errand: {exc}", markup=False)
@@ -82,32 +89,6 @@ def exec(
     if as_json:
         sys.stdout.write(json.dumps({"session": policy.session, **result.as_json()}) + "\n")
     raise typer.Exit(result.exit_code)
-
-
-def _policy(
-    folders: list[str],
-    allow: list[str],
-    deny: list[str],
-    cidrs: list[str],
-    session: str,
-    timeout: float | None,
-) -> SandboxPolicy:
-    config = load_config().get("sandbox", {})
-    base = SandboxPolicy.from_toml(config, base=config_path()) if config else SandboxPolicy()
-    grants = [*base.folders, *(FolderGrant.parse(spec) for spec in folders)]
-    limits = base.limits.model_dump()
-    if timeout is not None:
-        limits["timeout_seconds"] = timeout
-    return SandboxPolicy.build(
-        session=session,
-        folders=grants,
-        network={
-            "allow_domains": [*base.network.allow_domains, *allow],
-            "deny_domains": [*base.network.deny_domains, *deny],
-            "allow_cidrs": [*map(str, base.network.allow_cidrs), *cidrs],
-        },
-        limits=limits,
-    )
 
 
 async def _run(policy: SandboxPolicy, command: list[str], *, stream: bool) -> ExecResult:

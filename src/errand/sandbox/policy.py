@@ -216,3 +216,37 @@ def _first_message(exc: ValidationError) -> str:
     msg = msg.removeprefix("Value error, ")
     where = ".".join(str(p) for p in err.get("loc", ()))
     return f"{where}: {msg}" if where and "folder" not in msg else msg
+
+
+def policy_from_request(
+    config: dict[str, Any],
+    *,
+    folders: list[str],
+    allow_domains: list[str],
+    deny_domains: list[str] | None = None,
+    allow_cidrs: list[str] | None = None,
+    session: str = "default",
+    timeout: float | None = None,
+    config_file: Path | None = None,
+) -> SandboxPolicy:
+    """The policy for one request: the ``[sandbox]`` table of ``errand.toml`` widened by what
+    the user asked for on this request (folders as ``PATH[:ro|:rw]``, domains, ranges).
+
+    Raises:
+        PolicyError: anything invalid, in one sentence.
+    """
+    base = SandboxPolicy.from_toml(config, base=config_file or Path(".")) if config else None
+    base = base or SandboxPolicy()
+    limits = base.limits.model_dump()
+    if timeout is not None:
+        limits["timeout_seconds"] = timeout
+    return SandboxPolicy.build(
+        session=session,
+        folders=[*base.folders, *(FolderGrant.parse(spec) for spec in folders)],
+        network={
+            "allow_domains": [*base.network.allow_domains, *allow_domains],
+            "deny_domains": [*base.network.deny_domains, *(deny_domains or [])],
+            "allow_cidrs": [*map(str, base.network.allow_cidrs), *(allow_cidrs or [])],
+        },
+        limits=limits,
+    )

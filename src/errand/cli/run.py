@@ -1,0 +1,188 @@
+"""``errand run``: send the agent on one errand from the terminal and watch it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from errand.agent import ApprovalPolicy, TaskOptions, run_task
+from errand.cli.render import EventPrinter, follow
+from errand.config import ConfigError, config_path, load_config
+from errand.models import UnknownProvider, resolve_model
+from errand.sandbox import PolicyError, SandboxPolicy
+from errand.sandbox.policy import policy_from_request
+from errand.store import (
+    AlreadyAnswered,
+    AlreadyDecided,
+    ApprovalRecord,
+    QuestionRecord,
+    Store,
+    open_store,
+)
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_CANCELLED = 130
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+NO_MODEL = (
+    "No model is configured: pass --model PROVIDER:MODEL (for example "
+    "anthropic:claude-sonnet-4-5, openai:gpt-4.1 or openai-compat:llama3.2 for a local Ollama), "
+    'or set model = "..." in errand.toml or ERRAND_MODEL.'
+)
+
+
+def run(
+    task: Annotated[str, typer.Argument(help="What you want done, in your own words.")],
+    folder: Annotated[
+        list[str] | None,
+        typer.Option("--folder", help="PATH[:ro|:rw] the agent may use (read-only by default)."),
+    ] = None,
+    allow_domain: Annotated[
+        list[str] | None, typer.Option("--allow-domain", help="A domain the agent may reach.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-5.")
+    ] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Most model calls.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, help="Seconds for the whole task.")
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", help="Approve what the policy would ask about (never widens the sandbox)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+) -> None:
+    """Run TASK with the agent; exits 0 done, 1 failed, 124 timed out, 130 cancelled."""
+    try:
+        config = load_config()
+        policy = policy_from_request(
+            config.get("sandbox", {}),
+            folders=folder or [],
+            allow_domains=allow_domain or [],
+            config_file=config_path(),
+        )
+        approvals = ApprovalPolicy.from_toml(config.get("approvals", {}))
+    except (PolicyError, ConfigError, ValueError) as exc:
+        err.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    spec = model or os.environ.get("ERRAND_MODEL") or _str(config.get("model"))
+    if not spec:
+        err.print(f"errand: {NO_MODEL}", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        resolve_model(spec)
+    except UnknownProvider as exc:
+        err.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    options = TaskOptions(
+        max_steps=max_steps or 50, timeout=timeout, approvals=approvals, auto_approve=yes
+    )
+    interactive = sys.stdin.isatty() and not yes
+    try:
+        code = asyncio.run(
+            _run(task, policy, spec, options, as_json=as_json, interactive=interactive)
+        )
+    except KeyboardInterrupt:
+        err.print("errand: cancelled", markup=False)
+        code = EXIT_CANCELLED
+    raise typer.Exit(code)
+
+
+async def _run(
+    prompt: str,
+    policy: SandboxPolicy,
+    spec: str,
+    options: TaskOptions,
+    *,
+    as_json: bool,
+    interactive: bool,
+) -> int:
+    store = await open_store()
+    try:
+        task = await store.create_task(
+            prompt,
+            model=spec,
+            policy={"sandbox": policy.model_dump(mode="json")},
+            max_steps=options.max_steps,
+        )
+        if not as_json:
+            err.print(f"[dim]task {task.id}[/]")
+        printer = None if as_json else EventPrinter()
+        watcher = asyncio.ensure_future(follow(store, task.id, printer, as_json=as_json))
+        responder = TerminalResponder(store) if interactive else None
+        try:
+            outcome = await run_task(
+                store, task.id, resolve_model(spec), options=options, responder=responder
+            )
+        finally:
+            try:
+                await asyncio.wait_for(asyncio.shield(watcher), 5.0)
+            except (TimeoutError, asyncio.CancelledError):
+                watcher.cancel()
+        return outcome.exit_code
+    finally:
+        await store.aclose()
+
+
+class TerminalResponder:
+    """Answers approvals and questions at the terminal where ``errand run`` was started."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.console = Console(highlight=False, soft_wrap=True)
+
+    async def approval_requested(self, approval: ApprovalRecord) -> None:
+        summary = approval.action.get("summary", "")
+        answer = await read_line(f"Approve {approval.action.get('tool')}: {summary}? [y/N] ")
+        try:
+            await self.store.decide_approval(
+                approval.id,
+                approve=answer.strip().lower() in ("y", "yes"),
+                decided_by="terminal",
+                digest=approval.digest,
+            )
+        except AlreadyDecided:
+            self.console.print("(already decided elsewhere)")
+
+    async def question_asked(self, question: QuestionRecord) -> None:
+        answer = await read_line("Your answer: ")
+        try:
+            await self.store.answer_question(question.id, answer.strip(), answered_by="terminal")
+        except AlreadyAnswered:
+            self.console.print("(already answered elsewhere)")
+
+
+async def read_line(prompt: str) -> str:
+    """Read one line from the terminal without blocking the event loop. The reading thread is
+    a daemon, so a task that ends while a prompt is open does not keep Errand alive."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str] = loop.create_future()
+
+    def reader() -> None:
+        try:
+            line = input(prompt)
+        except EOFError:
+            line = ""
+        loop.call_soon_threadsafe(_settle, done, line)
+
+    threading.Thread(target=reader, daemon=True).start()
+    return await done
+
+
+def _settle(future: asyncio.Future[str], value: str) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
