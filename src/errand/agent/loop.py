@@ -49,6 +49,7 @@ from errand.store import (
     QuestionStatus,
     Store,
     TaskStatus,
+    UsageRecord,
 )
 from errand.tools import Action, ActionKind, ToolContext, ToolOutput, ToolRegistry, default_tools
 
@@ -246,13 +247,21 @@ class _TaskRun:
             )
             reply = await self._ask_model(request)
             messages.append(reply)
-            await self.store.append_messages(self.task_id, [message_to_json(reply)])
             if not reply.tool_calls:
                 return
-            results = [await self._call(call, registry, ctx) for call in reply.tool_calls]
+            results: list[ToolResult] = []
+            logged: JsonInputObject = {}
+            for index, call in enumerate(reply.tool_calls):
+                result, logged = await self._call(call, registry, ctx)
+                results.append(result)
+                if index < len(reply.tool_calls) - 1:
+                    await self._event("tool.result", logged)
             answer = Message(role="tool", parts=tuple(results))
             messages.append(answer)
-            await self.store.append_messages(self.task_id, [message_to_json(answer)])
+            # The last result and the step's transcript entry go in one commit.
+            await self.store.record_step(
+                self.task_id, events=[("tool.result", logged)], messages=[message_to_json(answer)]
+            )
         raise StopTask(
             f"stopped after {max_steps} steps without finishing; "
             "raise --max-steps or make the request smaller"
@@ -275,32 +284,42 @@ class _TaskRun:
                         pending, last_flush = [], now
                 elif isinstance(event, Completed):
                     completed = event
-        if pending:
-            await self._event("message.delta", {"text": "".join(pending)})
         if completed is None:
             raise StopTask("the model's reply ended without finishing")
         reply = completed.message
-        await self._event(
-            "message",
-            {
-                "text": reply.text,
-                "tool_calls": [
-                    {"id": c.id, "name": c.name, "arguments": c.arguments_json}
-                    for c in reply.tool_calls
-                ],
-                "stop_reason": completed.stop_reason,
-            },
+        step: list[tuple[str, JsonInputObject]] = []
+        if pending:
+            step.append(("message.delta", {"text": "".join(pending)}))
+        step.append(
+            (
+                "message",
+                {
+                    "text": reply.text,
+                    "tool_calls": [
+                        {"id": c.id, "name": c.name, "arguments": c.arguments_json}
+                        for c in reply.tool_calls
+                    ],
+                    "stop_reason": completed.stop_reason,
+                },
+            )
         )
-        usage = completed.usage
-        await self.store.record_usage(
-            self.task_id,
+        usage = UsageRecord(
+            task_id=self.task_id,
             model=self.model_name,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
+            input_tokens=completed.usage.input_tokens,
+            output_tokens=completed.usage.output_tokens,
+            at=datetime.now(UTC),
+        )
+        # The reply, its place in the transcript and its usage are one commit.
+        await self.store.record_step(
+            self.task_id, events=step, messages=[message_to_json(reply)], usage=usage
         )
         return reply
 
-    async def _call(self, call: ToolCall, registry: ToolRegistry, ctx: ToolContext) -> ToolResult:
+    async def _call(
+        self, call: ToolCall, registry: ToolRegistry, ctx: ToolContext
+    ) -> tuple[ToolResult, JsonInputObject]:
+        """Run one call; returns its result and the ``tool.result`` payload to log."""
         self._call_tools[call.id] = call.name
         described = registry.describe(call, ctx)
         action = described if isinstance(described, Action) else None
@@ -319,19 +338,16 @@ class _TaskRun:
             output = described
         else:
             output = await self._gate(described, call, ctx, registry)
-        await self._event(
-            "tool.result",
-            {
-                "call_id": call.id,
-                "tool": call.name,
-                "is_error": output.is_error,
-                "content": output.content[:_LOGGED_RESULT_CHARS],
-                "truncated": len(output.content) > _LOGGED_RESULT_CHARS,
-                "files": list(output.files),
-                "duration": round(time.monotonic() - started, 3),
-            },
-        )
-        return ToolResult(call.id, output.content, output.is_error)
+        logged: JsonInputObject = {
+            "call_id": call.id,
+            "tool": call.name,
+            "is_error": output.is_error,
+            "content": output.content[:_LOGGED_RESULT_CHARS],
+            "truncated": len(output.content) > _LOGGED_RESULT_CHARS,
+            "files": list(output.files),
+            "duration": round(time.monotonic() - started, 3),
+        }
+        return ToolResult(call.id, output.content, output.is_error), logged
 
     async def _gate(
         self, action: Action, call: ToolCall, ctx: ToolContext, registry: ToolRegistry

@@ -33,6 +33,8 @@ from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from errand.store import approvals, events, questions, tasks, transcript, usage
+from errand.store import events as _events
+from errand.store import usage as _usage
 from errand.store.database import Database, connect, resolve_url
 from errand.store.errors import (
     ApprovalExpired,
@@ -564,6 +566,49 @@ class Store:
             return await questions.listing(
                 conn, task_id=task_id, statuses=statuses, limit=_page(limit)
             )
+
+    # -- a whole agent step ----------------------------------------------------------------
+
+    async def record_step(
+        self,
+        task_id: str,
+        *,
+        events: Sequence[tuple[str, JsonInputObject]] = (),
+        messages: Sequence[JsonInputObject] = (),
+        usage: UsageRecord | None = None,
+    ) -> list[EventRecord]:
+        """Append events, transcript messages and a model call's usage in one transaction.
+
+        The agent loop records each step's results together: one commit instead of several
+        keeps its own overhead per step low. All or nothing.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidPayload: a type, payload, message or count is malformed.
+        """
+        encoded: list[tuple[str, str]] = []
+        for event_type, payload in events:
+            _events.check_type(event_type)
+            encoded.append((event_type, require_object(payload, what="payload")))
+        encoded_messages = [require_object(m, what="message") for m in messages]
+        now = utc_now()
+        if usage is not None:
+            require_count(usage.input_tokens, what="input_tokens")
+            require_count(usage.output_tokens, what="output_tokens")
+            logged: dict[str, JsonInput] = {
+                "model": usage.model,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+            }
+            encoded.append(("usage", encode_json(logged, what="usage")))
+        async with self._write() as conn:
+            if encoded_messages:
+                await transcript.append(conn, task_id, encoded_messages, now)
+            if usage is not None:
+                await _usage.insert(conn, usage)
+            records = await _events.append_many(conn, task_id, encoded, now) if encoded else []
+        self._notifier.publish(task_id)
+        return records
 
     # -- usage -----------------------------------------------------------------------------
 
