@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -92,6 +92,11 @@ class TaskOptions:
     approval_timeout: float = 600.0
     question_timeout: float = 1800.0
     max_tokens: int = 8192
+    inbox: Callable[[], list[str]] | None = None
+    """Follow-up messages from the user, read before each model call."""
+    shutting_down: Callable[[], bool] = lambda: False
+    """Whether a cancellation means Errand is stopping (the task is then recorded as
+    interrupted, to be resumed) rather than the user cancelling it."""
 
 
 @dataclass(frozen=True)
@@ -141,10 +146,12 @@ async def run_task(
             f"the task ran out of time ({options.timeout:g} s)",
         )
     except asyncio.CancelledError:
+        if options.shutting_down():
+            status, reason = TaskStatus.INTERRUPTED, "Errand stopped; resume the task to continue"
+        else:
+            status, reason = TaskStatus.CANCELLED, "cancelled"
         with contextlib.suppress(Exception):
-            await asyncio.shield(
-                _finish(store, task_id, TaskStatus.CANCELLED, EXIT_CANCELLED, "cancelled")
-            )
+            await asyncio.shield(_finish(store, task_id, status, EXIT_CANCELLED, reason))
         raise
     except StopTask as stop:
         return await _finish(store, task_id, TaskStatus.FAILED, stop.exit_code, str(stop))
@@ -239,6 +246,7 @@ class _TaskRun:
         specs = tuple(registry.specs())
         reserved = len(system) + sum(len(str(s.input_schema)) + len(s.description) for s in specs)
         for _step in range(max_steps):
+            await self._read_inbox(messages)
             request = ModelRequest(
                 system=system,
                 messages=fit(messages, reserved_chars=reserved),
@@ -266,6 +274,16 @@ class _TaskRun:
             f"stopped after {max_steps} steps without finishing; "
             "raise --max-steps or make the request smaller"
         )
+
+    async def _read_inbox(self, messages: list[Message]) -> None:
+        for text in self.options.inbox() if self.options.inbox else []:
+            message = user_text(text)
+            messages.append(message)
+            await self.store.record_step(
+                self.task_id,
+                events=[("message.user", {"text": text})],
+                messages=[message_to_json(message)],
+            )
 
     async def _ask_model(self, request: ModelRequest) -> Message:
         pending: list[str] = []

@@ -68,9 +68,10 @@ ALLOWED_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.INTERRUPTED: frozenset(
         {TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED}
     ),
-    TaskStatus.COMPLETED: frozenset(),
-    TaskStatus.FAILED: frozenset(),
-    TaskStatus.CANCELLED: frozenset(),
+    # A follow-up message from the user reopens a finished task: back to the queue.
+    TaskStatus.COMPLETED: frozenset({TaskStatus.QUEUED}),
+    TaskStatus.FAILED: frozenset({TaskStatus.QUEUED}),
+    TaskStatus.CANCELLED: frozenset({TaskStatus.QUEUED}),
 }
 """Which status each status may move to; anything else raises ``InvalidTransition``."""
 

@@ -1,0 +1,172 @@
+"""The in-process runner over a real store, real sandboxes and the scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from errand.models import ModelAdapter, ScriptedModel
+from errand.runner import LocalRunner
+from errand.store import Store, TaskStatus, open_store
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
+
+SLOW = [
+    {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 0.5"}}]},
+    {"text": "done"},
+]
+
+
+@pytest.fixture
+async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    yield opened
+    await opened.aclose()
+
+
+def scripts(tmp_path: Path, turns: list[Any]) -> Any:
+    path = tmp_path / f"script-{len(list(tmp_path.glob('script-*')))}.json"
+    path.write_text(json.dumps({"turns": turns}), encoding="utf-8")
+
+    def factory(spec: str) -> ModelAdapter:
+        return ScriptedModel.from_file(path)
+
+    return factory
+
+
+async def statuses(store: Store, ids: list[str]) -> set[TaskStatus]:
+    return {(await store.get_task(t)).status for t in ids}
+
+
+async def wait_status(
+    store: Store, task_id: str, *statuses: TaskStatus, timeout: float = 20
+) -> TaskStatus:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = (await store.get_task(task_id)).status
+        if status in statuses:
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"task stayed {status}")
+        await asyncio.sleep(0.05)
+
+
+async def test_queued_tasks_run_at_most_concurrency_at_a_time(store: Store, tmp_path: Path) -> None:
+    runner = LocalRunner(store, concurrency=2, model_factory=scripts(tmp_path, SLOW))
+    await runner.start()
+    ids = [(await store.create_task(f"t{i}", model="script:x")).id for i in range(4)]
+    for task_id in ids:
+        await runner.submit(task_id)
+    peak = 0
+    for _ in range(200):
+        peak = max(peak, len(runner.running))
+        if await statuses(store, ids) == {TaskStatus.COMPLETED}:
+            break
+        await asyncio.sleep(0.02)
+    await runner.aclose()
+    assert peak == 2
+    assert await statuses(store, ids) == {TaskStatus.COMPLETED}
+
+
+async def test_cancel_running_and_queued(store: Store, tmp_path: Path) -> None:
+    turns = [
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 30"}}]},
+        {"text": "never"},
+    ]
+    runner = LocalRunner(store, concurrency=1, model_factory=scripts(tmp_path, turns))
+    await runner.start()
+    first = (await store.create_task("first", model="script:x")).id
+    second = (await store.create_task("second", model="script:x")).id
+    await runner.submit(first)
+    await wait_status(store, first, TaskStatus.RUNNING)
+    assert await runner.cancel(second) is True
+    assert await runner.cancel(first) is True
+    assert (await store.get_task(first)).status is TaskStatus.CANCELLED
+    assert (await store.get_task(second)).status is TaskStatus.CANCELLED
+    assert await runner.cancel(first) is False
+    await runner.aclose()
+
+
+async def test_a_follow_up_reopens_a_finished_task(store: Store, tmp_path: Path) -> None:
+    turns = [{"text": "First answer."}, {"text": "Second answer, to the follow-up."}]
+    runner = LocalRunner(store, model_factory=scripts(tmp_path, turns))
+    await runner.start()
+    task_id = (await store.create_task("hello", model="script:x")).id
+    await runner.submit(task_id)
+    await wait_status(store, task_id, TaskStatus.COMPLETED)
+    await runner.follow_up(task_id, "and then?")
+    await wait_status(store, task_id, TaskStatus.RUNNING, TaskStatus.COMPLETED)
+    await wait_status(store, task_id, TaskStatus.COMPLETED)
+    await runner.aclose()
+    roles = [m["role"] for m in await store.transcript(task_id)]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    types = [e.type for e in await store.events(task_id)]
+    assert "message.user" in types
+
+
+async def test_a_follow_up_reaches_a_running_task_before_its_next_step(
+    store: Store, tmp_path: Path
+) -> None:
+    turns = [
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 1"}}]},
+        {"text": "saw it"},
+    ]
+    runner = LocalRunner(store, model_factory=scripts(tmp_path, turns))
+    await runner.start()
+    task_id = (await store.create_task("hello", model="script:x")).id
+    await runner.submit(task_id)
+    await wait_status(store, task_id, TaskStatus.RUNNING)
+    await runner.follow_up(task_id, "also do this")
+    await wait_status(store, task_id, TaskStatus.COMPLETED)
+    await runner.aclose()
+    roles = [m["role"] for m in await store.transcript(task_id)]
+    assert roles == ["user", "assistant", "tool", "user", "assistant"]
+
+
+async def test_shutdown_interrupts_and_resume_continues(store: Store, tmp_path: Path) -> None:
+    turns = [
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 30"}}]},
+        {"expect_tool_results": [{"is_error": True}], "text": "resumed"},
+    ]
+    factory = scripts(tmp_path, turns)
+    runner = LocalRunner(store, model_factory=factory)
+    await runner.start()
+    task_id = (await store.create_task("long", model="script:x")).id
+    await runner.submit(task_id)
+    for _ in range(100):
+        if "tool.call" in [e.type for e in await store.events(task_id)]:
+            break
+        await asyncio.sleep(0.05)
+    await runner.aclose()
+    assert (await store.get_task(task_id)).status is TaskStatus.INTERRUPTED
+    again = LocalRunner(store, model_factory=factory)
+    await again.start()
+    assert (await store.get_task(task_id)).status is TaskStatus.INTERRUPTED
+    await again.resume(task_id)
+    await wait_status(store, task_id, TaskStatus.COMPLETED)
+    await again.aclose()
+
+
+async def test_start_marks_tasks_left_running_interrupted(store: Store, tmp_path: Path) -> None:
+    task_id = (await store.create_task("crashed", model="script:x")).id
+    await store.set_task_status(task_id, TaskStatus.RUNNING)
+    runner = LocalRunner(store, model_factory=scripts(tmp_path, SLOW))
+    await runner.start()
+    assert (await store.get_task(task_id)).status is TaskStatus.INTERRUPTED
+    await runner.aclose()
+
+
+async def test_an_unknown_model_fails_the_task(store: Store) -> None:
+    runner = LocalRunner(store)
+    await runner.start()
+    task_id = (await store.create_task("x", model="nosuch:model")).id
+    await runner.submit(task_id)
+    assert await wait_status(store, task_id, TaskStatus.FAILED) is TaskStatus.FAILED
+    await runner.aclose()
