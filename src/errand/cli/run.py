@@ -6,12 +6,14 @@ import asyncio
 import os
 import sys
 import threading
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from errand.agent import ApprovalPolicy, TaskOptions, run_task
+from errand.agent import TaskOptions, run_task
+from errand.agent.settings import options_from_config
 from errand.cli.render import EventPrinter, follow
 from errand.config import ConfigError, config_path, load_config
 from errand.models import UnknownProvider, resolve_model
@@ -71,7 +73,7 @@ def run(
             allow_domains=allow_domain or [],
             config_file=config_path(),
         )
-        approvals = ApprovalPolicy.from_toml(config.get("approvals", {}))
+        base_options = options_from_config(config, policy)
     except (PolicyError, ConfigError, ValueError) as exc:
         err.print(f"errand: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from exc
@@ -84,8 +86,11 @@ def run(
     except UnknownProvider as exc:
         err.print(f"errand: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from exc
-    options = TaskOptions(
-        max_steps=max_steps or 50, timeout=timeout, approvals=approvals, auto_approve=yes
+    options = replace(
+        base_options,
+        max_steps=max_steps or base_options.max_steps,
+        timeout=timeout,
+        auto_approve=yes,
     )
     interactive = sys.stdin.isatty() and not yes
     try:

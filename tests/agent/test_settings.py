@@ -1,0 +1,78 @@
+"""Task options from errand.toml, and trusted folders' skills reaching the agent."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from errand.agent import run_task
+from errand.agent.settings import options_from_config
+from errand.models import ScriptedModel
+from errand.sandbox import FolderGrant, SandboxPolicy
+from errand.store import Store, TaskStatus, open_store
+from errand.tools import ActionKind
+
+SKILL = """---
+name: greeting
+description: How to greet people in this project.
+---
+Always greet with the word "ahoy".
+"""
+
+
+def test_approvals_and_trusted_folders_come_from_the_config(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    policy = SandboxPolicy(folders=(FolderGrant(path=a), FolderGrant(path=b)))
+    options = options_from_config(
+        {"approvals": {"kinds": {"write": "ask"}}, "skills": {"trusted": [str(b)]}}, policy
+    )
+    assert options.trusted_folders == frozenset({"b"})
+    assert options.approvals.kinds[ActionKind.WRITE] == "ask"
+    with pytest.raises(ValueError, match="skills.trusted"):
+        options_from_config({"skills": {"trusted": "nope"}}, policy)
+
+
+@pytest.fixture
+async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    yield opened
+    await opened.aclose()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_a_granted_folders_skills_load_only_when_trusted(
+    store: Store, tmp_path: Path, trusted: bool
+) -> None:
+    folder = tmp_path / "project"
+    (folder / ".agents/skills/greeting").mkdir(parents=True)
+    (folder / ".agents/skills/greeting/SKILL.md").write_text(SKILL, encoding="utf-8")
+    script = tmp_path / "s.json"
+    expected = "ahoy" if trusted else "no tool"
+    script.write_text(
+        json.dumps(
+            {
+                "turns": [
+                    {"tool_calls": [{"name": "activate_skill", "arguments": {"name": "greeting"}}]},
+                    {"expect_tool_results": [{"contains": expected}], "text": "ok"},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    policy = SandboxPolicy(folders=(FolderGrant(path=folder),))
+    config = {"skills": {"trusted": [str(folder)] if trusted else []}}
+    task = await store.create_task(
+        "greet", model="script:x", policy={"sandbox": policy.model_dump(mode="json")}
+    )
+    outcome = await run_task(
+        store, task.id, ScriptedModel.from_file(script), options=options_from_config(config, policy)
+    )
+    assert outcome.status is TaskStatus.COMPLETED, outcome.error
