@@ -34,7 +34,7 @@ def test_approvals_and_trusted_folders_come_from_the_config(tmp_path: Path) -> N
     )
     assert options.trusted_folders == frozenset({"b"})
     assert options.approvals.kinds[ActionKind.WRITE] == "ask"
-    with pytest.raises(ValueError, match="skills.trusted"):
+    with pytest.raises(ValueError, match=r"skills\.trusted"):
         options_from_config({"skills": {"trusted": "nope"}}, policy)
 
 
