@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from errand.agent.approvals import ApprovalPolicy, Verdict
 from errand.agent.budget import fit
@@ -52,6 +52,8 @@ from errand.store import (
     UsageRecord,
 )
 from errand.tools import Action, ActionKind, ToolContext, ToolOutput, ToolRegistry, default_tools
+
+_T = TypeVar("_T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -418,21 +420,36 @@ class _TaskRun:
     async def _wait_approval(self, approval: ApprovalRecord) -> bool:
         assert self.responder is not None
         self._helper(self.responder.approval_requested(approval))
+
+        async def decided() -> bool | None:
+            record = await self.store.get_approval(approval.id)
+            if record.status is ApprovalStatus.PENDING:
+                return None
+            return record.status is ApprovalStatus.APPROVED
+
+        verdict = await self._wait_for_user(decided, self.options.approval_timeout)
+        if verdict is None:
+            await self.store.expire_approvals(approval_id=approval.id)
+            return False
+        return verdict
+
+    async def _wait_for_user(
+        self, ready: Callable[[], Awaitable[_T | None]], timeout: float
+    ) -> _T | None:
+        """Show the task as waiting and re-check ``ready`` whenever the task's log grows,
+        until it gives a value or ``timeout`` passes (then None)."""
         await self.store.set_task_status(self.task_id, TaskStatus.WAITING)
         try:
-            deadline = time.monotonic() + self.options.approval_timeout
-            while True:
-                record = await self.store.get_approval(approval.id)
-                if record.status is not ApprovalStatus.PENDING:
-                    return record.status is ApprovalStatus.APPROVED
+            deadline = time.monotonic() + timeout
+            while (value := await ready()) is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    await self.store.expire_approvals(approval_id=approval.id)
-                    return False
+                    return None
                 task = await self.store.get_task(self.task_id)
                 await self.store.wait_for_events(
                     self.task_id, task.last_seq, timeout=min(remaining, _WAIT_SLICE)
                 )
+            return value
         finally:
             await self._resume_running()
 
@@ -463,24 +480,19 @@ class _TaskRun:
         if self.responder is None:
             return "(The user cannot be asked right now; use your best judgement and say so.)"
         self._helper(self.responder.question_asked(question))
-        await self.store.set_task_status(self.task_id, TaskStatus.WAITING)
-        try:
-            deadline = time.monotonic() + self.options.question_timeout
-            while True:
-                record = await self.store.get_question(question.id)
-                if record.status is QuestionStatus.ANSWERED and record.answer is not None:
-                    return record.answer
-                if record.status is not QuestionStatus.PENDING:
-                    return "(The question was withdrawn.)"
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return "(No answer came in time; use your best judgement and say so.)"
-                task = await self.store.get_task(self.task_id)
-                await self.store.wait_for_events(
-                    self.task_id, task.last_seq, timeout=min(remaining, _WAIT_SLICE)
-                )
-        finally:
-            await self._resume_running()
+
+        async def answered() -> str | None:
+            record = await self.store.get_question(question.id)
+            if record.status is QuestionStatus.ANSWERED and record.answer is not None:
+                return record.answer
+            if record.status is not QuestionStatus.PENDING:
+                return "(The question was withdrawn.)"
+            return None
+
+        answer = await self._wait_for_user(answered, self.options.question_timeout)
+        if answer is None:
+            return "(No answer came in time; use your best judgement and say so.)"
+        return answer
 
     async def _resume_running(self) -> None:
         task = await self.store.get_task(self.task_id)
