@@ -7,8 +7,6 @@ import os
 from rich.console import Console
 from rich.table import Table
 
-from errand.models import known_providers
-
 _SETTINGS = {
     "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
     "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
@@ -18,6 +16,8 @@ _SETTINGS = {
 
 def models() -> None:
     """List the providers, an example model name for each, and whether it is set up."""
+    from errand.models import known_providers
+
     table = Table("provider", "example", "configured", "what it is", box=None)
     for info in known_providers():
         key, url = _SETTINGS.get(info.name, ("", ""))

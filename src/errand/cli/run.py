@@ -7,26 +7,20 @@ import os
 import sys
 import threading
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from errand.agent import TaskOptions, run_task
-from errand.agent.settings import options_from_config
-from errand.cli.render import EventPrinter, follow
 from errand.config import ConfigError, config_path, load_config
-from errand.models import UnknownProvider, resolve_model
-from errand.sandbox import PolicyError, SandboxPolicy
-from errand.sandbox.policy import policy_from_request
-from errand.store import (
-    AlreadyAnswered,
-    AlreadyDecided,
-    ApprovalRecord,
-    QuestionRecord,
-    Store,
-    open_store,
-)
+from errand.sandbox.policy import PolicyError, SandboxPolicy, policy_from_request
+
+if TYPE_CHECKING:
+    from errand.agent import TaskOptions
+    from errand.store import ApprovalRecord, QuestionRecord, Store
+
+# The model SDKs, the agent and the store are imported inside the command: `errand --help`
+# and `errand sandbox exec` should not pay for them.
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -65,6 +59,9 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
 ) -> None:
     """Run TASK with the agent; exits 0 done, 1 failed, 124 timed out, 130 cancelled."""
+    from errand.agent.settings import options_from_config
+    from errand.models import UnknownProvider, resolve_model
+
     try:
         config = load_config()
         policy = policy_from_request(
@@ -112,6 +109,11 @@ async def _run(
     as_json: bool,
     interactive: bool,
 ) -> int:
+    from errand.agent import run_task
+    from errand.cli.render import EventPrinter, follow
+    from errand.models import resolve_model
+    from errand.store import open_store
+
     store = await open_store()
     try:
         task = await store.create_task(
@@ -147,6 +149,8 @@ class TerminalResponder:
         self.console = Console(highlight=False, soft_wrap=True)
 
     async def approval_requested(self, approval: ApprovalRecord) -> None:
+        from errand.store import AlreadyDecided
+
         summary = approval.action.get("summary", "")
         answer = await read_line(f"Approve {approval.action.get('tool')}: {summary}? [y/N] ")
         try:
@@ -160,6 +164,8 @@ class TerminalResponder:
             self.console.print("(already decided elsewhere)")
 
     async def question_asked(self, question: QuestionRecord) -> None:
+        from errand.store import AlreadyAnswered
+
         answer = await read_line("Your answer: ")
         try:
             await self.store.answer_question(question.id, answer.strip(), answered_by="terminal")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from errand.cli.render import EventPrinter, follow
-from errand.store import TaskNotFound, TaskRecord, open_store
+if TYPE_CHECKING:
+    from errand.store import TaskRecord
 
 app = typer.Typer(help="List past tasks and replay one.", no_args_is_help=True)
 
@@ -35,6 +35,8 @@ def list_(
 
 
 async def _list(limit: int) -> list[TaskRecord]:
+    from errand.store import open_store
+
     async with await open_store() as store:
         return await store.list_tasks(limit=limit)
 
@@ -45,6 +47,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Events as JSON lines.")] = False,
 ) -> None:
     """Replay a task's log as it was shown live."""
+    from errand.store import TaskNotFound
+
     try:
         asyncio.run(_show(task_id, as_json))
     except TaskNotFound as exc:
@@ -53,6 +57,9 @@ def show(
 
 
 async def _show(task_id: str, as_json: bool) -> None:
+    from errand.cli.render import EventPrinter, follow
+    from errand.store import open_store
+
     async with await open_store() as store:
         task = await store.get_task(task_id)
         printer = None if as_json else EventPrinter()
