@@ -1,0 +1,157 @@
+"""The allowed folders: the host folders a task may be given, and nothing else.
+
+The owner adds them on the computer (``errand folders add PATH``); phones and API clients
+only ever name them (``[{"name": "notes", "mode": "ro"}]``) and get ``FolderGrant``s built
+from the stored, resolved path. A client can never name a host path, and never get more
+than the folder's mode allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from errand.sandbox.policy import MOUNT_NAME, FolderGrant, FolderMode
+from errand.server.credentials import Clock, now_of
+from errand.store import AccessStore, Store
+from errand.store.access import AllowedFolderRecord
+from errand.store.access_store import FolderNameTaken
+
+_RANK = {FolderMode.READ_ONLY: 0, FolderMode.READ_WRITE: 1}
+
+
+class FolderError(ValueError):
+    """A folder request that cannot be met; ``code`` is the API's, the message one sentence.
+
+    Codes: ``unknown_folder``, ``folder_mode_not_allowed``, ``invalid_folder``,
+    ``folder_exists``, ``folder_unavailable``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedFolder:
+    """An allowed folder: its public ``name``, the host ``path``, the most a task may get."""
+
+    name: str
+    path: Path
+    mode: FolderMode
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRequest:
+    """A client's choice: an allowed folder by name, and the mode it wants."""
+
+    name: str
+    mode: FolderMode = FolderMode.READ_ONLY
+
+
+async def add_folder(
+    store: Store,
+    path: Path | str,
+    *,
+    name: str | None = None,
+    mode: FolderMode | str = FolderMode.READ_ONLY,
+    clock: Clock = time.time,
+) -> AllowedFolder:
+    """Allow ``path`` (an existing directory, stored resolved and absolute) under ``name``.
+
+    ``name`` defaults to the folder's own name.
+
+    Raises:
+        FolderError: ``invalid_folder`` (missing path, not a directory, unusable name or
+            mode) or ``folder_exists`` (the name is taken).
+    """
+    resolved = await asyncio.to_thread(_existing_dir, Path(path))
+    chosen = name if name is not None else (resolved.name or "root")
+    if chosen in (".", "..") or not MOUNT_NAME.match(chosen):
+        raise FolderError(
+            "invalid_folder",
+            f"{chosen!r} cannot name a folder: use letters, digits, '.', '_', '-', '@', '+' "
+            "or spaces (not first), at most 128 characters",
+        )
+    checked_mode = _mode(mode)
+    try:
+        await AccessStore(store).add_folder(
+            chosen, str(resolved), checked_mode.value, now=now_of(clock)
+        )
+    except FolderNameTaken as exc:
+        raise FolderError(
+            "folder_exists", f"a folder is already allowed as {chosen!r}; pick another --name"
+        ) from exc
+    return AllowedFolder(name=chosen, path=resolved, mode=checked_mode)
+
+
+async def list_folders(store: Store) -> list[AllowedFolder]:
+    """Every allowed folder, by name."""
+    return [_folder(record) for record in await AccessStore(store).list_folders()]
+
+
+async def remove_folder(store: Store, name: str) -> None:
+    """Stop allowing the folder ``name`` (tasks already running keep their grants).
+
+    Raises:
+        FolderError: ``unknown_folder``.
+    """
+    if not await AccessStore(store).remove_folder(name):
+        raise FolderError("unknown_folder", f"no allowed folder is named {name!r}")
+
+
+async def grants_for(store: Store, requests: Sequence[FolderRequest]) -> list[FolderGrant]:
+    """Turn a client's folder choices into grants on the stored host paths.
+
+    Raises:
+        FolderError: ``unknown_folder`` (not allowed, or named twice),
+            ``folder_mode_not_allowed`` (more than the folder's mode), or
+            ``folder_unavailable`` (its host folder is gone).
+    """
+    allowed = {folder.name: folder for folder in await list_folders(store)}
+    grants: list[FolderGrant] = []
+    seen: set[str] = set()
+    for request in requests:
+        folder = allowed.get(request.name)
+        if folder is None:
+            raise FolderError("unknown_folder", f"no allowed folder is named {request.name!r}")
+        if request.name in seen:
+            raise FolderError("unknown_folder", f"folder {request.name!r} is named twice")
+        seen.add(request.name)
+        wanted = _mode(request.mode)
+        if _RANK[wanted] > _RANK[folder.mode]:
+            raise FolderError(
+                "folder_mode_not_allowed",
+                f"folder {folder.name!r} is allowed {folder.mode.value} only, not {wanted.value}",
+            )
+        try:
+            grants.append(FolderGrant(path=folder.path, mode=wanted, name=folder.name))
+        except ValidationError as exc:
+            raise FolderError(
+                "folder_unavailable", f"folder {folder.name!r} is missing on the computer"
+            ) from exc
+    return grants
+
+
+def _existing_dir(path: Path) -> Path:
+    resolved = path.expanduser().resolve()
+    if not resolved.is_dir():
+        raise FolderError("invalid_folder", f"{str(path)!r} is not an existing folder")
+    return resolved
+
+
+def _mode(mode: FolderMode | str) -> FolderMode:
+    try:
+        return FolderMode(mode)
+    except ValueError:
+        raise FolderError("invalid_folder", f"mode must be 'ro' or 'rw', not {mode!r}") from None
+
+
+def _folder(record: AllowedFolderRecord) -> AllowedFolder:
+    return AllowedFolder(name=record.name, path=Path(record.path), mode=FolderMode(record.mode))
