@@ -10,6 +10,7 @@ here is the public surface; the modules behind it are private to the store.
     await store.aclose()
 """
 
+from errand.store.access_store import AccessStore
 from errand.store.database import DATABASE_URL_ENV, resolve_url
 from errand.store.errors import (
     AlreadyAnswered,
@@ -47,6 +48,7 @@ from errand.store.store import Store, open_store
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "DATABASE_URL_ENV",
+    "AccessStore",
     "AlreadyAnswered",
     "AlreadyDecided",
     "ApprovalExpired",
