@@ -36,3 +36,23 @@ async def test_a_bad_step_changes_nothing(store: Store) -> None:
     assert await store.transcript(task.id) == []
     with pytest.raises(TaskNotFound):
         await store.record_step("nope", events=[("message", {})])
+
+
+async def test_a_write_whose_caller_is_cancelled_still_lands_whole(store: Store) -> None:
+    import asyncio
+
+    task = await store.create_task("do it", model="script:x")
+
+    async def many() -> None:
+        for i in range(200):
+            await store.append_event(task.id, "message.delta", {"text": str(i)})
+
+    writer = asyncio.ensure_future(many())
+    await asyncio.sleep(0.05)
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    await store.append_event(task.id, "message", {"text": "after"})
+    events = await store.events(task.id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].type == "message"

@@ -112,10 +112,13 @@ async def _run(
     from errand.agent import run_task
     from errand.cli.render import EventPrinter, follow
     from errand.models import resolve_model
-    from errand.store import open_store
+    from errand.runner.claims import TaskClaims, interrupt_orphans
+    from errand.store import TaskStatus, open_store
 
     store = await open_store()
+    claims = TaskClaims()
     try:
+        await interrupt_orphans(store, claims)
         task = await store.create_task(
             prompt,
             model=spec,
@@ -127,11 +130,14 @@ async def _run(
         printer = None if as_json else EventPrinter()
         watcher = asyncio.ensure_future(follow(store, task.id, printer, as_json=as_json))
         responder = TerminalResponder(store) if interactive else None
+        await store.set_task_status(task.id, TaskStatus.RUNNING)
+        claims.claim(task.id)
         try:
             outcome = await run_task(
                 store, task.id, resolve_model(spec), options=options, responder=responder
             )
         finally:
+            claims.release(task.id)
             try:
                 await asyncio.wait_for(asyncio.shield(watcher), 5.0)
             except (TimeoutError, asyncio.CancelledError):

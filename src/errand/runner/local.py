@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from errand.agent import Responder, TaskOptions, message_to_json, run_task
 from errand.models import ModelAdapter, resolve_model, user_text
+from errand.runner.claims import TaskClaims, interrupt_orphans
 from errand.store import InvalidTransition, Store, TaskRecord, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class LocalRunner:
         self._inboxes: dict[str, list[str]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         self._closing = False
+        self._claims = TaskClaims()
 
     @property
     def running(self) -> frozenset[str]:
@@ -60,7 +62,7 @@ class LocalRunner:
         return frozenset(self._running)
 
     async def start(self) -> None:
-        interrupted = await self.store.mark_interrupted_on_startup()
+        interrupted = await interrupt_orphans(self.store, self._claims)
         if interrupted:
             log.info("marked %d tasks interrupted by the last shutdown", len(interrupted))
         self._dispatcher = asyncio.ensure_future(self._dispatch())
@@ -138,6 +140,7 @@ class LocalRunner:
                 await self.store.set_task_status(task.id, TaskStatus.RUNNING)
             except InvalidTransition:
                 continue  # taken or cancelled meanwhile
+            self._claims.claim(task.id)
             self._running[task.id] = asyncio.ensure_future(self._work(task))
             room -= 1
 
@@ -168,6 +171,7 @@ class LocalRunner:
                     exit_code=1,
                 )
         finally:
+            self._claims.release(task.id)
             self._running.pop(task.id, None)
             left = self._inboxes.pop(task.id, [])
             if left and not self._closing:

@@ -22,12 +22,13 @@ Event payloads written by the store:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -71,6 +72,30 @@ DEFAULT_POLL_INTERVAL_S = 1.0
 INTERRUPTED_REASON = "Errand stopped while the task was running; it can be resumed"
 
 
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
+
+
+def _finish_writes(
+    method: Callable[Concatenate[Store, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[Store, _P], Coroutine[Any, Any, _R]]:
+    """Let a write that has started finish even if its caller is cancelled.
+
+    A task cancelled mid-transaction (Ctrl-C, a cancelled errand, shutdown) must not leave the
+    single writer connection half-way through a transaction; the caller still sees the
+    cancellation, once the write is done.
+    """
+
+    async def shielded(self: Store, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        work = asyncio.ensure_future(method(self, *args, **kwargs))
+        self._writes.add(work)
+        work.add_done_callback(self._writes.discard)
+        return await asyncio.shield(work)
+
+    functools.update_wrapper(shielded, method)
+    return shielded
+
+
 class Store:
     """Typed access to the database. Create with ``open_store``; close with ``aclose``."""
 
@@ -78,6 +103,7 @@ class Store:
         self._db = database
         self._notifier = EventNotifier()
         self._closed = False
+        self._writes: set[asyncio.Task[Any]] = set()
 
     @property
     def url(self) -> str:
@@ -88,6 +114,8 @@ class Store:
         """Wake all waiters and close every connection. Safe to call twice."""
         if self._closed:
             return
+        if self._writes:
+            await asyncio.wait(set(self._writes), timeout=10)
         self._closed = True
         self._notifier.close()
         await self._db.dispose()
@@ -105,6 +133,7 @@ class Store:
 
     # -- tasks -----------------------------------------------------------------------------
 
+    @_finish_writes
     async def create_task(
         self,
         prompt: str,
@@ -182,6 +211,7 @@ class Store:
                 conn, statuses=statuses, limit=_page(limit), before=before, after=after
             )
 
+    @_finish_writes
     async def set_task_status(
         self,
         task_id: str,
@@ -208,6 +238,7 @@ class Store:
         self._notifier.publish(task_id)
         return record
 
+    @_finish_writes
     async def mark_interrupted_on_startup(self) -> list[str]:
         """Mark every ``running`` or ``waiting`` task ``interrupted``; return their ids.
 
@@ -263,6 +294,7 @@ class Store:
 
     # -- events ----------------------------------------------------------------------------
 
+    @_finish_writes
     async def append_event(
         self, task_id: str, type: str, payload: JsonInputObject | None = None
     ) -> EventRecord:
@@ -283,6 +315,7 @@ class Store:
         self._notifier.publish(task_id)
         return record
 
+    @_finish_writes
     async def append_events(
         self, task_id: str, items: Sequence[tuple[str, JsonInputObject]]
     ) -> list[EventRecord]:
@@ -356,6 +389,7 @@ class Store:
 
     # -- transcript ------------------------------------------------------------------------
 
+    @_finish_writes
     async def append_messages(self, task_id: str, messages: Sequence[JsonInputObject]) -> int:
         """Append canonical messages to the task's transcript; returns its new length.
 
@@ -383,6 +417,7 @@ class Store:
 
     # -- approvals -------------------------------------------------------------------------
 
+    @_finish_writes
     async def create_approval(
         self,
         task_id: str,
@@ -427,6 +462,7 @@ class Store:
         self._notifier.publish(task_id)
         return record
 
+    @_finish_writes
     async def decide_approval(
         self,
         approval_id: str,
@@ -464,6 +500,7 @@ class Store:
         self._notifier.publish(record.task_id)
         return record
 
+    @_finish_writes
     async def expire_approvals(self, *, approval_id: str | None = None) -> list[ApprovalRecord]:
         """Mark pending approvals whose deadline passed ``expired`` and log each; returns them."""
         now = utc_now()
@@ -508,6 +545,7 @@ class Store:
 
     # -- questions -------------------------------------------------------------------------
 
+    @_finish_writes
     async def create_question(self, task_id: str, text: str) -> QuestionRecord:
         """Record a question for the user; logs ``question.asked``.
 
@@ -527,6 +565,7 @@ class Store:
         self._notifier.publish(task_id)
         return record
 
+    @_finish_writes
     async def answer_question(
         self, question_id: str, answer: str, *, answered_by: str | None = None
     ) -> QuestionRecord:
@@ -569,6 +608,7 @@ class Store:
 
     # -- a whole agent step ----------------------------------------------------------------
 
+    @_finish_writes
     async def record_step(
         self,
         task_id: str,
@@ -612,6 +652,7 @@ class Store:
 
     # -- usage -----------------------------------------------------------------------------
 
+    @_finish_writes
     async def record_usage(
         self, task_id: str, *, model: str, input_tokens: int, output_tokens: int
     ) -> UsageRecord:
