@@ -86,7 +86,7 @@ def _finish_writes(
     cancellation, once the write is done.
     """
 
-    async def shielded(self: Store, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    async def shielded(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         work = asyncio.ensure_future(method(self, *args, **kwargs))
         self._writes.add(work)
         work.add_done_callback(self._writes.discard)
