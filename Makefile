@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: serve test lint check-types unit os-deps os-deps-test clean
 
 serve: os-deps $(VENV)/.installed
-	$(BIN)/errand sandbox check
+	$(BIN)/errand serve
 
 test: os-deps-test $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -1,0 +1,207 @@
+"""``errand serve``: the gateway and the runner in one process, until Ctrl-C.
+
+Start-up opens the store (migrating it), starts the runner, binds the gateway (loopback
+unless an exposure is chosen), writes ``server.json`` for ``errand pair`` and shows a
+pairing QR code. Pairing confirmations are answered in this terminal. Ctrl-C or SIGTERM
+stops cleanly: streams end, running tasks are recorded as interrupted (resumable), the
+server stops and the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from errand.config import ConfigError, data_dir, load_config
+
+if TYPE_CHECKING:
+    from errand.server.pairing import PendingPairing
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+SERVER_FILE = "server.json"
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default 127.0.0.1; 0.0.0.0 with --lan).")
+    ] = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8765,
+    lan: Annotated[
+        bool, typer.Option("--lan", help="Serve plain HTTP on the LAN address (warned).")
+    ] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="The HTTPS URL of your own tunnel or proxy in front of this port."),
+    ] = None,
+    tailscale: Annotated[
+        bool, typer.Option("--tailscale", help="Reach this computer over your tailnet (HTTPS).")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Tasks run at once.")] = 2,
+) -> None:
+    """Serve the phone app and the API, and run tasks, until Ctrl-C."""
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        err.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    model = os.environ.get("ERRAND_MODEL") or _str(config.get("model"))
+    code = asyncio.run(
+        _serve(
+            host=host,
+            port=port,
+            lan=lan,
+            public_url=public_url,
+            tailscale=tailscale,
+            concurrency=concurrency,
+            model=model,
+        )
+    )
+    raise typer.Exit(code)
+
+
+async def _serve(
+    *,
+    host: str | None,
+    port: int,
+    lan: bool,
+    public_url: str | None,
+    tailscale: bool,
+    concurrency: int,
+    model: str | None,
+) -> int:
+    from errand.runner import LocalRunner
+    from errand.server.app import build_gateway
+    from errand.server.exposure import (
+        ExposureError,
+        bind_host_for,
+        plan,
+        start_tailscale_serve,
+        stop_tailscale_serve,
+    )
+    from errand.server.gateway import GatewayConfig
+    from errand.server.pairing import PairingService
+    from errand.server.running import GatewayServer, bind_socket
+    from errand.server.security import SecuritySettings
+    from errand.server.sse import StreamSettings
+    from errand.store import StoreError, open_store
+
+    bind_host = bind_host_for(host, lan=lan)
+    try:
+        sock = bind_socket(bind_host, port)
+    except OSError as exc:
+        err.print(f"errand: cannot listen on {bind_host}:{port}: {exc.strerror}", markup=False)
+        return 2
+    bound_port: int = sock.getsockname()[1]
+    tailnet_name = None
+    try:
+        if tailscale:
+            tailnet_name = await asyncio.to_thread(start_tailscale_serve, bound_port)
+        exposure = plan(
+            host=bind_host,
+            port=bound_port,
+            lan=lan,
+            public_url=public_url,
+            tailscale_name=tailnet_name,
+        )
+    except ExposureError as exc:
+        sock.close()
+        err.print(f"errand: {exc}", markup=False)
+        return 2
+    for warning in exposure.warnings:
+        err.print(f"[bold yellow]warning:[/] {warning}")
+    try:
+        store = await open_store()
+    except StoreError as exc:
+        sock.close()
+        err.print(f"errand: {exc}", markup=False)
+        return 1
+    admin_secret = secrets.token_urlsafe(32)
+    streams = StreamSettings()
+    pairing = PairingService(store, confirm=_confirm_in_terminal, on_warning=_warn)
+    config = GatewayConfig(
+        base_url=exposure.base_url,
+        security=SecuritySettings(
+            allowed_hosts=exposure.allowed_hosts, app_origins=exposure.app_origins
+        ),
+        default_model=model,
+        allow_scripted_models=bool(model and model.startswith("script:")),
+        streams=streams,
+        admin_secret=admin_secret,
+        admin_hosts=exposure.admin_hosts,
+        exposed=exposure.exposed,
+    )
+    runner = LocalRunner(store, concurrency=concurrency)
+    gateway = build_gateway(store, runner, pairing, config)
+    server = GatewayServer(gateway, sock)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server_file = data_dir() / SERVER_FILE
+    try:
+        await runner.start()
+        await server.start()
+        _write_server_file(server_file, f"http://127.0.0.1:{bound_port}", admin_secret)
+        out.print(f"Errand is serving at {exposure.base_url} ({exposure.mode}).")
+        code = await pairing.new_code(exposure.base_url)
+        show_pairing(code.link, code.expires_at.astimezone().strftime("%H:%M"))
+        await stop.wait()
+        err.print("errand: stopping…")
+    finally:
+        gateway.closing.set()
+        await runner.aclose()
+        await server.stop()
+        await pairing.aclose()
+        await store.aclose()
+        server_file.unlink(missing_ok=True)
+        if tailnet_name:
+            await asyncio.to_thread(stop_tailscale_serve)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def show_pairing(link: str, expires: str) -> None:
+    """Print the pairing QR code and the same link as text."""
+    import segno
+
+    out.print("Scan this code with your phone's camera to pair it:")
+    segno.make(link, error="m").terminal(out=sys.stdout, compact=True)
+    sys.stdout.flush()
+    out.print(f"or open {link}", markup=False)
+    out.print(f"The code works once, until {expires}. Make another with `errand pair`.")
+
+
+async def _confirm_in_terminal(pending: PendingPairing) -> bool:
+    from errand.cli.run import read_line
+
+    out.print(f"A phone asks to pair; it shows {pending.confirmation}.", markup=False)
+    answer = await read_line(f'Pair "{pending.device_name}"? [y/N] ')
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _warn(message: str) -> None:
+    err.print(f"[bold yellow]warning:[/] {message}")
+
+
+def _write_server_file(path: Path, url: str, admin_secret: str) -> None:
+    """Owner-only: the admin secret lets ``errand pair`` open pairing codes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"url": url, "admin_secret": admin_secret, "pid": os.getpid()}, fh)
+    os.chmod(path, 0o600)
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,97 @@
+"""The gateway's ASGI app: the API of docs/api.md and the web app, behind the security checks.
+
+``create_app(gateway)`` wires the routers, the error shape, the security middleware and
+the web app's static files. The app does not own the store, the runner or the pairing
+service: whoever starts it (``errand serve``, a test) opens and closes them, and sets
+``gateway.closing`` before stopping the server so open streams end at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, Response
+from starlette.staticfiles import StaticFiles
+
+import errand
+from errand.runner import TaskRunner
+from errand.server import (
+    routes_approvals,
+    routes_devices,
+    routes_events,
+    routes_files,
+    routes_pairing,
+    routes_tasks,
+)
+from errand.server.errors import install_error_handlers
+from errand.server.gateway import Gateway, GatewayConfig
+from errand.server.pairing import PairingService
+from errand.server.routes_tasks import TaskView, task_views
+from errand.server.security import SecurityMiddleware
+from errand.server.sse import TaskListWatcher
+from errand.store import Store, TaskRecord
+
+WEB_DIR = Path(errand.__file__).parent / "web"
+
+
+def build_gateway(
+    store: Store, runner: TaskRunner, pairing: PairingService, config: GatewayConfig
+) -> Gateway:
+    """The gateway state for an app (the caller still owns store, runner and pairing)."""
+
+    async def view(tasks: Sequence[TaskRecord]) -> list[TaskView]:
+        return await task_views(store, tasks)
+
+    watcher = TaskListWatcher(store=store, view=view, settings=config.streams)
+    return Gateway(store=store, runner=runner, pairing=pairing, config=config, watcher=watcher)
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    """The ASGI app serving ``gateway``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            gateway.closing.set()
+            await gateway.watcher.aclose()
+
+    app = FastAPI(
+        title="Errand",
+        version=errand.__version__,
+        summary="Send a self-hosted, sandboxed AI agent on errands.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    for module in (
+        routes_pairing,
+        routes_tasks,
+        routes_events,
+        routes_approvals,
+        routes_files,
+        routes_devices,
+    ):
+        app.include_router(module.router)
+    web_dir = gateway.config.web_dir or WEB_DIR
+    index = web_dir / "index.html"
+
+    @app.get("/pair", include_in_schema=False)
+    async def pairing_page() -> Response:
+        # The same app as "/": it reads the code from the URL fragment, which never
+        # reaches this server; loading the page has no side effect.
+        if not index.is_file():
+            return Response("Errand's web app is not installed.", status_code=404)
+        return FileResponse(index, media_type="text/html")
+
+    if web_dir.is_dir():
+        app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
+    app.add_middleware(SecurityMiddleware, settings=gateway.config.security)
+    return app

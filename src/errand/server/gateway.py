@@ -1,0 +1,123 @@
+"""What every route shares: the gateway's state and the dependencies that reach it.
+
+One :class:`Gateway` lives on ``app.state.gateway`` for the app's life. Routes take it and
+the caller's :class:`~errand.server.credentials.Principal` through FastAPI dependencies,
+so a route that forgets authentication does not compile into the OpenAPI document with
+its bearer requirement (and the fuzz tests would see it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from errand.runner import TaskRunner
+from errand.server.credentials import Principal, Scope, authenticate, still_valid
+from errand.server.errors import ApiError
+from errand.server.pairing import PairingService
+from errand.server.security import SecuritySettings
+from errand.server.sse import StreamSettings, TaskListWatcher
+from errand.store import Store
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """How this gateway was started.
+
+    ``base_url`` is where phones reach it (the QR link's base). ``default_model`` answers
+    tasks created without one. ``allow_scripted_models`` lets clients name ``script:PATH``
+    models, which read a host file: only for a gateway whose own default is scripted
+    (demos and tests). ``admin_secret`` guards the local admin call ``errand pair`` makes.
+    """
+
+    base_url: str
+    security: SecuritySettings
+    default_model: str | None = None
+    allow_scripted_models: bool = False
+    streams: StreamSettings = field(default_factory=StreamSettings)
+    admin_secret: str | None = None
+    admin_hosts: frozenset[str] = frozenset()
+    web_dir: Path | None = None
+    exposed: bool = False
+
+
+@dataclass(eq=False)
+class Gateway:
+    """The live state behind the routes (one per app)."""
+
+    store: Store
+    runner: TaskRunner
+    pairing: PairingService
+    config: GatewayConfig
+    watcher: TaskListWatcher
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway = request.app.state.gateway
+    assert isinstance(gateway, Gateway)
+    return gateway
+
+
+_bearer = HTTPBearer(auto_error=False, description="A device token or an API token.")
+
+
+async def get_principal(
+    request: Request,
+    gateway: Annotated[Gateway, Depends(get_gateway)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller; 401 ``unauthorized`` without a valid, unrevoked token."""
+    header = request.headers.get("authorization")
+    principal = await authenticate(gateway.store, header) if header else None
+    if principal is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Send a valid device or API token as 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+def credential_check(gateway: Gateway, principal: Principal) -> StillAllowedCheck:
+    """A callable for streams: whether ``principal`` is still valid."""
+    return StillAllowedCheck(gateway.store, principal)
+
+
+@dataclass(frozen=True)
+class StillAllowedCheck:
+    store: Store
+    principal: Principal
+
+    async def __call__(self) -> bool:
+        return await still_valid(self.store, self.principal)
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def scoped(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, who must hold ``scope`` (else 403 ``insufficient_scope``)."""
+
+    async def dependency(principal: PrincipalDep) -> Principal:
+        if not principal.allows(scope):
+            raise ApiError(
+                403, "insufficient_scope", f"This token lacks the {scope.value!r} permission."
+            )
+        return principal
+
+    return dependency
+
+
+TasksRead = Annotated[Principal, Depends(scoped(Scope.TASKS_READ))]
+TasksWrite = Annotated[Principal, Depends(scoped(Scope.TASKS_WRITE))]
+ApprovalsScope = Annotated[Principal, Depends(scoped(Scope.APPROVALS))]
+DevicesScope = Annotated[Principal, Depends(scoped(Scope.DEVICES))]

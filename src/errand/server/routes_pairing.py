@@ -1,0 +1,142 @@
+"""Health, pairing and the local admin call (docs/api.md "Health and pairing").
+
+Pairing calls need no credential: the secret from the QR fragment is the credential, and
+:class:`~errand.server.pairing.PairingService` enforces its rules (one claim, expiry,
+lock-outs, the confirmation on the computer). ``POST /api/v1/admin/pairing-codes`` is how
+``errand pair`` asks the running server for a fresh code: it needs the admin secret that
+``errand serve`` wrote to ``server.json`` (owner-only), and is refused unless the request
+came to a loopback name directly (no forwarding headers), whatever else it carries.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+import errand
+from errand.server.errors import ApiError
+from errand.server.gateway import GatewayDep
+from errand.server.idempotency import IdempotentRoute, anonymous_idempotency
+from errand.server.pairing import PairingError
+
+router = APIRouter(prefix="/api/v1", tags=["pairing"], route_class=IdempotentRoute)
+
+WAIT_SECONDS = 25.0
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Claim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(min_length=1, max_length=200)
+    device_name: str = Field(min_length=1, max_length=100)
+
+
+class Claimed(BaseModel):
+    claim_id: str
+    claim_token: str
+    confirmation: str
+    expires_at: str
+
+
+class WaitBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    claim_token: str = Field(min_length=1, max_length=200)
+
+
+class DeviceRef(BaseModel):
+    id: str
+    name: str
+
+
+class Paired(BaseModel):
+    device_token: str
+    device: DeviceRef
+
+
+class Pending(BaseModel):
+    status: str = "pending"
+
+
+class NewCode(BaseModel):
+    link: str
+    expires_at: str
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    return Health(status="ok", version=errand.__version__)
+
+
+@router.post(
+    "/pair",
+    status_code=202,
+    response_model=Claimed,
+    dependencies=[Depends(anonymous_idempotency)],
+)
+async def claim_code(body: Claim, request: Request, gateway: GatewayDep) -> Claimed:
+    """Claim the code from the QR; the computer then asks its owner to confirm."""
+    client = request.client.host if request.client else "unknown"
+    try:
+        claim = await gateway.pairing.claim(body.secret, body.device_name, client)
+    except PairingError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return Claimed(
+        claim_id=claim.claim_id,
+        claim_token=claim.claim_token,
+        confirmation=claim.confirmation,
+        expires_at=claim.expires_at.isoformat(),
+    )
+
+
+@router.post(
+    "/pair/{claim_id}/wait",
+    response_model=Paired,
+    responses={202: {"model": Pending, "description": "Not confirmed yet: poll again."}},
+)
+async def wait_for_confirmation(
+    claim_id: str, body: WaitBody, gateway: GatewayDep
+) -> Paired | JSONResponse:
+    """Long-poll until the owner confirms (the device token, shown once) or refuses."""
+    try:
+        outcome = await gateway.pairing.wait(claim_id, body.claim_token, WAIT_SECONDS)
+    except PairingError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    if outcome is None:
+        return JSONResponse(Pending().model_dump(), status_code=202)
+    return Paired(
+        device_token=outcome.device_token,
+        device=DeviceRef(id=outcome.device.id, name=outcome.device.name),
+    )
+
+
+@router.post("/admin/pairing-codes", response_model=NewCode, include_in_schema=False)
+async def new_pairing_code(
+    request: Request,
+    gateway: GatewayDep,
+    x_errand_admin: Annotated[str | None, Header(max_length=200)] = None,
+) -> NewCode:
+    """A fresh pairing code for ``errand pair`` on this computer."""
+    secret = gateway.config.admin_secret
+    host = request.headers.get("host", "").lower()
+    if (
+        secret is None
+        or x_errand_admin is None
+        or not hmac.compare_digest(x_errand_admin.encode(), secret.encode())
+        or host not in gateway.config.admin_hosts
+        or any(name in request.headers for name in _FORWARDING_HEADERS)
+        or request.headers.get("origin") is not None
+    ):
+        raise ApiError(403, "forbidden", "Only errand pair on this computer may ask for codes.")
+    code = await gateway.pairing.new_code(gateway.config.base_url)
+    return NewCode(link=code.link, expires_at=code.expires_at.isoformat())

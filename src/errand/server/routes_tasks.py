@@ -1,0 +1,287 @@
+"""Task routes: create, list, read, cancel, follow up, resume (docs/api.md "Tasks").
+
+A new task's folders are chosen by name among those the computer's owner allows, never by
+host path, with at most the allowed mode; its domains and model are validated the same way
+the CLI validates them. Only then is it stored ``queued`` and handed to the runner, so a
+refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from errand.models import InvalidScript, UnknownProvider, resolve_model
+from errand.sandbox import FolderGrant, FolderMode, PolicyError, SandboxPolicy
+from errand.server.credentials import Principal
+from errand.server.errors import ApiError
+from errand.server.gateway import (
+    Gateway,
+    GatewayDep,
+    TasksRead,
+    TasksWrite,
+    get_principal,
+)
+from errand.server.idempotency import IdempotentRoute, idempotency_for
+from errand.store import (
+    ApprovalStatus,
+    QuestionStatus,
+    Store,
+    TaskRecord,
+    TaskSource,
+    TaskStatus,
+)
+from errand.store.access import AllowedFolderRecord
+from errand.store.access_store import AccessStore
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"], route_class=IdempotentRoute)
+_idempotent = [Depends(idempotency_for(get_principal))]
+
+MAX_PROMPT_CHARS = 100_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FolderChoice(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    mode: Literal["ro", "rw"] = "ro"
+
+
+class TaskCreate(_Strict):
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    folders: list[FolderChoice] = Field(default_factory=list, max_length=20)
+    allow_domains: list[str] = Field(default_factory=list, max_length=100)
+    model: str | None = Field(default=None, min_length=3, max_length=200)
+
+
+class FollowUp(_Strict):
+    text: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+
+
+class FolderView(BaseModel):
+    name: str
+    mode: Literal["ro", "rw"]
+
+
+class UsageView(BaseModel):
+    input_tokens: int
+    output_tokens: int
+
+
+class TaskView(BaseModel):
+    """A task as docs/api.md shows it."""
+
+    id: str
+    title: str
+    prompt: str
+    status: TaskStatus
+    model: str
+    source: TaskSource
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    exit_code: int | None
+    last_seq: int
+    folders: list[FolderView]
+    allow_domains: list[str]
+    pending_approvals: int
+    pending_questions: int
+    usage: UsageView
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskView]
+    next_before: str | None
+
+
+@router.post("/tasks", status_code=201, response_model=TaskView, dependencies=_idempotent)
+async def create_task(body: TaskCreate, gateway: GatewayDep, principal: TasksWrite) -> TaskView:
+    """Start a task: stored ``queued`` and handed to the runner."""
+    policy = await _policy_for(gateway, body)
+    model = _model_for(gateway, body.model)
+    task = await gateway.store.create_task(
+        body.prompt,
+        model=model,
+        source=_source_of(principal),
+        policy={"sandbox": policy.model_dump(mode="json")},
+    )
+    await gateway.runner.submit(task.id)
+    return (await task_views(gateway.store, [task]))[0]
+
+
+@router.get("/tasks", response_model=TaskPage)
+async def list_tasks(
+    gateway: GatewayDep,
+    principal: TasksRead,
+    status: Annotated[TaskStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> TaskPage:
+    """Tasks newest first; page with ``before=<next_before>``."""
+    tasks = await gateway.store.list_tasks(status=status, limit=limit + 1, before=before)
+    more = len(tasks) > limit
+    tasks = tasks[:limit]
+    return TaskPage(
+        tasks=await task_views(gateway.store, tasks),
+        next_before=tasks[-1].id if more and tasks else None,
+    )
+
+
+@router.get("/tasks/{task_id}", response_model=TaskView)
+async def get_task(task_id: str, gateway: GatewayDep, principal: TasksRead) -> TaskView:
+    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
+
+
+@router.post(
+    "/tasks/{task_id}/cancel", status_code=202, response_model=TaskView, dependencies=_idempotent
+)
+async def cancel_task(task_id: str, gateway: GatewayDep, principal: TasksWrite) -> TaskView:
+    """Stop a queued or running task; a task that has ended is returned unchanged."""
+    await gateway.store.get_task(task_id)
+    await gateway.runner.cancel(task_id)
+    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
+
+
+@router.post(
+    "/tasks/{task_id}/messages", status_code=202, response_model=TaskView, dependencies=_idempotent
+)
+async def follow_up(
+    task_id: str, body: FollowUp, gateway: GatewayDep, principal: TasksWrite
+) -> TaskView:
+    """Another message from the user; a finished task is reopened."""
+    await gateway.store.get_task(task_id)
+    await gateway.runner.follow_up(task_id, body.text)
+    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
+
+
+@router.post(
+    "/tasks/{task_id}/resume", status_code=202, response_model=TaskView, dependencies=_idempotent
+)
+async def resume_task(task_id: str, gateway: GatewayDep, principal: TasksWrite) -> TaskView:
+    """Continue an ``interrupted`` task from its transcript."""
+    task = await gateway.store.get_task(task_id)
+    if task.status is not TaskStatus.INTERRUPTED:
+        raise ApiError(409, "not_interrupted", "Only an interrupted task can be resumed.")
+    await gateway.runner.resume(task_id)
+    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
+
+
+async def task_views(store: Store, tasks: Sequence[TaskRecord]) -> list[TaskView]:
+    """The API's task objects for ``tasks`` (pending counts read once for the whole page)."""
+    if not tasks:
+        return []
+    approvals = Counter(
+        a.task_id for a in await store.list_approvals(status=ApprovalStatus.PENDING, limit=1000)
+    )
+    questions = Counter(
+        q.task_id for q in await store.list_questions(status=QuestionStatus.PENDING, limit=1000)
+    )
+    views = []
+    for task in tasks:
+        usage = await store.usage_totals(task.id)
+        folders, domains = _policy_summary(task)
+        views.append(
+            TaskView(
+                id=task.id,
+                title=task.title,
+                prompt=task.prompt,
+                status=task.status,
+                model=task.model,
+                source=task.source,
+                created_at=task.created_at.isoformat(),
+                started_at=task.started_at.isoformat() if task.started_at else None,
+                finished_at=task.finished_at.isoformat() if task.finished_at else None,
+                error=task.error,
+                exit_code=task.exit_code,
+                last_seq=task.last_seq,
+                folders=folders,
+                allow_domains=domains,
+                pending_approvals=approvals[task.id],
+                pending_questions=questions[task.id],
+                usage=UsageView(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+            )
+        )
+    return views
+
+
+def _policy_summary(task: TaskRecord) -> tuple[list[FolderView], list[str]]:
+    """Folder names and modes and allowed domains from the stored policy (never host paths)."""
+    sandbox = task.policy.get("sandbox")
+    if not isinstance(sandbox, dict):
+        return [], []
+    folders: list[FolderView] = []
+    grants = sandbox.get("folders")
+    for grant in grants if isinstance(grants, list) else []:
+        if isinstance(grant, dict) and isinstance(grant.get("name"), str):
+            mode: Literal["ro", "rw"] = "rw" if grant.get("mode") == "rw" else "ro"
+            folders.append(FolderView(name=str(grant["name"]), mode=mode))
+    network = sandbox.get("network")
+    domains = network.get("allow_domains") if isinstance(network, dict) else None
+    return folders, [d for d in domains if isinstance(d, str)] if isinstance(domains, list) else []
+
+
+async def _policy_for(gateway: Gateway, body: TaskCreate) -> SandboxPolicy:
+    records = await AccessStore(gateway.store).list_folders()
+    allowed: dict[str, AllowedFolderRecord] = {f.name: f for f in records}
+    grants: list[FolderGrant] = []
+    for choice in body.folders:
+        folder = allowed.get(choice.name)
+        if folder is None:
+            raise ApiError(
+                400,
+                "unknown_folder",
+                f"The computer does not allow a folder named {choice.name!r}.",
+            )
+        if choice.mode == "rw" and folder.mode != FolderMode.READ_WRITE.value:
+            raise ApiError(
+                400,
+                "folder_mode_not_allowed",
+                f"Folder {choice.name!r} may only be read, not written.",
+            )
+    try:
+        for choice in body.folders:
+            folder = allowed[choice.name]
+            grants.append(
+                FolderGrant(path=Path(folder.path), mode=FolderMode(choice.mode), name=folder.name)
+            )
+        return SandboxPolicy.build(folders=grants, network={"allow_domains": body.allow_domains})
+    except ValidationError as exc:
+        raise ApiError(400, "folder_unavailable", _first_error(exc)) from exc
+    except PolicyError as exc:
+        if "domain" in str(exc).lower() or "allow_domains" in str(exc):
+            raise ApiError(400, "invalid_domain", str(exc)) from exc
+        raise ApiError(400, "invalid_folder", str(exc)) from exc
+
+
+def _model_for(gateway: Gateway, requested: str | None) -> str:
+    spec = requested or gateway.config.default_model or os.environ.get("ERRAND_MODEL")
+    if not spec:
+        raise ApiError(
+            400, "no_model", "No model is configured on the computer; name one in the request."
+        )
+    if spec.strip().lower().startswith("script:") and not gateway.config.allow_scripted_models:
+        raise ApiError(400, "unknown_model", "Scripted models are only for local testing.")
+    try:
+        resolve_model(spec)
+    except (UnknownProvider, InvalidScript) as exc:
+        raise ApiError(400, "unknown_model", str(exc)) from exc
+    return spec
+
+
+def _source_of(principal: Principal) -> TaskSource:
+    return TaskSource.PHONE if principal.kind == "device" else TaskSource.API
+
+
+def _first_error(exc: ValidationError) -> str:
+    problems = exc.errors()
+    message = str(problems[0].get("msg", "")) if problems else ""
+    return message.removeprefix("Value error, ") or "An allowed folder cannot be used now."
