@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from errand.cli import devices as devices_cli
+from errand.cli import folders as folders_cli
 from errand.cli import sandbox as sandbox_cli
 from errand.cli import sessions as sessions_cli
 from errand.cli import skills as skills_cli
+from errand.cli import tokens as tokens_cli
 from errand.cli.models import models
-from errand.cli.pair import pair
 from errand.cli.run import run
-from errand.cli.serve import serve
 
 app = typer.Typer(
     name="errand",
@@ -21,11 +22,12 @@ app = typer.Typer(
 )
 app.command()(run)
 app.command()(models)
-app.command()(serve)
-app.command()(pair)
 app.add_typer(sessions_cli.app, name="sessions")
 app.add_typer(skills_cli.app, name="skills")
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(devices_cli.app, name="devices")
+app.add_typer(folders_cli.app, name="folders")
+app.add_typer(tokens_cli.app, name="tokens")
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""``errand folders``: the host folders tasks may be given; phones pick among these only."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from errand.server.folders import AllowedFolder
+
+app = typer.Typer(help="Allowed folders: add, list, remove.", no_args_is_help=True)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+@app.command()
+def add(
+    path: Annotated[Path, typer.Argument(help="An existing folder on this computer.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The name clients see (default: its own).")
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="The most a task may get: ro or rw.")] = "ro",
+) -> None:
+    """Allow tasks to be given PATH, read-only or read-write at most."""
+    from errand.server.folders import FolderError
+
+    try:
+        folder = asyncio.run(_add(path, name, mode))
+    except FolderError as exc:
+        errors.print(f"errand: {exc.message}", markup=False)
+        raise typer.Exit(2) from exc
+    console.print(f"Allowed {folder.path} as {folder.name!r} ({folder.mode.value}).", markup=False)
+
+
+async def _add(path: Path, name: str | None, mode: str) -> AllowedFolder:
+    from errand.server.folders import add_folder
+    from errand.store import open_store
+
+    async with await open_store() as store:
+        return await add_folder(store, path, name=name, mode=mode)
+
+
+@app.command("list")
+def list_() -> None:
+    """The allowed folders."""
+    found = asyncio.run(_list())
+    if not found:
+        console.print("No allowed folders. Add one with `errand folders add PATH`.", markup=False)
+        return
+    table = Table("name", "mode", "path", box=None)
+    for folder in found:
+        table.add_row(folder.name, folder.mode.value, str(folder.path))
+    console.print(table)
+
+
+async def _list() -> list[AllowedFolder]:
+    from errand.server.folders import list_folders
+    from errand.store import open_store
+
+    async with await open_store() as store:
+        return await list_folders(store)
+
+
+@app.command()
+def remove(name: Annotated[str, typer.Argument(help="The folder's name.")]) -> None:
+    """Stop allowing a folder (the folder itself is untouched)."""
+    from errand.server.folders import FolderError
+
+    try:
+        asyncio.run(_remove(name))
+    except FolderError as exc:
+        errors.print(f"errand: {exc.message}", markup=False)
+        raise typer.Exit(2) from exc
+    console.print(f"Removed {name!r} from the allowed folders.", markup=False)
+
+
+async def _remove(name: str) -> None:
+    from errand.server.folders import remove_folder
+    from errand.store import open_store
+
+    async with await open_store() as store:
+        await remove_folder(store, name)

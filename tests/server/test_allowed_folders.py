@@ -1,0 +1,108 @@
+"""Allowed folders: the owner's list, and client requests turned into grants on it only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from errand.sandbox.policy import FolderMode
+from errand.server.folders import (
+    FolderError,
+    FolderRequest,
+    add_folder,
+    grants_for,
+    list_folders,
+    remove_folder,
+)
+from errand.store import Store, open_store
+
+
+@pytest.fixture
+async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs" / "notes"
+    folder.mkdir(parents=True)
+    return folder.resolve()
+
+
+async def test_a_folder_is_stored_resolved_under_its_own_name(
+    store: Store, notes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(notes.parent)
+    added = await add_folder(store, Path("notes/../notes"), mode="rw")
+    assert (added.name, added.path, added.mode) == ("notes", notes, FolderMode.READ_WRITE)
+    assert await list_folders(store) == [added]
+
+
+async def test_adding_refuses_missing_paths_taken_names_and_bad_modes(
+    store: Store, notes: Path, tmp_path: Path
+) -> None:
+    await add_folder(store, notes)
+    with pytest.raises(FolderError) as info:
+        await add_folder(store, tmp_path / "absent")
+    assert info.value.code == "invalid_folder"
+    with pytest.raises(FolderError) as info:
+        await add_folder(store, tmp_path, name="notes")
+    assert info.value.code == "folder_exists"
+    with pytest.raises(FolderError, match="'ro' or 'rw'"):
+        await add_folder(store, tmp_path, name="other", mode="rwx")
+    with pytest.raises(FolderError):
+        await add_folder(store, tmp_path, name="../up")
+    assert [f.name for f in await list_folders(store)] == ["notes"]
+
+
+async def test_a_request_becomes_grants_on_the_stored_paths(store: Store, notes: Path) -> None:
+    await add_folder(store, notes, name="my notes", mode="rw")
+    grants = await grants_for(store, [FolderRequest("my notes", FolderMode.READ_ONLY)])
+    assert len(grants) == 1
+    assert (grants[0].name, grants[0].path, grants[0].mode) == (
+        "my notes",
+        notes,
+        FolderMode.READ_ONLY,
+    )
+
+
+async def test_unknown_names_and_modes_above_the_allowed_one_are_clear_errors(
+    store: Store, notes: Path
+) -> None:
+    await add_folder(store, notes, mode="ro")
+    with pytest.raises(FolderError) as info:
+        await grants_for(store, [FolderRequest("/etc", FolderMode.READ_ONLY)])
+    assert info.value.code == "unknown_folder" and "/etc" in info.value.message
+    with pytest.raises(FolderError) as info:
+        await grants_for(store, [FolderRequest("notes", FolderMode.READ_WRITE)])
+    assert info.value.code == "folder_mode_not_allowed"
+    assert "ro only" in info.value.message
+
+
+async def test_a_folder_gone_from_disk_is_unavailable(store: Store, notes: Path) -> None:
+    await add_folder(store, notes)
+    os.rmdir(notes)
+    with pytest.raises(FolderError) as info:
+        await grants_for(store, [FolderRequest("notes")])
+    assert info.value.code == "folder_unavailable"
+
+
+async def test_removing_a_folder_stops_it_being_granted(store: Store, notes: Path) -> None:
+    await add_folder(store, notes)
+    await remove_folder(store, "notes")
+    assert await list_folders(store) == []
+    with pytest.raises(FolderError) as info:
+        await grants_for(store, [FolderRequest("notes")])
+    assert info.value.code == "unknown_folder"
+    with pytest.raises(FolderError) as info:
+        await remove_folder(store, "notes")
+    assert info.value.code == "unknown_folder"
+    assert notes.name in os.listdir(notes.parent)
