@@ -11,7 +11,9 @@ from errand.cli import sessions as sessions_cli
 from errand.cli import skills as skills_cli
 from errand.cli import tokens as tokens_cli
 from errand.cli.models import models
+from errand.cli.pair import pair
 from errand.cli.run import run
+from errand.cli.serve import serve
 
 app = typer.Typer(
     name="errand",
@@ -22,6 +24,8 @@ app = typer.Typer(
 )
 app.command()(run)
 app.command()(models)
+app.command()(serve)
+app.command()(pair)
 app.add_typer(sessions_cli.app, name="sessions")
 app.add_typer(skills_cli.app, name="skills")
 app.add_typer(sandbox_cli.app, name="sandbox")
