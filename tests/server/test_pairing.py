@@ -300,9 +300,10 @@ async def test_the_device_limit_refuses_a_sixth_device(
 
 async def test_a_bad_device_name_changes_nothing(service: PairingService) -> None:
     code = await service.new_code(BASE)
-    with pytest.raises(PairingError) as info:
-        await service.claim(code.secret, "   ", "10.0.0.2")
-    assert info.value.code == "invalid_request"
+    for bad_name in ("   ", "phone\x00", "x" * 101):
+        with pytest.raises(PairingError) as info:
+            await service.claim(code.secret, bad_name, "10.0.0.2")
+        assert info.value.code == "invalid_request"
     await pair_with(service, code.secret)
 
 

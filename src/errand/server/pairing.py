@@ -52,6 +52,8 @@ BURNS_TO_LOCK = 3
 LOCK_FOR = timedelta(minutes=15)
 DEFAULT_MAX_DEVICES = 5
 MAX_WAIT_S = 25.0
+UNCOLLECTED_TTL_S = 600.0
+"""A decided claim whose phone never collects the answer is forgotten after this long."""
 LINK_VERSION = "v1"
 USED_TWICE_WARNING = (
     "Pairing code used twice: leaked? The pairing was stopped; "
@@ -125,6 +127,7 @@ class _Pending:
     issued: IssuedDevice | None = None
     refusal: PairingError | None = None
     task: asyncio.Task[None] | None = None
+    finished_at: float | None = None
 
 
 class PairingService:
@@ -188,10 +191,13 @@ class PairingService:
                 ``pairing_invalid``, ``pairing_expired``, ``pairing_used``, ``device_limit``.
         """
         name = " ".join(device_name.split())
-        if not 0 < len(name) <= _MAX_DEVICE_NAME:
+        if not 0 < len(name) <= _MAX_DEVICE_NAME or not name.isprintable():
             raise PairingError(
-                "invalid_request", f"device_name must be 1 to {_MAX_DEVICE_NAME} characters", 422
+                "invalid_request",
+                f"device_name must be 1 to {_MAX_DEVICE_NAME} printable characters",
+                422,
             )
+        self._forget_uncollected()
         now = self._now()
         await self._refuse_if_locked(now)
         secret = secret.strip().removeprefix(f"{LINK_VERSION}.")
@@ -400,7 +406,19 @@ class PairingService:
         if pending.done.is_set():
             return
         pending.issued, pending.refusal = issued, refusal
+        pending.finished_at = time.monotonic()
         pending.done.set()
+
+    def _forget_uncollected(self) -> None:
+        """Drop decided claims nobody came back for, so memory stays bounded."""
+        horizon = time.monotonic() - UNCOLLECTED_TTL_S
+        stale = [
+            claim_id
+            for claim_id, pending in self._pending.items()
+            if pending.finished_at is not None and pending.finished_at < horizon
+        ]
+        for claim_id in stale:
+            del self._pending[claim_id]
 
     def _now(self) -> datetime:
         return now_of(self._clock)
