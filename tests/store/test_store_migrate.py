@@ -17,7 +17,20 @@ from errand.store.database import connect
 from errand.store.migrate import MIGRATIONS_DIR, current_revision, head_revision
 from errand.store.tables import metadata
 
-TABLES = {"tasks", "events", "messages", "approvals", "questions", "usage", "alembic_version"}
+TABLES = {
+    "tasks",
+    "events",
+    "messages",
+    "approvals",
+    "questions",
+    "usage",
+    "alembic_version",
+    "devices",
+    "api_tokens",
+    "pairing_codes",
+    "allowed_folders",
+    "idempotency_keys",
+}
 
 
 async def test_a_fresh_database_is_migrated_to_head_on_open(db_url: str) -> None:
