@@ -1,0 +1,71 @@
+// This device: its name and pairing dates, and "forget this device", which revokes its
+// token on the computer (DELETE /devices/{id}) and then clears everything stored here.
+
+import { Unreachable, session } from "./api.js";
+import { h, replaceChildren } from "./dom.js";
+import { shortTime } from "./task-list.js";
+
+/**
+ * @param {HTMLElement} root
+ * @param {import("./app.js").AppContext} ctx
+ * @returns {() => void}
+ */
+export function showDevice(root, ctx) {
+  let closed = false;
+  const stored = session.device();
+  const details = h("dl", { class: "device-details" },
+    h("dt", { text: "Name" }), h("dd", { class: "device-name", text: stored?.name ?? "This device" }));
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const forget = h("button", { type: "button", class: "danger", text: "Forget this device" });
+  const confirmBox = h("div", { class: "confirm", hidden: true },
+    h("p", { text: "This phone will no longer reach your computer. To use it again, you will pair it again." }),
+    h("button", { type: "button", class: "secondary", text: "Keep it", onclick: () => { confirmBox.hidden = true; forget.hidden = false; } }),
+    h("button", { type: "button", class: "danger", text: "Forget it", onclick: () => void doForget() }));
+
+  root.appendChild(h("section", { class: "screen device" },
+    h("header", { class: "bar" },
+      h("a", { class: "icon-button", href: "#/", "aria-label": "Back to tasks", title: "Back to tasks", text: "‹" }),
+      h("h1", { text: "This device" })),
+    details, error, forget, confirmBox));
+
+  forget.addEventListener("click", () => {
+    forget.hidden = true;
+    confirmBox.hidden = false;
+  });
+
+  const doForget = async () => {
+    const id = session.device()?.id;
+    try {
+      if (id) await ctx.api.command("DELETE", `/devices/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (err instanceof Unreachable) {
+        error.textContent = "Can't reach your computer, so it would still trust this phone. Try again when it is reachable, or run `errand devices revoke` there.";
+        error.hidden = false;
+        return;
+      }
+      // Any other answer (401 included) means the token is no use anymore: forget it here.
+    }
+    session.clear();
+    ctx.paired();
+  };
+
+  void (async () => {
+    try {
+      const answer = await ctx.api.request("GET", "/devices");
+      if (closed) return;
+      const current = answer.devices.find((/** @type {any} */ d) => d.current) ?? answer.devices.find((/** @type {any} */ d) => d.id === stored?.id);
+      if (!current) return;
+      replaceChildren(details,
+        h("dt", { text: "Name" }), h("dd", { class: "device-name", text: String(current.name) }),
+        h("dt", { text: "Paired" }), h("dd", { text: shortTime(current.created_at) }),
+        h("dt", { text: "Last used" }), h("dd", { text: shortTime(current.last_seen_at) }),
+        h("dt", { text: "Device id" }), h("dd", { class: "mono", text: String(current.id) }));
+    } catch {
+      // The stored name stays; the banner tells when the computer is away.
+    }
+  })();
+
+  return () => {
+    closed = true;
+  };
+}

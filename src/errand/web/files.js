@@ -1,0 +1,130 @@
+// What a task produced: the list of files it wrote and a viewer for each.
+//
+// Files are fetched with the device token into Blobs (no token in any URL). Text shows as
+// text, images as <img> from a Blob URL, and HTML only inside an <iframe sandbox=""> with
+// neither allow-scripts nor allow-same-origin, so an artifact's scripts never run and it can
+// never reach the app's storage. Every file can be downloaded. Blob URLs are revoked when
+// the viewer closes.
+
+import { h, replaceChildren } from "./dom.js";
+
+const MAX_INLINE_TEXT = 512 * 1024;
+
+const IMAGE_TYPES = /** @type {Record<string, string>} */ ({
+  png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", svg: "image/svg+xml",
+});
+const TEXT_EXTENSIONS = new Set([
+  "txt", "md", "markdown", "csv", "tsv", "json", "log", "py", "js", "ts", "css", "toml", "yaml", "yml",
+  "ini", "cfg", "sh", "xml", "rst", "sql", "go", "rs", "java", "c", "h", "cpp", "rb", "tex",
+]);
+
+/**
+ * How a file opens, from its name: "html", "image", "text" or "download".
+ * @param {string} name
+ */
+export function viewKind(name) {
+  const ext = name.includes(".") ? name.split(".").pop()?.toLowerCase() ?? "" : "";
+  if (ext === "html" || ext === "htm") return "html";
+  if (ext in IMAGE_TYPES) return "image";
+  if (TEXT_EXTENSIONS.has(ext) || !name.includes(".")) return "text";
+  return "download";
+}
+
+/**
+ * @param {HTMLElement} box
+ * @param {import("./app.js").AppContext} ctx
+ * @param {string} taskId
+ * @returns {() => void}
+ */
+export function showFiles(box, ctx, taskId) {
+  const base = `/tasks/${encodeURIComponent(taskId)}`;
+  /** @type {string[]} */
+  const urls = [];
+  let closed = false;
+  const viewer = h("div", { class: "viewer" });
+  const list = h("ul", { class: "file-list" });
+  replaceChildren(box, h("h2", { text: "Files" }), h("p", { class: "hint", text: "Loading…" }));
+
+  /** @param {string} path */
+  const fetchBlob = async (path, type = "") => {
+    const response = await ctx.api.fetch("GET", `${base}/files/content?path=${encodeURIComponent(path)}`, { headers: { Accept: "*/*" } });
+    const bytes = await response.arrayBuffer();
+    return new Blob([bytes], { type });
+  };
+
+  /** @param {Blob} blob */
+  const urlOf = (blob) => {
+    const url = URL.createObjectURL(blob);
+    urls.push(url);
+    return url;
+  };
+
+  /** @param {{path: string, name: string, size: number}} file */
+  const open = async (file) => {
+    const kind = viewKind(file.name);
+    replaceChildren(viewer, h("p", { class: "hint", text: `Opening ${file.name}…` }));
+    try {
+      if (kind === "html") {
+        const url = urlOf(await fetchBlob(file.path, "text/html"));
+        // sandbox="" : no scripts, an opaque origin, no forms, no popups, no top navigation.
+        const frame = h("iframe", { sandbox: "", src: url, title: `${file.name} (scripts off)`, class: "artifact", referrerpolicy: "no-referrer" });
+        replaceChildren(viewer, h("h3", { text: file.name }), frame);
+      } else if (kind === "image") {
+        const ext = file.name.split(".").pop()?.toLowerCase() ?? "";
+        const url = urlOf(await fetchBlob(file.path, IMAGE_TYPES[ext]));
+        replaceChildren(viewer, h("h3", { text: file.name }), h("img", { src: url, alt: file.name, class: "artifact-image" }));
+      } else if (kind === "text") {
+        const blob = await fetchBlob(file.path, "text/plain");
+        const text = await blob.slice(0, MAX_INLINE_TEXT).text();
+        replaceChildren(viewer, h("h3", { text: file.name }), h("pre", { class: "file-text", text }),
+          blob.size > MAX_INLINE_TEXT ? h("p", { class: "hint", text: "Only the beginning is shown; download the file for all of it." }) : null);
+      } else {
+        await download(file);
+        replaceChildren(viewer);
+      }
+    } catch (err) {
+      replaceChildren(viewer, h("p", { class: "error", role: "alert", text: `Could not open ${file.name}: ${err instanceof Error ? err.message : err}` }));
+    }
+  };
+
+  /** @param {{path: string, name: string}} file */
+  const download = async (file) => {
+    const url = urlOf(await fetchBlob(file.path, "application/octet-stream"));
+    const link = h("a", { href: url, download: file.name, class: "visually-hidden", text: file.name });
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  };
+
+  void (async () => {
+    try {
+      const answer = await ctx.api.request("GET", `${base}/files`);
+      if (closed) return;
+      /** @type {{path: string, name: string, size: number, folder: string}[]} */
+      const files = answer.files;
+      replaceChildren(list, files.map((file) => h("li", { class: "file" },
+        h("button", { type: "button", class: "file-open", "aria-label": `Open ${file.name}`, onclick: () => void open(file) },
+          h("span", { class: "file-name", text: file.name }),
+          h("span", { class: "hint", text: `${file.folder} · ${formatSize(file.size)}` })),
+        h("button", { type: "button", class: "secondary small", "aria-label": `Download ${file.name}`, text: "Download", onclick: () => void download(file) }))));
+      replaceChildren(box, h("h2", { text: "Files" }),
+        files.length ? list : h("p", { class: "hint", text: "This task has not written any files." }), viewer);
+    } catch (err) {
+      if (!closed) replaceChildren(box, h("h2", { text: "Files" }), h("p", { class: "error", text: `Could not list the files: ${err instanceof Error ? err.message : err}` }));
+    }
+  })();
+
+  return () => {
+    closed = true;
+    for (const url of urls) URL.revokeObjectURL(url);
+    replaceChildren(box);
+  };
+}
+
+/** @param {number} size */
+function formatSize(size) {
+  if (!Number.isFinite(size)) return "";
+  if (size < 1024) return `${size} B`;
+  if (size < 1024 * 1024) return `${(size / 1024).toFixed(1)} KB`;
+  return `${(size / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -1,0 +1,122 @@
+// The task list: newest first, tasks waiting for the user on top, kept current by the
+// all-tasks stream (GET /events, one `task` event per change carrying the task object).
+// On every (re)connection the list is fetched again, so changes missed while away show up.
+
+import { h, replaceChildren } from "./dom.js";
+import { LiveStream } from "./stream.js";
+
+/** @type {Record<string, string>} */
+export const STATUS_LABELS = {
+  queued: "Queued",
+  running: "Running",
+  waiting: "Waiting for you",
+  completed: "Done",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  interrupted: "Interrupted",
+};
+
+export const FINAL_STATUSES = new Set(["completed", "failed", "cancelled", "interrupted"]);
+
+/** @param {string} status */
+export function statusBadge(status) {
+  return h("span", { class: `badge status-${status.replace(/[^a-z]/g, "")}`, text: STATUS_LABELS[status] ?? status });
+}
+
+/** @param {string | null | undefined} iso */
+export function shortTime(iso) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return "";
+  const sameDay = when.toDateString() === new Date().toDateString();
+  return sameDay
+    ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : when.toLocaleDateString([], { month: "short", day: "numeric" });
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import("./app.js").AppContext} ctx
+ * @returns {() => void}
+ */
+export function showTaskList(root, ctx) {
+  /** @type {Map<string, any>} */
+  const tasks = new Map();
+  /** @type {string | null} */
+  let nextBefore = null;
+  const waitingList = h("ul", { class: "tasks", "aria-label": "Tasks waiting for you" });
+  const waitingSection = h("section", { class: "needs-you", hidden: true },
+    h("h2", { text: "Needs you" }), waitingList);
+  const list = h("ul", { class: "tasks", "aria-label": "Tasks" });
+  const empty = h("p", { class: "hint empty", hidden: true, text: "No tasks yet. Tap “New task” to send Errand on an errand." });
+  const more = h("button", { type: "button", class: "secondary", hidden: true, text: "Show older tasks", onclick: () => void load(true) });
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+
+  root.appendChild(h("section", { class: "screen task-list" },
+    h("header", { class: "bar" },
+      h("h1", { text: "Errand" }),
+      h("a", { class: "icon-button", href: "#/device", "aria-label": "This device", title: "This device", text: "⚙" })),
+    error,
+    waitingSection,
+    h("section", { "aria-labelledby": "all-tasks" }, h("h2", { id: "all-tasks", text: "Tasks" }), list, empty, more),
+    h("nav", { class: "actions" },
+      h("a", { class: "button primary", href: "#/new", text: "New task" }))));
+
+  const render = () => {
+    const sorted = [...tasks.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const waiting = sorted.filter((t) => t.status === "waiting" || t.pending_approvals > 0 || t.pending_questions > 0);
+    replaceChildren(waitingList, waiting.map(row));
+    waitingSection.hidden = waiting.length === 0;
+    replaceChildren(list, sorted.map(row));
+    empty.hidden = sorted.length > 0;
+    more.hidden = nextBefore === null;
+  };
+
+  /** @param {boolean} older */
+  async function load(older) {
+    try {
+      const query = older && nextBefore ? `?limit=30&before=${encodeURIComponent(nextBefore)}` : "?limit=30";
+      const page = await ctx.api.request("GET", `/tasks${query}`);
+      if (!older) tasks.clear();
+      for (const task of page.tasks) tasks.set(task.id, task);
+      nextBefore = page.next_before ?? null;
+      error.hidden = true;
+      render();
+    } catch (err) {
+      if (err instanceof Error && !(err.name === "AbortError")) {
+        error.textContent = `Could not load the tasks: ${err.message}`;
+        error.hidden = false;
+      }
+    }
+  }
+
+  const stream = new LiveStream(ctx.api, "/events", {
+    onOpen: () => void load(false),
+    onEvent: (event) => {
+      if (event.event !== "task") return;
+      try {
+        const task = JSON.parse(event.data);
+        if (task && typeof task.id === "string") {
+          tasks.set(task.id, { ...(tasks.get(task.id) ?? {}), ...task });
+          render();
+        }
+      } catch {
+        // A malformed event changes nothing; the next reload corrects the list.
+      }
+    },
+    onEnd: () => false,
+    resume: false,
+  });
+  stream.start();
+  return () => stream.stop();
+}
+
+/** @param {any} task */
+function row(task) {
+  const waiting = task.status === "waiting" || task.pending_approvals > 0 || task.pending_questions > 0;
+  const title = String(task.title || task.prompt || "Untitled task");
+  return h("li", { class: waiting ? "task waiting" : "task" },
+    h("a", { href: `#/tasks/${encodeURIComponent(task.id)}`, class: "task-link" },
+      h("span", { class: "task-title", text: title }),
+      h("span", { class: "task-meta" }, statusBadge(String(task.status)), h("time", { text: shortTime(task.created_at) }))));
+}
