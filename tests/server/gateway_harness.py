@@ -16,7 +16,7 @@ from errand.runner import LocalRunner
 from errand.server.app import build_gateway
 from errand.server.credentials import create_token
 from errand.server.exposure import plan
-from errand.server.gateway import Gateway, GatewayConfig
+from errand.server.gateway import Gateway, GatewayConfig, clients_answer
 from errand.server.pairing import PairingService, PendingPairing
 from errand.server.running import GatewayServer, bind_socket
 from errand.server.security import SecuritySettings
@@ -89,12 +89,15 @@ async def live_gateway(
     default_model: str | None = None,
     lan_public_url: str | None = None,
     access_log: bool = True,
+    start_runner: bool = True,
 ) -> AsyncIterator[LiveGateway]:
-    """Start a gateway; yields it running and stops everything afterwards."""
+    """Start a gateway; yields it running and stops everything afterwards.
+
+    Without ``start_runner`` no task runs: the test writes task logs itself."""
     store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
     host = Host()
     pairing = PairingService(store, confirm=host.confirm, on_warning=host.warn)
-    runner = LocalRunner(store, concurrency=2)
+    runner = LocalRunner(store, concurrency=2, responder_factory=clients_answer)
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     exposure = plan(host="127.0.0.1", port=port, public_url=lan_public_url)
@@ -113,7 +116,8 @@ async def live_gateway(
     gateway = build_gateway(store, runner, pairing, config)
     server = GatewayServer(gateway, sock, access_log=access_log)
     token = (await create_token(store, "tests")).token
-    await runner.start()
+    if start_runner:
+        await runner.start()
     await server.start()
     try:
         yield LiveGateway(store, gateway, server, host, token, tmp_path)
@@ -153,3 +157,27 @@ async def read_sse(response: httpx.Response) -> AsyncIterator[SseEvent | str]:
                 name = value
             elif key == "data":
                 data.append(value)
+
+
+async def running_task(live: LiveGateway, events: int) -> str:
+    task = await live.store.create_task("stream me", model="script:unused")
+    await live.store.set_task_status(task.id, TaskStatus.RUNNING)
+    for n in range(events):
+        await live.store.append_event(task.id, "message.delta", {"text": f"early {n}"})
+    return task.id
+
+
+async def read_some(
+    client: httpx.AsyncClient, task_id: str, last: str | None, count: int | None
+) -> tuple[list[SseEvent], bool]:
+    """Read up to ``count`` events (all when None); True when the server ended the stream."""
+    headers = {"Last-Event-ID": last} if last else {}
+    seen: list[SseEvent] = []
+    async with client.stream("GET", f"/api/v1/tasks/{task_id}/events", headers=headers) as r:
+        assert r.status_code == 200
+        async for item in read_sse(r):
+            if isinstance(item, SseEvent):
+                seen.append(item)
+                if count is not None and len(seen) >= count:
+                    return seen, False
+    return seen, True

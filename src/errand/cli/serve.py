@@ -89,7 +89,7 @@ async def _serve(
         start_tailscale_serve,
         stop_tailscale_serve,
     )
-    from errand.server.gateway import GatewayConfig
+    from errand.server.gateway import GatewayConfig, clients_answer
     from errand.server.pairing import PairingService
     from errand.server.running import GatewayServer, bind_socket
     from errand.server.security import SecuritySettings
@@ -141,7 +141,7 @@ async def _serve(
         admin_hosts=exposure.admin_hosts,
         exposed=exposure.exposed,
     )
-    runner = LocalRunner(store, concurrency=concurrency)
+    runner = LocalRunner(store, concurrency=concurrency, responder_factory=clients_answer)
     gateway = build_gateway(store, runner, pairing, config)
     server = GatewayServer(gateway, sock)
     stop = asyncio.Event()

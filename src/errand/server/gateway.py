@@ -23,7 +23,7 @@ from errand.server.errors import ApiError
 from errand.server.pairing import PairingService
 from errand.server.security import SecuritySettings
 from errand.server.sse import StreamSettings, TaskListWatcher
-from errand.store import Store
+from errand.store import ApprovalRecord, QuestionRecord, Store, TaskRecord
 
 
 @dataclass(frozen=True)
@@ -121,3 +121,20 @@ TasksRead = Annotated[Principal, Depends(scoped(Scope.TASKS_READ))]
 TasksWrite = Annotated[Principal, Depends(scoped(Scope.TASKS_WRITE))]
 ApprovalsScope = Annotated[Principal, Depends(scoped(Scope.APPROVALS))]
 DevicesScope = Annotated[Principal, Depends(scoped(Scope.DEVICES))]
+
+
+class ClientsAnswer:
+    """The runner's responder under the gateway: approvals and questions are answered by
+    clients through the API (the phone, a script), so asking only has to be recorded, which
+    the store did already. The agent loop then waits for the decision in the store."""
+
+    async def approval_requested(self, approval: ApprovalRecord) -> None:
+        return None
+
+    async def question_asked(self, question: QuestionRecord) -> None:
+        return None
+
+
+def clients_answer(task: TaskRecord) -> ClientsAnswer:
+    """``responder_factory`` for a runner behind the gateway."""
+    return ClientsAnswer()

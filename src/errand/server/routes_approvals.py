@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from errand.server.credentials import Principal
 from errand.server.gateway import ApprovalsScope, GatewayDep, get_principal
 from errand.server.idempotency import IdempotentRoute, idempotency_for
-from errand.store import ApprovalRecord, ApprovalStatus, JsonObject
+from errand.store import ApprovalRecord, ApprovalStatus
 
 router = APIRouter(prefix="/api/v1", tags=["approvals"], route_class=IdempotentRoute)
 _idempotent = [Depends(idempotency_for(get_principal))]
@@ -25,7 +25,7 @@ class ApprovalView(BaseModel):
     id: str
     task_id: str
     tool_call_id: str
-    action: JsonObject
+    action: dict[str, JsonValue]
     digest: str
     status: ApprovalStatus
     created_at: str

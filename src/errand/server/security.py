@@ -97,20 +97,31 @@ class SecurityMiddleware:
             return
 
         started = False
+        too_large = False
         received = 0
         csp = API_CSP if is_api or path.startswith("/api") else APP_CSP
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
         async def secured_send(message: Message) -> None:
             nonlocal started
+            if too_large:
+                # Whatever the app made of the cut-off body (FastAPI answers 400 to a body
+                # it could not read), the client is told the real reason once.
+                if not started:
+                    started = True
+                    await _refuse(
+                        send, 413, "body_too_large", f"Request bodies are limited to {limit} bytes."
+                    )
+                return
             if message["type"] == "http.response.start":
                 started = True
                 raw = list(message.get("headers", []))

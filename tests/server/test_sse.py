@@ -1,0 +1,154 @@
+"""Live streams: exact resume after a dropped connection, heartbeats, ends, revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from errand.server.credentials import create_token
+from errand.store import TaskStatus
+from errand.store.access_store import AccessStore
+from server.gateway_harness import (
+    LiveGateway,
+    SseEvent,
+    live_gateway,
+    read_some,
+    read_sse,
+    running_task,
+)
+
+
+@pytest.fixture
+async def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LiveGateway]:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    async for running in live_gateway(tmp_path, start_runner=False):
+        yield running
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    before=st.integers(0, 15),
+    during=st.integers(0, 10),
+    drops=st.lists(st.integers(1, 6), max_size=5),
+)
+async def test_reconnecting_with_the_last_id_seen_gives_the_log_without_gap_or_repeat(
+    live: LiveGateway, before: int, during: int, drops: list[int]
+) -> None:
+    task_id = await running_task(live, before)
+
+    async def writer() -> None:
+        for n in range(during):
+            await live.store.append_event(task_id, "message.delta", {"text": f"live {n}"})
+            await asyncio.sleep(0.005)
+        await live.store.set_task_status(task_id, TaskStatus.COMPLETED)
+
+    writing = asyncio.ensure_future(writer())
+    view: list[SseEvent] = []
+    async with live.client() as client:
+        for attempt in range(len(drops) + 50):
+            count = drops[attempt] if attempt < len(drops) else None
+            last = view[-1].id if view else None
+            got, ended = await asyncio.wait_for(read_some(client, task_id, last, count), 10)
+            view.extend(got)
+            if ended:
+                break
+    await writing
+    logged = await live.store.events(task_id)
+    assert [int(e.id or 0) for e in view] == [e.seq for e in logged]
+    assert [e.event for e in view] == [e.type for e in logged]
+    assert [json.loads(e.data)["payload"] for e in view] == [e.payload for e in logged]
+
+
+async def test_an_idle_stream_sends_keepalives_and_ends_with_the_task(live: LiveGateway) -> None:
+    task_id = await running_task(live, 0)
+    comments: list[str] = []
+    events: list[SseEvent] = []
+    async with (
+        live.client() as client,
+        client.stream("GET", f"/api/v1/tasks/{task_id}/events?after=2") as response,
+    ):
+        async for item in read_sse(response):
+            if isinstance(item, str):
+                comments.append(item)
+                if len(comments) == 2:
+                    await live.store.set_task_status(task_id, TaskStatus.COMPLETED)
+            else:
+                events.append(item)
+    assert comments == [": keepalive", ": keepalive"]
+    assert [e.event for e in events] == ["task.status"]
+
+
+async def test_a_finished_task_seen_to_its_end_closes_at_once(live: LiveGateway) -> None:
+    task_id = await running_task(live, 1)
+    await live.store.set_task_status(task_id, TaskStatus.COMPLETED)
+    last = (await live.store.get_task(task_id)).last_seq
+    async with live.client() as client:
+        got, ended = await asyncio.wait_for(read_some(client, task_id, str(last), None), 2)
+    assert got == [] and ended
+
+
+async def test_revoking_the_token_closes_its_open_stream_within_a_second(
+    live: LiveGateway,
+) -> None:
+    issued = await create_token(live.store, "short-lived")
+    task_id = await running_task(live, 1)
+    async with live.client(issued.token) as client:
+        reading = asyncio.ensure_future(read_some(client, task_id, None, None))
+        await asyncio.sleep(0.3)
+        assert not reading.done()
+        await AccessStore(live.store).revoke_token(issued.record.id, now=datetime.now(UTC))
+        loop = asyncio.get_running_loop()
+        revoked_at = loop.time()
+        got, ended = await asyncio.wait_for(reading, 3)
+        assert ended and loop.time() - revoked_at < 1.0
+        assert [e.event for e in got] == ["task.created", "task.status", "message.delta"]
+        refused = await client.get(f"/api/v1/tasks/{task_id}")
+        assert refused.status_code == 401
+
+
+async def test_the_task_list_stream_starts_with_the_tasks_and_sends_changes(
+    live: LiveGateway,
+) -> None:
+    first = await live.store.create_task("first", model="script:unused")
+    seen: list[dict[str, object]] = []
+    async with (
+        live.client() as client,
+        client.stream("GET", "/api/v1/events") as response,
+    ):
+        async for item in read_sse(response):
+            if not isinstance(item, SseEvent):
+                continue
+            assert item.event == "task"
+            seen.append(json.loads(item.data))
+            if len(seen) == 1:
+                await live.store.set_task_status(first.id, TaskStatus.RUNNING)
+            if len(seen) == 2:
+                break
+    assert [(t["id"], t["status"]) for t in seen] == [
+        (first.id, "queued"),
+        (first.id, "running"),
+    ]
+
+
+async def test_a_stream_needs_a_token_and_a_known_task(live: LiveGateway) -> None:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+        answer = await anonymous.get("/api/v1/events")
+        assert answer.status_code == 401
+        assert answer.json()["error"]["code"] == "unauthorized"
+    async with live.client() as client:
+        missing = await client.get("/api/v1/tasks/nosuchtask/events")
+        assert missing.status_code == 404
+        bad_id = await client.get("/api/v1/tasks/nosuchtask/events", headers={"Last-Event-ID": "x"})
+        assert bad_id.status_code == 400
