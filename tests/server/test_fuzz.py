@@ -1,0 +1,104 @@
+"""Fuzzing every operation of /openapi.json against a real gateway: no input makes it fail
+with a server error. Streams are left out (they stay open by design; tests in test_sse)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
+
+from server.gateway_harness import LiveGateway, live_gateway
+
+T = TypeVar("T")
+
+
+class _ServerThread:
+    """A gateway on its own event loop, so the synchronous fuzzer can call it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.ready = threading.Event()
+        self.live: LiveGateway | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stop = asyncio.Event()
+        script = self.tmp_path / "script.json"
+        script.write_text('{"turns": [{"text": "ok"}]}', encoding="utf-8")
+        async for live in live_gateway(
+            self.tmp_path,
+            default_model=f"script:{script}",
+            access_log=False,
+            start_runner=False,
+        ):
+            self.live = live
+            self.ready.set()
+            await self.stop.wait()
+
+    def __enter__(self) -> _ServerThread:
+        self.thread.start()
+        assert self.ready.wait(20), "the gateway did not start"
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.live is not None
+        return self.live.url
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on the gateway's loop and return its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(10)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.loop is not None and self.stop is not None
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(20)
+
+
+@pytest.fixture(scope="module")
+def gateway_for_fuzzing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_ServerThread]:
+    with _ServerThread(tmp_path_factory.mktemp("fuzz")) as server:
+        yield server
+
+
+def test_no_request_makes_the_gateway_fail(gateway_for_fuzzing: _ServerThread) -> None:
+    live = gateway_for_fuzzing.live
+    assert live is not None
+    schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json")
+    operations = []
+    for result in schema.exclude(path_regex=r"/events$").get_all_operations():
+        assert isinstance(result, Ok), result
+        operations.append(result.ok())
+    assert len(operations) >= 15
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=30,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def call(case: schemathesis.Case[Any]) -> None:
+            case.call_and_validate(
+                base_url=live.url,
+                headers={"Authorization": f"Bearer {live.token}"},
+                checks=[not_a_server_error],
+                timeout=10,
+            )
+
+        call()
+    created = gateway_for_fuzzing.run(live.store.list_tasks())
+    assert created, "no fuzzed request got through to create a task"
