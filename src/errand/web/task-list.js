@@ -67,7 +67,8 @@ export function showTaskList(root, ctx) {
     const waiting = sorted.filter((t) => t.status === "waiting" || t.pending_approvals > 0 || t.pending_questions > 0);
     replaceChildren(waitingList, waiting.map(row));
     waitingSection.hidden = waiting.length === 0;
-    replaceChildren(list, sorted.map(row));
+    // A waiting task shows once, on top; the rest follow newest first.
+    replaceChildren(list, sorted.filter((t) => !waiting.includes(t)).map(row));
     empty.hidden = sorted.length > 0;
     more.hidden = nextBefore === null;
   };

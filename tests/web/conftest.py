@@ -1,0 +1,148 @@
+"""Fixtures for the web app's browser tests: Chromium, one ``errand serve`` for the session
+(scripted models, ``run_shell`` asking for approval, an allowed read-write folder), and one
+phone paired through the QR link exactly as a person would pair it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from web.web_harness import (
+    GatewayProcess,
+    ServeUnavailable,
+    free_port,
+    launch_chromium,
+    new_phone_context,
+    snap,
+    write_script,
+)
+
+pytestmark = pytest.mark.browser
+
+QUESTION_TURNS: list[dict[str, object]] = [
+    {
+        "text": "Hello from Errand. I need one thing from you.",
+        "tool_calls": [{"name": "ask_user", "arguments": {"question": "Shall I go on?"}}],
+        "usage": [100, 20],
+    },
+    {"text": "Going on, as you said. **Done.**", "usage": [150, 10]},
+]
+
+
+@dataclass(frozen=True)
+class Scripts:
+    """Model names (``script:PATH``) of the scripted models the tests use."""
+
+    question: str
+    folder: Path
+
+
+@dataclass(frozen=True)
+class PairedPhone:
+    """The session's phone: its device token, id and the browser storage holding them."""
+
+    token: str
+    device_id: str
+    storage_state: dict[str, object]
+    confirmation_on_phone: str
+    confirmation_on_computer: str
+    address_after_pairing: str
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Playwright]:
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session: Playwright) -> Iterator[Browser]:
+    try:
+        chromium = launch_chromium(playwright_session)
+    except Exception as exc:  # any failure to start means: no browser on this machine
+        pytest.skip(f"Chromium cannot start here: {exc}")
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="session")
+def scripts(tmp_path_factory: pytest.TempPathFactory) -> Scripts:
+    base = tmp_path_factory.mktemp("scripts")
+    folder = tmp_path_factory.mktemp("notes")
+    return Scripts(question=write_script(base / "question.json", QUESTION_TURNS), folder=folder)
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory, scripts: Scripts) -> Iterator[GatewayProcess]:
+    home = tmp_path_factory.mktemp("errand-home")
+    (home / "errand.toml").write_text(
+        '[approvals]\ntools = {run_shell = "ask"}\n', encoding="utf-8"
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith("_API_KEY") and not key.endswith("_BASE_URL")
+    }
+    env.update(ERRAND_HOME=str(home), ERRAND_MODEL=scripts.question, NO_COLOR="1")
+    process = GatewayProcess(home=home, port=free_port(), env=env)
+    added = process.cli("folders", "add", str(scripts.folder), "--name", "notes", "--mode", "rw")
+    if added.returncode != 0:
+        pytest.skip(f"errand folders add is unavailable: {added.stdout}{added.stderr}")
+    try:
+        process.start()
+    except (ServeUnavailable, OSError) as exc:
+        pytest.skip(f"errand serve is unavailable: {exc}")
+    yield process
+    process.stop()
+
+
+def pair_phone(
+    page: Page, gateway: GatewayProcess, name: str, *, screenshot: str | None = None
+) -> tuple[str, str]:
+    """Pair ``page`` through a fresh QR link; returns the numbers shown on phone and computer."""
+    page.goto(gateway.pairing_link())
+    page.get_by_label("Name for this device").fill(name)
+    since = gateway.mark()
+    page.get_by_role("button", name="Pair").click()
+    shown = page.locator(".confirmation")
+    expect(shown).to_have_text(_SIX_DIGITS, timeout=10_000)
+    on_phone = shown.inner_text()
+    if screenshot:
+        snap(page, screenshot)
+    found = gateway.wait_for_output(r"A phone asks to pair; it shows (\d{6})\.", since=since)
+    on_computer = found.group(1)
+    gateway.type_line("y")
+    expect(page.get_by_role("heading", name="Errand")).to_be_visible(timeout=15_000)
+    return on_phone, on_computer
+
+
+_SIX_DIGITS = re.compile(r"^\d{6}$")
+
+
+@pytest.fixture(scope="session")
+def paired(browser: Browser, gateway: GatewayProcess) -> PairedPhone:
+    context = new_phone_context(browser)
+    try:
+        page = context.new_page()
+        on_phone, on_computer = pair_phone(page, gateway, "Test phone", screenshot="pairing")
+        address = page.url
+        token = page.evaluate("localStorage.getItem('errand.token')")
+        device = json.loads(page.evaluate("localStorage.getItem('errand.device')"))
+        state = context.storage_state()
+    finally:
+        context.close()
+    return PairedPhone(
+        token=str(token),
+        device_id=str(device["id"]),
+        storage_state=dict(state),
+        confirmation_on_phone=on_phone,
+        confirmation_on_computer=on_computer,
+        address_after_pairing=address,
+    )
