@@ -8,7 +8,7 @@ service: whoever starts it (``errand serve``, a test) opens and closes them, and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -29,10 +29,10 @@ from errand.server import (
 from errand.server.errors import install_error_handlers
 from errand.server.gateway import Gateway, GatewayConfig
 from errand.server.pairing import PairingService
-from errand.server.routes_tasks import TaskView, task_views
 from errand.server.security import SecurityMiddleware
 from errand.server.sse import TaskListWatcher
-from errand.store import Store, TaskRecord
+from errand.server.task_views import TaskViews
+from errand.store import Store
 
 WEB_DIR = Path(errand.__file__).parent / "web"
 
@@ -42,11 +42,11 @@ def build_gateway(
 ) -> Gateway:
     """The gateway state for an app (the caller still owns store, runner and pairing)."""
 
-    async def view(tasks: Sequence[TaskRecord]) -> list[TaskView]:
-        return await task_views(store, tasks)
-
-    watcher = TaskListWatcher(store=store, view=view, settings=config.streams)
-    return Gateway(store=store, runner=runner, pairing=pairing, config=config, watcher=watcher)
+    views = TaskViews(store)
+    watcher = TaskListWatcher(store=store, view=views, settings=config.streams)
+    return Gateway(
+        store=store, runner=runner, pairing=pairing, config=config, watcher=watcher, views=views
+    )
 
 
 def create_app(gateway: Gateway) -> FastAPI:

@@ -23,6 +23,7 @@ from errand.server.errors import ApiError
 from errand.server.pairing import PairingService
 from errand.server.security import SecuritySettings
 from errand.server.sse import StreamSettings, TaskListWatcher
+from errand.server.task_views import TaskViews
 from errand.store import ApprovalRecord, QuestionRecord, Store, TaskRecord
 
 
@@ -56,6 +57,7 @@ class Gateway:
     pairing: PairingService
     config: GatewayConfig
     watcher: TaskListWatcher
+    views: TaskViews
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
 

@@ -9,8 +9,6 @@ refused request changes nothing.
 from __future__ import annotations
 
 import os
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,11 +27,8 @@ from errand.server.gateway import (
     get_principal,
 )
 from errand.server.idempotency import IdempotentRoute, idempotency_for
+from errand.server.task_views import TaskView
 from errand.store import (
-    ApprovalStatus,
-    QuestionStatus,
-    Store,
-    TaskRecord,
     TaskSource,
     TaskStatus,
 )
@@ -66,38 +61,6 @@ class FollowUp(_Strict):
     text: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
 
 
-class FolderView(BaseModel):
-    name: str
-    mode: Literal["ro", "rw"]
-
-
-class UsageView(BaseModel):
-    input_tokens: int
-    output_tokens: int
-
-
-class TaskView(BaseModel):
-    """A task as docs/api.md shows it."""
-
-    id: str
-    title: str
-    prompt: str
-    status: TaskStatus
-    model: str
-    source: TaskSource
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    error: str | None
-    exit_code: int | None
-    last_seq: int
-    folders: list[FolderView]
-    allow_domains: list[str]
-    pending_approvals: int
-    pending_questions: int
-    usage: UsageView
-
-
 class TaskPage(BaseModel):
     tasks: list[TaskView]
     next_before: str | None
@@ -115,7 +78,7 @@ async def create_task(body: TaskCreate, gateway: GatewayDep, principal: TasksWri
         policy={"sandbox": policy.model_dump(mode="json")},
     )
     await gateway.runner.submit(task.id)
-    return (await task_views(gateway.store, [task]))[0]
+    return (await gateway.views([task]))[0]
 
 
 @router.get("/tasks", response_model=TaskPage)
@@ -131,14 +94,14 @@ async def list_tasks(
     more = len(tasks) > limit
     tasks = tasks[:limit]
     return TaskPage(
-        tasks=await task_views(gateway.store, tasks),
+        tasks=await gateway.views(tasks),
         next_before=tasks[-1].id if more and tasks else None,
     )
 
 
 @router.get("/tasks/{task_id}", response_model=TaskView)
 async def get_task(task_id: str, gateway: GatewayDep, principal: TasksRead) -> TaskView:
-    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
+    return (await gateway.views([await gateway.store.get_task(task_id)]))[0]
 
 
 @router.post(
@@ -148,7 +111,7 @@ async def cancel_task(task_id: str, gateway: GatewayDep, principal: TasksWrite) 
     """Stop a queued or running task; a task that has ended is returned unchanged."""
     await gateway.store.get_task(task_id)
     await gateway.runner.cancel(task_id)
-    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
+    return (await gateway.views([await gateway.store.get_task(task_id)]))[0]
 
 
 @router.post(
@@ -160,7 +123,7 @@ async def follow_up(
     """Another message from the user; a finished task is reopened."""
     await gateway.store.get_task(task_id)
     await gateway.runner.follow_up(task_id, body.text)
-    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
+    return (await gateway.views([await gateway.store.get_task(task_id)]))[0]
 
 
 @router.post(
@@ -172,61 +135,7 @@ async def resume_task(task_id: str, gateway: GatewayDep, principal: TasksWrite) 
     if task.status is not TaskStatus.INTERRUPTED:
         raise ApiError(409, "not_interrupted", "Only an interrupted task can be resumed.")
     await gateway.runner.resume(task_id)
-    return (await task_views(gateway.store, [await gateway.store.get_task(task_id)]))[0]
-
-
-async def task_views(store: Store, tasks: Sequence[TaskRecord]) -> list[TaskView]:
-    """The API's task objects for ``tasks`` (pending counts read once for the whole page)."""
-    if not tasks:
-        return []
-    approvals = Counter(
-        a.task_id for a in await store.list_approvals(status=ApprovalStatus.PENDING, limit=1000)
-    )
-    questions = Counter(
-        q.task_id for q in await store.list_questions(status=QuestionStatus.PENDING, limit=1000)
-    )
-    views = []
-    for task in tasks:
-        usage = await store.usage_totals(task.id)
-        folders, domains = _policy_summary(task)
-        views.append(
-            TaskView(
-                id=task.id,
-                title=task.title,
-                prompt=task.prompt,
-                status=task.status,
-                model=task.model,
-                source=task.source,
-                created_at=task.created_at.isoformat(),
-                started_at=task.started_at.isoformat() if task.started_at else None,
-                finished_at=task.finished_at.isoformat() if task.finished_at else None,
-                error=task.error,
-                exit_code=task.exit_code,
-                last_seq=task.last_seq,
-                folders=folders,
-                allow_domains=domains,
-                pending_approvals=approvals[task.id],
-                pending_questions=questions[task.id],
-                usage=UsageView(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
-            )
-        )
-    return views
-
-
-def _policy_summary(task: TaskRecord) -> tuple[list[FolderView], list[str]]:
-    """Folder names and modes and allowed domains from the stored policy (never host paths)."""
-    sandbox = task.policy.get("sandbox")
-    if not isinstance(sandbox, dict):
-        return [], []
-    folders: list[FolderView] = []
-    grants = sandbox.get("folders")
-    for grant in grants if isinstance(grants, list) else []:
-        if isinstance(grant, dict) and isinstance(grant.get("name"), str):
-            mode: Literal["ro", "rw"] = "rw" if grant.get("mode") == "rw" else "ro"
-            folders.append(FolderView(name=str(grant["name"]), mode=mode))
-    network = sandbox.get("network")
-    domains = network.get("allow_domains") if isinstance(network, dict) else None
-    return folders, [d for d in domains if isinstance(d, str)] if isinstance(domains, list) else []
+    return (await gateway.views([await gateway.store.get_task(task_id)]))[0]
 
 
 async def _policy_for(gateway: Gateway, body: TaskCreate) -> SandboxPolicy:
