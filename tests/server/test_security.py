@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from errand.server.exposure import ExposureError, plan, start_tailscale_serve
 from server.gateway_harness import ADMIN_SECRET, LiveGateway, live_gateway
 
 PUBLIC = "https://errand.example.net"
@@ -126,3 +127,38 @@ async def test_errors_have_one_shape_with_stable_codes(live: LiveGateway) -> Non
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
     for answer in (invalid, missing, wrong_method):
         assert set(answer.json()["error"]) == {"code", "message"}
+
+
+def test_exposures_answer_only_to_their_own_names() -> None:
+    local = plan(host="127.0.0.1", port=8765)
+    assert local.mode == "local" and not local.exposed
+    assert local.base_url == "http://127.0.0.1:8765"
+    assert local.allowed_hosts == {"127.0.0.1:8765", "localhost:8765"}
+    public = plan(host="127.0.0.1", port=8765, public_url="https://errand.example.net/")
+    assert public.exposed and public.base_url == "https://errand.example.net"
+    assert "errand.example.net" in public.allowed_hosts
+    assert "https://errand.example.net" in public.app_origins
+    assert public.admin_hosts == local.allowed_hosts
+    tailnet = plan(host="127.0.0.1", port=8765, tailscale_name="box.tail1.ts.net")
+    assert tailnet.base_url == "https://box.tail1.ts.net"
+    assert "box.tail1.ts.net" in tailnet.allowed_hosts
+    with pytest.raises(ExposureError):
+        plan(host="127.0.0.1", port=8765, public_url="ftp://example.net")
+    with pytest.raises(ExposureError):
+        plan(host="127.0.0.1", port=8765, public_url="https://example.net/errand")
+
+
+def test_lan_mode_warns_that_traffic_is_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("errand.server.exposure.lan_address", lambda: "192.168.1.20")
+    lan = plan(host="0.0.0.0", port=8765, lan=True)
+    assert lan.base_url == "http://192.168.1.20:8765"
+    assert "192.168.1.20:8765" in lan.allowed_hosts
+    assert any("plain HTTP" in warning for warning in lan.warnings)
+
+
+def test_tailscale_without_its_command_says_how_to_set_it_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("errand.server.exposure.shutil.which", lambda name: None)
+    with pytest.raises(ExposureError, match="install Tailscale"):
+        start_tailscale_serve(8765)

@@ -15,16 +15,22 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from errand.config import ConfigError, data_dir, load_config
+from errand.config import ConfigError, config_path, data_dir, load_config
 
 if TYPE_CHECKING:
+    # Imported where used: other commands must not pay for the agent and the store.
+    from errand.agent import TaskOptions
+    from errand.sandbox import SandboxPolicy
     from errand.server.pairing import PendingPairing
+    from errand.store import TaskRecord
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -56,6 +62,11 @@ def serve(
         err.print(f"errand: {exc}", markup=False)
         raise typer.Exit(2) from exc
     model = os.environ.get("ERRAND_MODEL") or _str(config.get("model"))
+    try:
+        settings = _settings_from(config)
+    except ValueError as exc:
+        err.print(f"errand: {config_path()}: {exc}", markup=False)
+        raise typer.Exit(2) from exc
     code = asyncio.run(
         _serve(
             host=host,
@@ -65,6 +76,7 @@ def serve(
             tailscale=tailscale,
             concurrency=concurrency,
             model=model,
+            settings=settings,
         )
     )
     raise typer.Exit(code)
@@ -79,6 +91,7 @@ async def _serve(
     tailscale: bool,
     concurrency: int,
     model: str | None,
+    settings: _Settings,
 ) -> int:
     from errand.runner import LocalRunner
     from errand.server.app import build_gateway
@@ -140,8 +153,14 @@ async def _serve(
         admin_secret=admin_secret,
         admin_hosts=exposure.admin_hosts,
         exposed=exposure.exposed,
+        base_policy=settings.base_policy,
     )
-    runner = LocalRunner(store, concurrency=concurrency, responder_factory=clients_answer)
+    runner = LocalRunner(
+        store,
+        concurrency=concurrency,
+        options_factory=settings.options_for,
+        responder_factory=clients_answer,
+    )
     gateway = build_gateway(store, runner, pairing, config)
     server = GatewayServer(gateway, sock)
     stop = asyncio.Event()
@@ -201,6 +220,41 @@ def _write_server_file(path: Path, url: str, admin_secret: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"url": url, "admin_secret": admin_secret, "pid": os.getpid()}, fh)
     os.chmod(path, 0o600)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What ``errand.toml`` says about tasks the gateway runs."""
+
+    config: Mapping[str, Any]
+    base_policy: SandboxPolicy
+
+    def options_for(self, task: TaskRecord) -> TaskOptions:
+        """The task's options: approvals, and trusted skill folders among its grants."""
+        from errand.agent.settings import options_from_config
+        from errand.sandbox import PolicyError, SandboxPolicy
+
+        stored = task.policy.get("sandbox")
+        try:
+            policy = SandboxPolicy.build(**stored) if isinstance(stored, dict) else SandboxPolicy()
+        except PolicyError:
+            policy = self.base_policy  # the loop reports the broken policy itself
+        return options_from_config(self.config, policy)
+
+
+def _settings_from(config: Mapping[str, Any]) -> _Settings:
+    """Raises ValueError (PolicyError included) for a malformed table, in one sentence."""
+    from errand.agent.settings import options_from_config
+    from errand.sandbox import SandboxPolicy
+
+    table = config.get("sandbox", {})
+    if not isinstance(table, dict):
+        raise ValueError("[sandbox] must be a table")
+    base = SandboxPolicy.from_toml(
+        {k: v for k, v in table.items() if k != "folders"}, base=Path(".")
+    )
+    options_from_config(config, base)  # refuse a malformed [approvals] now, not per task
+    return _Settings(config=config, base_policy=base)
 
 
 def _str(value: object) -> str | None:

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from errand.runner import TaskRunner
+from errand.sandbox import SandboxPolicy
 from errand.server.credentials import Principal, Scope, authenticate, still_valid
 from errand.server.errors import ApiError
 from errand.server.pairing import PairingService
@@ -46,6 +47,9 @@ class GatewayConfig:
     admin_hosts: frozenset[str] = frozenset()
     web_dir: Path | None = None
     exposed: bool = False
+    base_policy: SandboxPolicy = field(default_factory=SandboxPolicy)
+    """Limits and network rules from ``errand.toml`` every task starts from (its folders
+    are not used: remote clients choose among the allowed folders only)."""
 
 
 @dataclass(eq=False)

@@ -11,6 +11,7 @@ came to a loopback name directly (no forwarding headers), whatever else it carri
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -129,8 +130,10 @@ async def new_pairing_code(
     """A fresh pairing code for ``errand pair`` on this computer."""
     secret = gateway.config.admin_secret
     host = request.headers.get("host", "").lower()
+    peer = request.client.host if request.client else ""
     if (
         secret is None
+        or not _is_loopback(peer)
         or x_errand_admin is None
         or not hmac.compare_digest(x_errand_admin.encode(), secret.encode())
         or host not in gateway.config.admin_hosts
@@ -138,5 +141,15 @@ async def new_pairing_code(
         or request.headers.get("origin") is not None
     ):
         raise ApiError(403, "forbidden", "Only errand pair on this computer may ask for codes.")
-    code = await gateway.pairing.new_code(gateway.config.base_url)
+    try:
+        code = await gateway.pairing.new_code(gateway.config.base_url)
+    except PairingError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
     return NewCode(link=code.link, expires_at=code.expires_at.isoformat())
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from errand.models import InvalidScript, UnknownProvider, resolve_model
-from errand.sandbox import FolderGrant, FolderMode, PolicyError, SandboxPolicy
+from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, SandboxPolicy
 from errand.server.credentials import Principal
 from errand.server.errors import ApiError
 from errand.server.gateway import (
@@ -156,19 +156,24 @@ async def _policy_for(gateway: Gateway, body: TaskCreate) -> SandboxPolicy:
                 "folder_mode_not_allowed",
                 f"Folder {choice.name!r} may only be read, not written.",
             )
+    base = gateway.config.base_policy
+    try:
+        network = NetworkPolicy(
+            allow_domains=(*base.network.allow_domains, *body.allow_domains),
+            deny_domains=base.network.deny_domains,
+            allow_cidrs=base.network.allow_cidrs,
+        )
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_domain", _first_error(exc)) from exc
     try:
         for choice in body.folders:
             folder = allowed[choice.name]
             grants.append(
                 FolderGrant(path=Path(folder.path), mode=FolderMode(choice.mode), name=folder.name)
             )
-        return SandboxPolicy.build(folders=grants, network={"allow_domains": body.allow_domains})
+        return SandboxPolicy(folders=tuple(grants), network=network, limits=base.limits)
     except ValidationError as exc:
         raise ApiError(400, "folder_unavailable", _first_error(exc)) from exc
-    except PolicyError as exc:
-        if "domain" in str(exc).lower() or "allow_domains" in str(exc):
-            raise ApiError(400, "invalid_domain", str(exc)) from exc
-        raise ApiError(400, "invalid_folder", str(exc)) from exc
 
 
 def _model_for(gateway: Gateway, requested: str | None) -> str:
