@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from errand.server.credentials import create_token
 from errand.server.exposure import ExposureError, plan, start_tailscale_serve
 from server.gateway_harness import ADMIN_SECRET, LiveGateway, live_gateway
 
@@ -162,3 +163,15 @@ def test_tailscale_without_its_command_says_how_to_set_it_up(
     monkeypatch.setattr("errand.server.exposure.shutil.which", lambda name: None)
     with pytest.raises(ExposureError, match="install Tailscale"):
         start_tailscale_serve(8765)
+
+
+async def test_a_token_acts_only_within_its_permissions(live: LiveGateway) -> None:
+    reader = await create_token(live.store, "read only", ["tasks:read"])
+    async with live.client(reader.token) as client:
+        assert (await client.get("/api/v1/tasks")).status_code == 200
+        refused = await client.post("/api/v1/tasks", json={"prompt": "x"})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "insufficient_scope"
+        assert (await client.get("/api/v1/devices")).status_code == 403
+        assert (await client.get("/api/v1/approvals")).status_code == 403
+    assert await live.store.list_tasks() == []
