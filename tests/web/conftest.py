@@ -104,10 +104,16 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, scripts: Scripts) -> Itera
 
 
 def pair_phone(
-    page: Page, gateway: GatewayProcess, name: str, *, screenshot: str | None = None
+    page: Page,
+    gateway: GatewayProcess,
+    name: str,
+    *,
+    link: str | None = None,
+    screenshot: str | None = None,
 ) -> tuple[str, str]:
-    """Pair ``page`` through a fresh QR link; returns the numbers shown on phone and computer."""
-    page.goto(gateway.pairing_link())
+    """Pair ``page`` through ``link`` (default: a fresh one from ``errand pair``); returns the
+    confirmation numbers shown on the phone and on the computer."""
+    page.goto(link or gateway.pairing_link())
     page.get_by_label("Name for this device").fill(name)
     since = gateway.mark()
     page.get_by_role("button", name="Pair").click()

@@ -43,6 +43,8 @@ class Phone:
         self.dialogs = DialogLog()
         self.urls: list[str] = []
         self.unauthenticated_api: list[str] = []
+        self.posts_without_key: list[str] = []
+        self.resumed_from: list[str] = []
         context.add_init_script(WATCH_PAGE)
         self.page = context.new_page()
         self.page.on("dialog", self.dialogs)
@@ -54,6 +56,10 @@ class Phone:
         api = path.startswith("/api/v1/") and not path.startswith("/api/v1/pair")
         if api and request.headers.get("authorization") != f"Bearer {self.token}":
             self.unauthenticated_api.append(request.url)
+        if "last-event-id" in request.headers:
+            self.resumed_from.append(request.headers["last-event-id"])
+        if request.method in ("POST", "DELETE") and "idempotency-key" not in request.headers:
+            self.posts_without_key.append(request.url)
 
     def api(self, method: str, path: str, body: object | None = None) -> httpx.Response:
         """Call the API as this device, from outside the browser (the test's own hands)."""
@@ -65,12 +71,27 @@ class Phone:
             timeout=10.0,
         )
 
+    def question_id(self, task_id: str) -> str:
+        """The id of the task's first question, read from its live event stream."""
+        with httpx.stream(
+            "GET",
+            self.gateway.url(f"/api/v1/tasks/{task_id}/events"),
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=20.0,
+        ) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"question.asked"' in line:
+                    found: str = json.loads(line[5:])["payload"]["question_id"]
+                    return found
+        raise AssertionError(f"task {task_id} asked no question")
+
     def assert_nothing_ran(self) -> None:
         assert self.page.evaluate("window.__xss") == []
         assert self.page.evaluate("window.__csp") == []
         assert self.dialogs.messages == []
         assert not any(self.token in url for url in self.urls)
         assert self.unauthenticated_api == []
+        assert self.posts_without_key == []
 
 
 @pytest.fixture()
@@ -142,6 +163,12 @@ REPORT_HTML = (
 )
 
 
+CHART_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" '
+    'onload="parent.__xss.push(\'svg-onload\')"><rect width="40" height="40"/></svg>'
+)
+
+
 def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, tmp_path: Path) -> None:
     model = write_script(
         tmp_path / "report.json",
@@ -152,15 +179,20 @@ def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, tmp_path: 
                     {
                         "name": "write_file",
                         "arguments": {"path": "report.html", "content": REPORT_HTML},
-                    }
+                    },
+                    {
+                        "name": "write_file",
+                        "arguments": {"path": "chart.svg", "content": CHART_SVG},
+                    },
                 ],
                 "usage": [200, 40],
             },
             {
-                "expect_tool_results": [{"is_error": False}],
+                "expect_tool_results": [{"is_error": False}, {"is_error": False}],
                 "text": XSS_CORPUS + "\n\n**Report written.**",
                 "usage": [300, 50],
             },
+            {"text": "Added a summary at the top.", "usage": [10, 5]},
         ],
     )
     page = phone.page
@@ -180,8 +212,10 @@ def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, tmp_path: 
     )
     expect(page.locator(".status-slot")).to_have_text("Done")
     expect(page.locator(".task-info")).to_contain_text("500 in / 90 out tokens")
+    expect(page.locator(".task-info")).to_contain_text(re.compile(r"took \d+ s"))
     # The tool call is one compact line that opens to its arguments and result.
-    tool = page.locator(".entry.tool", has_text="write_file")
+    expect(page.locator(".entry.tool", has_text="write_file")).to_have_count(2)
+    tool = page.locator(".entry.tool", has_text="report.html")
     expect(tool).to_have_count(1)
     expect(tool.locator("pre.arguments")).to_be_hidden()
     tool.locator("summary").click()
@@ -205,6 +239,23 @@ def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, tmp_path: 
     expect(inside.locator("h1")).to_have_text("Report")
     page.wait_for_timeout(300)
     expect(inside.locator("#ran")).to_have_count(0)
+
+    # Images show inline (an SVG as an image, where its handlers cannot run); any file downloads.
+    page.get_by_role("button", name="Open chart.svg").click()
+    expect(page.locator(".viewer img")).to_have_attribute("src", re.compile(r"^blob:"))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download report.html").click()
+    assert download.value.suggested_filename == "report.html"
+
+    # A follow-up reopens the finished task, which answers and ends again.
+    page.get_by_label("Message to the task").fill("Add a summary")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator(".bubble.user", has_text="Add a summary")).to_have_count(1)
+    expect(page.locator(".bubble.assistant", has_text="Added a summary at the top.")).to_be_visible(
+        timeout=20_000
+    )
+    expect(page.locator(".status-slot")).to_have_text("Done")
+    expect(page.locator(".status-line")).to_have_count(2)
     phone.assert_nothing_ran()
 
 
@@ -232,12 +283,9 @@ def test_approve_a_step_and_answer_a_question(phone: Phone, tmp_path: Path) -> N
         ],
     )
     task_id = start_task(phone, "Check the command, then ask me a colour", model)
-    if not wait_for_pending_approval(phone, task_id):
-        phone.api("POST", f"/tasks/{task_id}/cancel")
-        pytest.xfail(
-            "errand serve ran run_shell without asking: it does not apply errand.toml "
-            "[approvals] to its tasks yet (LocalRunner needs an options_factory)"
-        )
+    assert wait_for_pending_approval(phone, task_id), (
+        "errand serve ran run_shell without asking: errand.toml [approvals] was not applied"
+    )
     page = phone.page
     page.goto(phone.gateway.url("/"))
     waiting = page.locator(".needs-you .task", has_text="Check the command")
@@ -249,6 +297,7 @@ def test_approve_a_step_and_answer_a_question(phone: Phone, tmp_path: Path) -> N
     card = page.locator(".card.approval")
     expect(card).to_contain_text("run_shell")
     expect(card.locator("pre.arguments")).to_contain_text("echo approved-$((40+2))")
+    snap(page, "approval")
     card.get_by_role("button", name="Approve").click()
     expect(card).to_contain_text("Approved")
     tool = page.locator(".entry.tool", has_text="run_shell")
@@ -291,14 +340,32 @@ def test_deny_a_website_the_task_was_not_given(phone: Phone, tmp_path: Path) -> 
     card = page.locator(".card.approval")
     expect(card).to_contain_text("unlisted.example", timeout=20_000)
     expect(card).to_contain_text("fetch_url")
-    snap(page, "approval")
     card.get_by_role("button", name="Deny").click()
     expect(card.locator("h2")).to_have_text("Denied")
+    expect(page.locator(".entry.network")).to_contain_text("unlisted.example")
     expect(page.locator(".bubble.assistant", has_text="I could not reach it.")).to_be_visible(
         timeout=20_000
     )
     denied = phone.api("GET", f"/approvals?task_id={task_id}&status=denied").json()["approvals"]
     assert [a["action"]["domain"] for a in denied] == ["unlisted.example"]
+    phone.assert_nothing_ran()
+
+
+def test_the_task_list_follows_changes_live(phone: Phone, scripts: Scripts) -> None:
+    page = phone.page
+    page.goto(phone.gateway.url("/"))
+    expect(page.get_by_role("link", name="New task")).to_be_visible()
+    # Started elsewhere (the CLI, another device): it appears, waits, and finishes, unreloaded.
+    task_id = start_task(phone, "Started from elsewhere", scripts.question)
+    row = page.locator(".task", has_text="Started from elsewhere")
+    expect(row.locator(".badge")).to_have_text("Waiting for you", timeout=20_000)
+    expect(page.locator(".needs-you")).to_contain_text("Started from elsewhere")
+    answered = phone.api(
+        "POST", f"/questions/{phone.question_id(task_id)}/answer", {"answer": "yes"}
+    )
+    assert answered.status_code == 200, answered.text
+    expect(row.locator(".badge")).to_have_text("Done", timeout=20_000)
+    expect(page.locator(".needs-you .task", has_text="Started from elsewhere")).to_have_count(0)
     phone.assert_nothing_ran()
 
 
@@ -345,6 +412,8 @@ def test_a_dropped_connection_resumes_without_losing_or_repeating_events(
     expect(page.locator(".bubble.assistant")).to_have_count(2)
     expect(page.locator(".bubble.assistant", has_text="Going on, as you said.")).to_have_count(1)
     expect(page.locator(".status-line")).to_have_count(1)
+    # It asked for what it missed, not the whole log again.
+    assert phone.resumed_from and all(int(seq) > 0 for seq in phone.resumed_from)
     phone.assert_nothing_ran()
 
 
@@ -363,7 +432,16 @@ def test_a_revoked_device_is_locked_out(browser: Browser, gateway: GatewayProces
     context = new_phone_context(browser)
     try:
         page = context.new_page()
-        pair_phone(page, gateway, "Doomed phone")
+        link = gateway.pairing_link()
+        pair_phone(page, gateway, "Doomed phone", link=link)
+        # The same QR code a second time (a photo of it, say) pairs nothing.
+        again = context.new_page()
+        again.goto(link)
+        again.get_by_label("Name for this device").fill("Copycat")
+        again.get_by_role("button", name="Pair").click()
+        expect(again.get_by_role("alert")).to_contain_text("already used")
+        expect(again.get_by_role("alert")).to_contain_text("Run `errand pair` on your computer")
+        again.close()
         device = json.loads(page.evaluate("localStorage.getItem('errand.device')"))
         revoked = gateway.cli("devices", "revoke", device["id"])
         assert revoked.returncode == 0, revoked.stdout + revoked.stderr

@@ -7,7 +7,7 @@
 // to get one.
 
 import { ApiError, Unreachable, backoff, pause, session } from "./api.js";
-import { h, replaceChildren } from "./dom.js";
+import { h, randomKey, replaceChildren } from "./dom.js";
 
 const NEW_CODE = "Run `errand pair` on your computer for a new code, then scan it.";
 
@@ -112,6 +112,8 @@ export function showPairing(root, ctx, options) {
         const answer = await ctx.api.request("POST", `/pair/${encodeURIComponent(claim.claim_id)}/wait`, {
           body: { claim_token: claim.claim_token },
           auth: false,
+          // Each poll is its own request: a fresh key, so no poll is answered from another's replay.
+          key: randomKey(),
         });
         failures = 0;
         if (answer && typeof answer.device_token === "string") {

@@ -383,7 +383,8 @@ function approvalCard(payload, ctx) {
     status.textContent = yes ? "Approving…" : "Denying…";
     try {
       await ctx.api.command("POST", `/approvals/${encodeURIComponent(String(payload.approval_id))}`, { approve: yes, digest: payload.digest });
-      status.textContent = yes ? "Approved." : "Denied.";
+      // The decision's event may have arrived first and said more (who decided): keep that.
+      if (card.classList.contains("pending")) status.textContent = yes ? "Approved." : "Denied.";
     } catch (err) {
       if (err instanceof ApiError && ["already_decided", "approval_expired", "digest_mismatch"].includes(err.code)) {
         status.textContent = err.message;
@@ -437,7 +438,7 @@ function questionCard(payload, ctx) {
     send.setAttribute("disabled", "");
     try {
       await ctx.api.command("POST", `/questions/${encodeURIComponent(String(payload.question_id))}/answer`, { answer });
-      status.textContent = "Answer sent.";
+      if (card.classList.contains("pending")) status.textContent = "Answer sent.";
     } catch (err) {
       status.textContent = err instanceof ApiError && err.code === "already_answered" ? err.message : `Not sent: ${message(err)}`;
       send.removeAttribute("disabled");
