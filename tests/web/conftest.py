@@ -24,8 +24,6 @@ from web.web_harness import (
     write_script,
 )
 
-pytestmark = pytest.mark.browser
-
 QUESTION_TURNS: list[dict[str, object]] = [
     {
         "text": "Hello from Errand. I need one thing from you.",

@@ -1,4 +1,5 @@
-"""The app's Markdown renderer, run in the browser on the page ``errand serve`` serves.
+"""The app's pure logic (Markdown renderer, SSE parser, domain input), run in the browser on
+the page ``errand serve`` serves.
 
 Agent output is untrusted: nothing in it may run or become markup beyond the safe subset.
 These tests render a corpus of injection attempts with the page's CSP *bypassed*, so that
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from web.web_harness import DialogLog, Gateway, new_phone_context
+from web.web_harness import DialogLog, GatewayProcess, new_phone_context
+
+pytestmark = pytest.mark.browser
 
 XSS_CORPUS = r"""
 <script>window.__xss.push('script')</script>
@@ -52,7 +55,7 @@ XSS_CORPUS = r"""
 
 
 @pytest.fixture()
-def page(browser: Browser, gateway: Gateway) -> Iterator[Page]:
+def page(browser: Browser, gateway: GatewayProcess) -> Iterator[Page]:
     context = new_phone_context(browser, bypass_csp=True)
     page = context.new_page()
     page.goto(gateway.url("/"))
@@ -176,3 +179,29 @@ def test_sse_parser_gives_the_same_events_however_the_stream_is_cut(page: Page) 
         {"id": "2", "event": "message", "data": "line one\nline two"},
         {"id": "2", "event": "message", "data": "no id"},
     ]
+
+
+def test_hostile_markdown_renders_in_bounded_time(page: Page) -> None:
+    # Unclosed delimiters and brackets by the tens of thousands: linear work, not quadratic.
+    elapsed = page.evaluate(
+        """async () => {
+            const { renderMarkdown } = await import('/markdown.js');
+            const inputs = ['*a '.repeat(30000), '['.repeat(90000), '`a '.repeat(30000),
+                            '_x '.repeat(30000), '[a](' .repeat(20000)];
+            const started = performance.now();
+            for (const text of inputs) renderMarkdown(text);
+            return performance.now() - started;
+        }"""
+    )
+    assert elapsed < 10_000
+
+
+def test_websites_typed_by_hand_become_host_names(page: Page) -> None:
+    parsed = page.evaluate(
+        """async (typed) => {
+            const { parseDomains } = await import('/new-task.js');
+            return parseDomains(typed);
+        }""",
+        "Example.com, https://docs.python.org/3/ \n api.github.com example.com",
+    )
+    assert parsed == ["example.com", "docs.python.org", "api.github.com"]

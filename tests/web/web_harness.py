@@ -237,6 +237,3 @@ def write_script(path: Path, turns: list[dict[str, object]]) -> str:
     """Write a scripted model file and return its model name (``script:PATH``)."""
     path.write_text(json.dumps({"version": 1, "turns": turns}), encoding="utf-8")
     return f"script:{path}"
-
-
-Gateway = GatewayProcess

@@ -9,6 +9,10 @@
 
 export const MAX_MARKDOWN_CHARS = 100_000;
 const MAX_DEPTH = 12;
+// Bounds on how far one delimiter looks for its partner, so hostile input ("*a *a *a ...",
+// "[[[[...") costs linear time, not quadratic.
+const MAX_CANDIDATES = 64;
+const MAX_LINK_CHARS = 2048;
 const SAFE_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
 
 /**
@@ -303,7 +307,7 @@ function makeLink(href, label) {
  */
 function findRun(text, from, run) {
   let at = text.indexOf(run, from);
-  while (at >= 0) {
+  for (let tries = 0; at >= 0 && tries < MAX_CANDIDATES; tries += 1) {
     const before = at > 0 ? text[at - 1] : "";
     const after = text[at + run.length] ?? "";
     if (before !== "`" && after !== "`") return at;
@@ -321,7 +325,7 @@ function findRun(text, from, run) {
 function findClosing(text, from, delimiter) {
   if (/^\s/.test(text.slice(from, from + 1))) return -1;
   let at = text.indexOf(delimiter, from);
-  while (at >= 0) {
+  for (let tries = 0; at >= 0 && tries < MAX_CANDIDATES; tries += 1) {
     const single = delimiter.length === 1;
     const doubled = single && (text[at + 1] === delimiter || text[at - 1] === delimiter);
     if (!/\s/.test(text[at - 1]) && !doubled) return at;
@@ -339,7 +343,8 @@ function findClosing(text, from, delimiter) {
 function parseLink(text, start) {
   let depth = 0;
   let i = start;
-  for (; i < text.length; i += 1) {
+  const labelEnd = Math.min(text.length, start + MAX_LINK_CHARS);
+  for (; i < labelEnd; i += 1) {
     if (text[i] === "\\") {
       i += 1;
     } else if (text[i] === "[") {
@@ -353,14 +358,15 @@ function parseLink(text, start) {
   const label = text.slice(start + 1, i);
   let parens = 0;
   let j = i + 2;
-  for (; j < text.length; j += 1) {
+  const urlEnd = Math.min(text.length, j + MAX_LINK_CHARS);
+  for (; j < urlEnd; j += 1) {
     if (text[j] === "(") parens += 1;
     if (text[j] === ")") {
       if (parens === 0) break;
       parens -= 1;
     }
   }
-  if (j >= text.length) return null;
+  if (j >= urlEnd) return null;
   // An optional title ("...") after the URL is dropped.
   const url = text.slice(i + 2, j).trim().replace(/\s+"[^"]*"$/, "");
   return { label, url, end: j + 1 };
