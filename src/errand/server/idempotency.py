@@ -4,7 +4,7 @@ Routers that change state use :class:`IdempotentRoute`. For a request with the h
 
 1. holds an in-process lock for (credential, key), so two copies in flight run one at a time;
 2. lets the route's dependencies authenticate the caller, then (dependency
-   :func:`recall_first_answer`) looks the key up in the store under the caller's id; a
+   :func:`idempotent`) looks the key up in the store under the caller's id; a
    stored answer is replayed, a key reused with a different request is ``422
    idempotency_key_reused``;
 3. otherwise runs the route and stores its answer (any status below 500, refusals too:
@@ -19,16 +19,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from errand.server.errors import ApiError, error_response, store_error
+from errand.server.gateway import PrincipalDep
 from errand.store import JsonValue, StoreError
 from errand.store.access_store import AccessStore, IdempotencyKeyReused
 
@@ -91,31 +92,12 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def idempotency_for(
-    principal_dependency: Callable[..., Awaitable[object]],
-) -> Callable[..., Awaitable[None]]:
-    """A dependency that runs :func:`recall_first_answer` for the caller that
-    ``principal_dependency`` authenticates (its result must have an ``id``)."""
-
-    async def dependency(
-        request: Request,
-        idempotency_key: IdempotencyKeyHeader = None,
-        principal: object = Depends(principal_dependency),
-    ) -> None:
-        principal_id = getattr(principal, "id", None)
-        await recall_first_answer(
-            request, principal_id if isinstance(principal_id, str) else "anonymous", idempotency_key
-        )
-
-    return dependency
-
-
-async def anonymous_idempotency(
-    request: Request, idempotency_key: IdempotencyKeyHeader = None
+async def idempotent(
+    request: Request, principal: PrincipalDep, idempotency_key: IdempotencyKeyHeader = None
 ) -> None:
-    """The same for calls without a credential (pairing): keys share one anonymous space,
-    and the fingerprint includes the body (the pairing secret), so only its holder replays."""
-    await recall_first_answer(request, "anonymous", idempotency_key)
+    """The dependency of every POST and DELETE route: :func:`recall_first_answer` for the
+    authenticated caller."""
+    await recall_first_answer(request, principal.id, idempotency_key)
 
 
 class IdempotentRoute(APIRoute):

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from errand.server.credentials import Principal
-from errand.server.gateway import ApprovalsScope, GatewayDep, get_principal
-from errand.server.idempotency import IdempotentRoute, idempotency_for
+from errand.server.gateway import ApprovalsScope, GatewayDep
+from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.store import ApprovalRecord, ApprovalStatus
 
 router = APIRouter(prefix="/api/v1", tags=["approvals"], route_class=IdempotentRoute)
-_idempotent = [Depends(idempotency_for(get_principal))]
+_idempotent = [Depends(idempotent)]
 
 
 class ApprovalView(BaseModel):

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from errand.models import known_providers
 from errand.server.errors import ApiError
-from errand.server.gateway import DevicesScope, GatewayDep, TasksRead, get_principal
-from errand.server.idempotency import IdempotentRoute, idempotency_for
+from errand.server.gateway import DevicesScope, GatewayDep, TasksRead
+from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.store.access_store import AccessStore
 
 router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
@@ -81,7 +81,7 @@ async def list_devices(gateway: GatewayDep, principal: DevicesScope) -> DeviceLi
     status_code=204,
     response_class=Response,
     tags=["devices"],
-    dependencies=[Depends(idempotency_for(get_principal))],
+    dependencies=[Depends(idempotent)],
 )
 async def revoke_device(device_id: str, gateway: GatewayDep, principal: DevicesScope) -> Response:
     """Revoke a device (the caller's own: forget this device)."""

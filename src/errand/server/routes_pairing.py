@@ -14,17 +14,18 @@ import hmac
 import ipaddress
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import errand
 from errand.server.errors import ApiError
 from errand.server.gateway import GatewayDep
-from errand.server.idempotency import IdempotentRoute, anonymous_idempotency
 from errand.server.pairing import PairingError
 
-router = APIRouter(prefix="/api/v1", tags=["pairing"], route_class=IdempotentRoute)
+# No Idempotency-Key here: a stored answer would keep the claim token (a secret) in the
+# database. A retried claim of the same code is refused as "used", and the phone asks again.
+router = APIRouter(prefix="/api/v1", tags=["pairing"])
 
 WAIT_SECONDS = 25.0
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
@@ -83,7 +84,6 @@ async def health() -> Health:
     "/pair",
     status_code=202,
     response_model=Claimed,
-    dependencies=[Depends(anonymous_idempotency)],
 )
 async def claim_code(body: Claim, request: Request, gateway: GatewayDep) -> Claimed:
     """Claim the code from the QR; the computer then asks its owner to confirm."""

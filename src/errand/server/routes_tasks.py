@@ -24,9 +24,8 @@ from errand.server.gateway import (
     GatewayDep,
     TasksRead,
     TasksWrite,
-    get_principal,
 )
-from errand.server.idempotency import IdempotentRoute, idempotency_for
+from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.server.task_views import TaskView
 from errand.store import (
     TaskSource,
@@ -36,7 +35,7 @@ from errand.store.access import AllowedFolderRecord
 from errand.store.access_store import AccessStore
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], route_class=IdempotentRoute)
-_idempotent = [Depends(idempotency_for(get_principal))]
+_idempotent = [Depends(idempotent)]
 
 MAX_PROMPT_CHARS = 100_000
 
