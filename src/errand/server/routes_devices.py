@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from errand.models import known_providers
 from errand.server.errors import ApiError
+from errand.server.folders import list_folders as list_allowed_folders
 from errand.server.gateway import DevicesScope, GatewayDep, TasksRead
 from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.store.access_store import AccessStore
@@ -93,7 +94,7 @@ async def revoke_device(device_id: str, gateway: GatewayDep, principal: DevicesS
 @router.get("/folders", response_model=FolderList, tags=["folders"])
 async def list_folders(gateway: GatewayDep, principal: TasksRead) -> FolderList:
     """The folders the computer's owner allows, with the most a task may get."""
-    folders = await AccessStore(gateway.store).list_folders()
+    folders = await list_allowed_folders(gateway.store)
     return FolderList(
         folders=[FolderView(name=f.name, mode="rw" if f.mode == "rw" else "ro") for f in folders]
     )

@@ -9,16 +9,16 @@ refused request changes nothing.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from errand.models import InvalidScript, UnknownProvider, resolve_model
-from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, SandboxPolicy
+from errand.sandbox import FolderMode, NetworkPolicy, SandboxPolicy
 from errand.server.credentials import Principal
 from errand.server.errors import ApiError
+from errand.server.folders import FolderError, FolderRequest, grants_for
 from errand.server.gateway import (
     Gateway,
     GatewayDep,
@@ -31,8 +31,6 @@ from errand.store import (
     TaskSource,
     TaskStatus,
 )
-from errand.store.access import AllowedFolderRecord
-from errand.store.access_store import AccessStore
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], route_class=IdempotentRoute)
 _idempotent = [Depends(idempotent)]
@@ -138,23 +136,13 @@ async def resume_task(task_id: str, gateway: GatewayDep, principal: TasksWrite) 
 
 
 async def _policy_for(gateway: Gateway, body: TaskCreate) -> SandboxPolicy:
-    records = await AccessStore(gateway.store).list_folders()
-    allowed: dict[str, AllowedFolderRecord] = {f.name: f for f in records}
-    grants: list[FolderGrant] = []
-    for choice in body.folders:
-        folder = allowed.get(choice.name)
-        if folder is None:
-            raise ApiError(
-                400,
-                "unknown_folder",
-                f"The computer does not allow a folder named {choice.name!r}.",
-            )
-        if choice.mode == "rw" and folder.mode != FolderMode.READ_WRITE.value:
-            raise ApiError(
-                400,
-                "folder_mode_not_allowed",
-                f"Folder {choice.name!r} may only be read, not written.",
-            )
+    """The task's sandbox policy: the allowed folders chosen by name, the configured limits
+    and network rules widened by the requested domains. Raises ApiError (400) otherwise."""
+    requests = [FolderRequest(choice.name, FolderMode(choice.mode)) for choice in body.folders]
+    try:
+        grants = await grants_for(gateway.store, requests)
+    except FolderError as exc:
+        raise ApiError(400, exc.code, exc.message) from exc
     base = gateway.config.base_policy
     try:
         network = NetworkPolicy(
@@ -165,14 +153,9 @@ async def _policy_for(gateway: Gateway, body: TaskCreate) -> SandboxPolicy:
     except ValidationError as exc:
         raise ApiError(400, "invalid_domain", _first_error(exc)) from exc
     try:
-        for choice in body.folders:
-            folder = allowed[choice.name]
-            grants.append(
-                FolderGrant(path=Path(folder.path), mode=FolderMode(choice.mode), name=folder.name)
-            )
         return SandboxPolicy(folders=tuple(grants), network=network, limits=base.limits)
-    except ValidationError as exc:
-        raise ApiError(400, "folder_unavailable", _first_error(exc)) from exc
+    except ValidationError as exc:  # e.g. two allowed folders, one inside the other
+        raise ApiError(400, "invalid_folder", _first_error(exc)) from exc
 
 
 def _model_for(gateway: Gateway, requested: str | None) -> str:
