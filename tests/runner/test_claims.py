@@ -20,6 +20,12 @@ async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     await opened.aclose()
 
 
+def exited_pid() -> int:
+    """The pid of a process that has ended."""
+    finished = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(finished.stdout)
+
+
 async def running_task(store: Store, status: TaskStatus = TaskStatus.RUNNING) -> str:
     task = await store.create_task("work", model="script:x")
     await store.set_task_status(task.id, TaskStatus.RUNNING)
@@ -36,9 +42,7 @@ async def test_only_tasks_whose_owner_is_gone_are_interrupted(
     claims.claim(live)
     unclaimed = await running_task(store, TaskStatus.WAITING)
     dead = await running_task(store)
-    finished = subprocess.Popen(["true"])
-    finished.wait()
-    (tmp_path / "running" / dead).write_text(f"{finished.pid} 12345\n", encoding="utf-8")
+    (tmp_path / "running" / dead).write_text(f"{exited_pid()} 12345\n", encoding="utf-8")
     reused = await running_task(store)
     (tmp_path / "running" / reused).write_text("1 999999999\n", encoding="utf-8")
 
