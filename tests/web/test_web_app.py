@@ -417,15 +417,27 @@ def test_a_dropped_connection_resumes_without_losing_or_repeating_events(
     phone.assert_nothing_ran()
 
 
-def test_the_app_recovers_when_the_computer_restarts(phone: Phone, gateway: GatewayProcess) -> None:
+def test_the_app_recovers_when_the_computer_restarts(
+    phone: Phone, gateway: GatewayProcess, scripts: Scripts
+) -> None:
+    task_id = start_task(phone, "Wait for me across a restart", scripts.question)
     page = phone.page
-    page.goto(gateway.url("/"))
-    expect(page.get_by_role("heading", name="Errand")).to_be_visible()
+    page.goto(gateway.url(f"/#/tasks/{task_id}"))
+    expect(page.locator(".card.question")).to_contain_text("Shall I go on?", timeout=20_000)
     gateway.stop()
     expect(page.locator("#banner")).to_contain_text("Can't reach your computer", timeout=10_000)
     gateway.start()
     expect(page.locator("#banner")).to_be_hidden(timeout=20_000)
-    expect(page.locator(".task-list .task").first).to_be_visible()
+    # The task was stopped with the computer: it says so, and Resume picks it up again.
+    expect(page.locator(".status-slot")).to_have_text("Interrupted", timeout=10_000)
+    expect(page.locator(".card.question")).to_contain_text("Not answered: the task stopped.")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator(".bubble.assistant", has_text="Going on, as you said.")).to_have_count(
+        1, timeout=20_000
+    )
+    expect(page.locator(".status-slot")).to_have_text("Done")
+    expect(page.locator(".status-line")).to_have_count(2)
+    phone.assert_nothing_ran()
 
 
 def test_a_revoked_device_is_locked_out(browser: Browser, gateway: GatewayProcess) -> None:

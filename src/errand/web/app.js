@@ -99,7 +99,19 @@ function setUpBanner() {
   render();
 }
 
+/** Plain HTTP beyond this computer (LAN mode) can be read by a network neighbour: say so. */
+function warnIfUnencrypted() {
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(location.hostname);
+  if (location.protocol !== "http:" || loopback) return;
+  document.body.prepend(h("p", {
+    class: "lan-warning",
+    role: "note",
+    text: "This connection is not encrypted (LAN mode): someone on your network could read it. Tailscale keeps it private.",
+  }));
+}
+
 readPairingLink();
+warnIfUnencrypted();
 setUpBanner();
 window.addEventListener("hashchange", route);
 window.addEventListener("online", () => connection.kick());

@@ -125,6 +125,7 @@ export function showTask(root, ctx, taskId) {
         if (!FINAL_STATUSES.has(status)) reopeningUntil = 0;
         if (FINAL_STATUSES.has(status)) {
           endStreaming();
+          settleOpenItems();
           const error = payload.error && String(payload.error).toLowerCase() !== status ? `: ${payload.error}` : "";
           const line = `${STATUS_LABELS[status] ?? status}${error}`;
           add(h("li", { class: `entry status-line status-${status}`, text: line }));
@@ -203,6 +204,23 @@ export function showTask(root, ctx, taskId) {
         break;
       default:
         break;
+    }
+  };
+
+  /** A task that ended no longer waits: its open cards and running tools say so. */
+  const settleOpenItems = () => {
+    for (const card of questions.values()) {
+      if (card.classList.contains("pending")) settleQuestion(card, null);
+    }
+    for (const card of approvals.values()) {
+      if (card.classList.contains("pending")) settleApproval(card, "void", "");
+    }
+    for (const entry of toolCalls.values()) {
+      if (!entry.classList.contains("ok") && !entry.classList.contains("failed")) {
+        entry.classList.add("failed");
+        const state = entry.querySelector(".tool-state");
+        if (state) state.textContent = "stopped";
+      }
     }
   };
 
@@ -411,9 +429,13 @@ function settleApproval(card, status, by) {
   card.classList.add(`decided-${status.replace(/[^a-z]/g, "")}`);
   card.querySelector(".approval-buttons")?.remove();
   const heading = card.querySelector("h2");
-  if (heading) heading.textContent = status === "approved" ? "Approved" : status === "expired" ? "Expired" : "Denied";
+  /** @type {Record<string, string>} */
+  const headings = { approved: "Approved", denied: "Denied", expired: "Expired", void: "No longer needed" };
+  if (heading) heading.textContent = headings[status] ?? status;
   const line = /** @type {HTMLElement} */ (card.querySelector(".approval-status"));
-  line.textContent = `${status[0]?.toUpperCase() ?? ""}${status.slice(1)}${by ? ` by ${by}` : ""}.`;
+  line.textContent = status === "void"
+    ? "The task stopped before a decision."
+    : `${status[0]?.toUpperCase() ?? ""}${status.slice(1)}${by ? ` by ${by}` : ""}.`;
 }
 
 /**
@@ -449,11 +471,11 @@ function questionCard(payload, ctx) {
 
 /**
  * @param {HTMLElement} card
- * @param {string} answer
+ * @param {string | null} answer  null: the task stopped before an answer
  */
 function settleQuestion(card, answer) {
   card.classList.remove("pending");
   card.querySelector("form")?.remove();
   const line = /** @type {HTMLElement} */ (card.querySelector(".question-status"));
-  line.textContent = `Answered: ${answer}`;
+  line.textContent = answer === null ? "Not answered: the task stopped." : `Answered: ${answer}`;
 }
