@@ -34,9 +34,7 @@ async def running_task(store: Store, status: TaskStatus = TaskStatus.RUNNING) ->
     return task.id
 
 
-async def test_only_tasks_whose_owner_is_gone_are_interrupted(
-    store: Store, tmp_path: Path
-) -> None:
+async def test_only_tasks_whose_owner_is_gone_are_interrupted(store: Store, tmp_path: Path) -> None:
     claims = TaskClaims(tmp_path / "running")
     live = await running_task(store)
     claims.claim(live)
