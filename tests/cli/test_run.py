@@ -193,3 +193,53 @@ def test_a_bad_key_fails_the_task_with_a_clear_sentence(workdir: Path) -> None:
 def _last_task(workdir: Path, env: Mapping[str, str]) -> str:
     listing = errand(["sessions", "list", "--json"], workdir, env)
     return str(json.loads(listing.stdout)[0]["id"])
+
+
+def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
+    import signal
+    import time
+
+    script = workdir / "script.json"
+    script.write_text(
+        json.dumps(
+            {
+                "turns": [
+                    {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 41.5"}}]},
+                    {"text": "never"},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "ERRAND_HOME": str(workdir / "home")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "errand", "run", "wait", "--model", f"script:{script}"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not _running(b"41.5"):
+        assert time.monotonic() < deadline, "the sandboxed command never started"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    listing = errand(["sessions", "list", "--json"], workdir, {"ERRAND_HOME": env["ERRAND_HOME"]})
+    assert json.loads(listing.stdout)[0]["status"] == "cancelled"
+    time.sleep(0.5)
+    assert not _running(b"41.5")
+
+
+def _running(marker: bytes) -> bool:
+    """Whether any process's command line holds ``marker``."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
