@@ -226,7 +226,7 @@ def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
         assert time.monotonic() < deadline, "the sandboxed command never started"
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     listing = errand(["sessions", "list", "--json"], workdir, {"ERRAND_HOME": env["ERRAND_HOME"]})
     assert json.loads(listing.stdout)[0]["status"] == "cancelled"
