@@ -6,7 +6,8 @@ yields `TextDelta` / `ToolCallStarted` / `ToolCallDelta` events and ends with on
 `Completed`; failures are `ModelError` subclasses whose text is one sentence for the user.
 """
 
-from errand.models.anthropic_messages import AnthropicMessagesAdapter
+from typing import TYPE_CHECKING, Any
+
 from errand.models.endpoints import Endpoint
 from errand.models.errors import (
     ModelAuthError,
@@ -18,7 +19,6 @@ from errand.models.errors import (
     ModelRequestRejected,
     ModelUnavailable,
 )
-from errand.models.openai_chat import LOCAL_SERVER_QUIRKS, ChatQuirks, OpenAIChatAdapter
 from errand.models.registry import (
     ModelSettings,
     ProviderInfo,
@@ -95,3 +95,24 @@ __all__ = [
     "resolve_model",
     "user_text",
 ]
+
+if TYPE_CHECKING:
+    from errand.models.anthropic_messages import AnthropicMessagesAdapter
+    from errand.models.openai_chat import LOCAL_SERVER_QUIRKS, ChatQuirks, OpenAIChatAdapter
+
+# The adapters (and their SDKs) load on first use; see registry.py.
+_LAZY = {
+    "AnthropicMessagesAdapter": "errand.models.anthropic_messages",
+    "ChatQuirks": "errand.models.openai_chat",
+    "LOCAL_SERVER_QUIRKS": "errand.models.openai_chat",
+    "OpenAIChatAdapter": "errand.models.openai_chat",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'errand.models' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -11,9 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from errand.models.anthropic_messages import AnthropicMessagesAdapter
 from errand.models.endpoints import anthropic_endpoint, openai_compat_endpoint, openai_endpoint
-from errand.models.openai_chat import LOCAL_SERVER_QUIRKS, OPENAI_QUIRKS, OpenAIChatAdapter
 from errand.models.retry import RetryPolicy
 from errand.models.scripted_model import ScriptedModel
 from errand.models.types import ModelAdapter
@@ -48,15 +46,25 @@ class ProviderInfo:
 _Factory = Callable[[str, ModelSettings, Mapping[str, str]], ModelAdapter]
 
 
+# Each SDK is imported when a model of its provider is first resolved, not with Errand: the
+# Anthropic SDK alone adds about 40 MB to every process that never uses it.
+
+
 def _anthropic(model: str, settings: ModelSettings, environ: Mapping[str, str]) -> ModelAdapter:
+    from errand.models.anthropic_messages import AnthropicMessagesAdapter
+
     return AnthropicMessagesAdapter(model, anthropic_endpoint(environ), settings.retry)
 
 
 def _openai(model: str, settings: ModelSettings, environ: Mapping[str, str]) -> ModelAdapter:
+    from errand.models.openai_chat import OPENAI_QUIRKS, OpenAIChatAdapter
+
     return OpenAIChatAdapter(model, openai_endpoint(environ), settings.retry, OPENAI_QUIRKS)
 
 
 def _openai_compat(model: str, settings: ModelSettings, environ: Mapping[str, str]) -> ModelAdapter:
+    from errand.models.openai_chat import LOCAL_SERVER_QUIRKS, OpenAIChatAdapter
+
     endpoint = openai_compat_endpoint(environ, settings.openai_compat_base_url)
     return OpenAIChatAdapter(model, endpoint, settings.retry, LOCAL_SERVER_QUIRKS)
 
