@@ -14,18 +14,10 @@ import os
 from pathlib import Path
 
 from errand.config import data_dir
+from errand.sandbox.placeholders import process_start_time
 from errand.store import InvalidTransition, Store, TaskStatus
 
 _INTERRUPTED = "Errand stopped while this task ran; resume it to continue"
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            # The command name (field 2) may hold spaces; the fields after ")" are fixed.
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 class TaskClaims:
@@ -39,7 +31,7 @@ class TaskClaims:
         """Record that this process runs ``task_id``."""
         me = os.getpid()
         temp = self.directory / f".{task_id}.{me}"
-        temp.write_text(f"{me} {_start_time(me)}\n", encoding="utf-8")
+        temp.write_text(f"{me} {process_start_time(me)}\n", encoding="utf-8")
         temp.replace(self.directory / task_id)
 
     def release(self, task_id: str) -> None:
@@ -51,7 +43,7 @@ class TaskClaims:
             pid_text, started = (self.directory / task_id).read_text(encoding="utf-8").split()
         except (OSError, ValueError):
             return False
-        return pid_text.isdigit() and _start_time(int(pid_text)) == started
+        return pid_text.isdigit() and process_start_time(int(pid_text)) == started
 
 
 async def interrupt_orphans(store: Store, claims: TaskClaims) -> list[str]:

@@ -14,7 +14,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision
 from errand.sandbox.cgroup import PidsLimit
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.namespace import PROXY_PORT, NetworkNamespace
+from errand.sandbox.placeholders import PlaceholderRegistry
 from errand.sandbox.policy import FolderMode, SandboxPolicy
 from errand.sandbox.proxy import EgressProxy, Resolver
 from errand.sandbox.seccomp import seccomp_program
@@ -113,6 +113,7 @@ class Sandbox:
             SandboxUnavailable: a layer cannot be set up here; nothing will run.
         """
         self._tools = bwrap.require_tools()
+        _PLACEHOLDERS.sweep()
         seccomp_program()  # fail now, not at the first command
         for grant in self.policy.folders:
             if not grant.path.is_dir():
@@ -371,45 +372,4 @@ class _Capture:
         return b"".join(self._chunks)
 
 
-class _PlaceholderRegistry:
-    """Empty files standing in for absent protected paths while commands run.
-
-    Shared by all sessions of this process: two commands on the same folder share one
-    placeholder, and the last one to finish removes it, so the user's folder is left as found.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[Path, int] = {}
-
-    def acquire(self, root: Path, rels: Sequence[str]) -> list[Path]:
-        taken: list[Path] = []
-        with self._lock:
-            for rel in rels:
-                path = root / rel
-                if path not in self._counts:
-                    try:
-                        fd = os.open(
-                            path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o444
-                        )
-                    except FileExistsError:
-                        continue  # someone else's file now: it is covered as it stands
-                    os.close(fd)
-                    self._counts[path] = 0
-                self._counts[path] += 1
-                taken.append(path)
-        return taken
-
-    def release(self, paths: Sequence[Path]) -> None:
-        with self._lock:
-            for path in paths:
-                self._counts[path] -= 1
-                if self._counts[path] == 0:
-                    del self._counts[path]
-                    with contextlib.suppress(OSError):
-                        st = os.lstat(path)
-                        if st.st_size == 0 and os.path.isfile(path):
-                            os.unlink(path)
-
-
-_PLACEHOLDERS = _PlaceholderRegistry()
+_PLACEHOLDERS = PlaceholderRegistry()
