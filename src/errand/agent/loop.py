@@ -132,11 +132,12 @@ async def run_task(
     is then recorded as cancelled and the cancellation propagates.
     """
     options = options or TaskOptions()
-    task = await store.get_task(task_id)
     runner = _TaskRun(store, task_id, model, options, responder)
-    if task.status is not TaskStatus.RUNNING:
-        await store.set_task_status(task_id, TaskStatus.RUNNING)
     try:
+        # Everything awaited is inside the try: a cancellation at any point is recorded.
+        task = await store.get_task(task_id)
+        if task.status is not TaskStatus.RUNNING:
+            await store.set_task_status(task_id, TaskStatus.RUNNING)
         async with asyncio.timeout(options.timeout):
             await runner.run()
     except TimeoutError:

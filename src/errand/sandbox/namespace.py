@@ -15,6 +15,7 @@ namespaces, so sandboxed code can neither see nor signal it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -139,14 +140,18 @@ class NetworkNamespace:
             self._control.close()
             self._control = None
         holder, self._holder = self._holder, None
-        if holder is not None:
-            try:
+        if holder is None:
+            return
+        if holder.stderr is not None:
+            holder.stderr.close()
+        try:
+            # The holder exits once its control socket is closed (above).
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.to_thread(holder.wait), 2.0)
-            except TimeoutError:
+        finally:
+            if holder.poll() is None:  # timed out, or we were cancelled meanwhile
                 holder.kill()
-                await asyncio.to_thread(holder.wait)
-            if holder.stderr is not None:
-                holder.stderr.close()
+                holder.wait()
 
 
 def _receive_listener(control: socket.socket) -> list[int]:

@@ -141,17 +141,22 @@ class Sandbox:
             raise
 
     async def aclose(self) -> None:
-        """Stop the proxy and release the namespace and temporary files."""
-        if self._proxy is not None:
-            await self._proxy.aclose()
-            self._proxy = None
-        await self._namespace.aclose()
-        if self._pids is not None:
-            self._pids.remove()
-            self._pids = None
-        if self._runtime is not None:
-            shutil.rmtree(self._runtime, ignore_errors=True)
-            self._runtime = None
+        """Stop the proxy and release the namespace and temporary files (each step runs even
+        if an earlier one fails or the caller is cancelled)."""
+        proxy, self._proxy = self._proxy, None
+        try:
+            if proxy is not None:
+                await proxy.aclose()
+        finally:
+            try:
+                await self._namespace.aclose()
+            finally:
+                if self._pids is not None:
+                    self._pids.remove()
+                    self._pids = None
+                if self._runtime is not None:
+                    shutil.rmtree(self._runtime, ignore_errors=True)
+                    self._runtime = None
 
     def _record_decision(self, decision: NetworkDecision) -> None:
         calls = self._calls.get(decision.call_id)
