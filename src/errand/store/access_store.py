@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Column, Row, Table, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from errand.store import access
@@ -74,49 +75,68 @@ class AccessStore:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    # -- devices ---------------------------------------------------------------------------
+    # -- devices and API tokens: the same shape of credential in two tables ---------------
+
+    async def _credential_row(self, table: Table, credential_id: str) -> Row[Any] | None:
+        async with self._store._read() as conn:
+            return (await conn.execute(select(table).where(table.c.id == credential_id))).first()
+
+    async def _credentials(self, table: Table, *, include_revoked: bool) -> list[Row[Any]]:
+        query = select(table).order_by(table.c.created_at, table.c.id)
+        if not include_revoked:
+            query = query.where(table.c.revoked_at.is_(None))
+        async with self._store._read() as conn:
+            return list(await conn.execute(query))
+
+    async def _touch(
+        self, column: Column[Any], credential_id: str, *, now: datetime, every: timedelta
+    ) -> None:
+        """Set ``column`` to ``now`` unless it was set less than ``every`` ago."""
+        table = column.table
+        async with self._store._write() as conn:
+            await conn.execute(
+                update(table)
+                .where(
+                    table.c.id == credential_id,
+                    or_(column.is_(None), column <= now - every),
+                )
+                .values({column.name: now})
+            )
+
+    async def _revoke(self, table: Table, credential_id: str, *, now: datetime) -> bool:
+        async with self._store._write() as conn:
+            row = (
+                await conn.execute(
+                    update(table)
+                    .where(table.c.id == credential_id, table.c.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                    .returning(table.c.id)
+                )
+            ).first()
+        return row is not None
 
     async def get_device(self, device_id: str) -> DeviceRecord | None:
         """The device (revoked ones too), or None."""
-        async with self._store._read() as conn:
-            row = (await conn.execute(select(devices).where(devices.c.id == device_id))).first()
+        row = await self._credential_row(devices, device_id)
         return None if row is None else access.device_record(row)
 
     async def device_secret_hash(self, device_id: str) -> tuple[DeviceRecord, str] | None:
         """The device and its token's hash, for authentication; None if unknown."""
-        async with self._store._read() as conn:
-            row = (await conn.execute(select(devices).where(devices.c.id == device_id))).first()
+        row = await self._credential_row(devices, device_id)
         return None if row is None else (access.device_record(row), row.secret_hash)
 
     async def list_devices(self, *, include_revoked: bool = False) -> list[DeviceRecord]:
         """Devices, oldest first (revoked ones only when asked)."""
-        query = select(devices).order_by(devices.c.created_at, devices.c.id)
-        if not include_revoked:
-            query = query.where(devices.c.revoked_at.is_(None))
-        async with self._store._read() as conn:
-            return [access.device_record(row) for row in await conn.execute(query)]
+        rows = await self._credentials(devices, include_revoked=include_revoked)
+        return [access.device_record(row) for row in rows]
 
     async def touch_device(self, device_id: str, *, now: datetime, every: timedelta) -> None:
         """Set ``last_seen_at`` to ``now`` unless it was set less than ``every`` ago."""
-        async with self._store._write() as conn:
-            await conn.execute(
-                update(devices)
-                .where(devices.c.id == device_id, devices.c.last_seen_at <= now - every)
-                .values(last_seen_at=now)
-            )
+        await self._touch(devices.c.last_seen_at, device_id, now=now, every=every)
 
     async def revoke_device(self, device_id: str, *, now: datetime) -> bool:
         """Revoke one device; False if there is no such unrevoked device."""
-        async with self._store._write() as conn:
-            row = (
-                await conn.execute(
-                    update(devices)
-                    .where(devices.c.id == device_id, devices.c.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                    .returning(devices.c.id)
-                )
-            ).first()
-        return row is not None
+        return await self._revoke(devices, device_id, now=now)
 
     async def revoke_all_devices(self, *, now: datetime) -> int:
         """Revoke every device and burn every code still open or awaiting confirmation.
@@ -158,46 +178,20 @@ class AccessStore:
 
     async def token_secret_hash(self, token_id: str) -> tuple[TokenRecord, str] | None:
         """The token and its hash, for authentication; None if unknown."""
-        async with self._store._read() as conn:
-            row = (
-                await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))
-            ).first()
+        row = await self._credential_row(api_tokens, token_id)
         return None if row is None else (access.token_record(row), row.secret_hash)
 
     async def list_tokens(self, *, include_revoked: bool = False) -> list[TokenRecord]:
-        query = select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.id)
-        if not include_revoked:
-            query = query.where(api_tokens.c.revoked_at.is_(None))
-        async with self._store._read() as conn:
-            return [access.token_record(row) for row in await conn.execute(query)]
+        rows = await self._credentials(api_tokens, include_revoked=include_revoked)
+        return [access.token_record(row) for row in rows]
 
     async def touch_token(self, token_id: str, *, now: datetime, every: timedelta) -> None:
         """Set ``last_used_at`` to ``now`` unless it was set less than ``every`` ago."""
-        async with self._store._write() as conn:
-            await conn.execute(
-                update(api_tokens)
-                .where(
-                    api_tokens.c.id == token_id,
-                    or_(
-                        api_tokens.c.last_used_at.is_(None),
-                        api_tokens.c.last_used_at <= now - every,
-                    ),
-                )
-                .values(last_used_at=now)
-            )
+        await self._touch(api_tokens.c.last_used_at, token_id, now=now, every=every)
 
     async def revoke_token(self, token_id: str, *, now: datetime) -> bool:
         """Revoke a token; False if there is no such unrevoked token."""
-        async with self._store._write() as conn:
-            row = (
-                await conn.execute(
-                    update(api_tokens)
-                    .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                    .returning(api_tokens.c.id)
-                )
-            ).first()
-        return row is not None
+        return await self._revoke(api_tokens, token_id, now=now)
 
     # -- pairing codes ---------------------------------------------------------------------
 
