@@ -53,6 +53,14 @@ def assert_wrote_hello(workdir: Path, result: subprocess.CompletedProcess[str]) 
     assert "Created hello.txt." in result.stdout
 
 
+def run_hello(
+    workdir: Path, model: str, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The errand of the issue's "done when": write hello.txt into ./x through the agent."""
+    args = ["run", "create hello.txt containing hi", "--folder", "./x:rw", "--model", model]
+    return errand(args, workdir, env)
+
+
 def test_run_with_anthropic(workdir: Path) -> None:
     with AnthropicFakeServer() as server:
         server.enqueue(*TURNS)
@@ -61,18 +69,7 @@ def test_run_with_anthropic(workdir: Path) -> None:
             "ANTHROPIC_API_KEY": "test-key",
             "ERRAND_HOME": str(workdir / "home"),
         }
-        result = errand(
-            [
-                "run",
-                "create hello.txt containing hi",
-                "--folder",
-                "./x:rw",
-                "--model",
-                "anthropic:test-model",
-            ],
-            workdir,
-            env,
-        )
+        result = run_hello(workdir, "anthropic:test-model", env)
         sent = server.posts[1]
     assert_wrote_hello(workdir, result)
     tool_results = [
@@ -94,18 +91,7 @@ def test_run_with_openai(workdir: Path) -> None:
             "OPENAI_API_KEY": "test-key",
             "ERRAND_HOME": str(workdir / "home"),
         }
-        result = errand(
-            [
-                "run",
-                "create hello.txt containing hi",
-                "--folder",
-                "./x:rw",
-                "--model",
-                "openai:test-model",
-            ],
-            workdir,
-            env,
-        )
+        result = run_hello(workdir, "openai:test-model", env)
     assert_wrote_hello(workdir, result)
 
 
@@ -117,18 +103,7 @@ def test_run_with_a_local_openai_compatible_server(workdir: Path) -> None:
             "ERRAND_OPENAI_COMPAT_BASE_URL": server.base_url,
             "ERRAND_HOME": str(workdir / "home"),
         }
-        result = errand(
-            [
-                "run",
-                "create hello.txt containing hi",
-                "--folder",
-                "./x:rw",
-                "--model",
-                "openai-compat:test-model",
-            ],
-            workdir,
-            env,
-        )
+        result = run_hello(workdir, "openai-compat:test-model", env)
     assert_wrote_hello(workdir, result)
 
 
