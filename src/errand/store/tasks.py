@@ -213,17 +213,7 @@ async def next_seq(conn: AsyncConnection, task_id: str, count: int = 1) -> int:
     Raises:
         TaskNotFound: no such task.
     """
-    row = (
-        await conn.execute(
-            update(tasks)
-            .where(tasks.c.id == task_id)
-            .values(last_seq=tasks.c.last_seq + count)
-            .returning(tasks.c.last_seq)
-        )
-    ).first()
-    if row is None:
-        raise TaskNotFound(task_id)
-    return int(row[0]) - count + 1
+    return await _advance(conn, task_id, tasks.c.last_seq, count)
 
 
 async def reserve_positions(conn: AsyncConnection, task_id: str, count: int) -> int:
@@ -232,12 +222,17 @@ async def reserve_positions(conn: AsyncConnection, task_id: str, count: int) -> 
     Raises:
         TaskNotFound: no such task.
     """
+    return await _advance(conn, task_id, tasks.c.message_count, count)
+
+
+async def _advance(conn: AsyncConnection, task_id: str, counter: Column[int], count: int) -> int:
+    """Add ``count`` to one of the task's counters in place; returns the first new value."""
     row = (
         await conn.execute(
             update(tasks)
             .where(tasks.c.id == task_id)
-            .values(message_count=tasks.c.message_count + count)
-            .returning(tasks.c.message_count)
+            .values({counter.name: counter + count})
+            .returning(counter)
         )
     ).first()
     if row is None:
