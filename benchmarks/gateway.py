@@ -39,12 +39,11 @@ THROUGHPUT_WORKERS = 10
 
 
 async def serve(directory: Path) -> None:
+    from errand.access import PairingService, create_token
     from errand.runner import LocalRunner
     from errand.server.app import build_gateway
-    from errand.server.credentials import create_token
     from errand.server.exposure import plan
     from errand.server.gateway import GatewayConfig
-    from errand.server.pairing import PairingService
     from errand.server.running import GatewayServer, bind_socket
     from errand.server.security import SecuritySettings
     from errand.store import TaskStatus, open_store

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from errand.server.credentials import authenticate
+from errand.access import authenticate
 from errand.store import open_store
 
 
@@ -82,7 +82,7 @@ def test_tokens_create_list_revoke(home: Path) -> None:
 
 
 def test_devices_list_and_revoke(home: Path) -> None:
-    from errand.server.pairing import PairingService, PendingPairing
+    from errand.access import PairingService, PendingPairing
 
     async def approve(pending: PendingPairing) -> bool:
         return True

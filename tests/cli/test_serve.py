@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from errand.server.credentials import create_token
+from errand.access import create_token
 from errand.store import TaskStatus, open_store
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")

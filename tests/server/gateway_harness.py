@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 
+from errand.access import PairingService, PendingPairing, create_token
 from errand.runner import LocalRunner
 from errand.server.app import build_gateway
-from errand.server.credentials import create_token
 from errand.server.exposure import plan
 from errand.server.gateway import Gateway, GatewayConfig, clients_answer
-from errand.server.pairing import PairingService, PendingPairing
 from errand.server.running import GatewayServer, bind_socket
 from errand.server.security import SecuritySettings
 from errand.server.sse import StreamSettings

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from errand.server.credentials import create_token
+from errand.access import create_token
 from errand.server.exposure import ExposureError, plan, start_tailscale_serve
 from server.gateway_harness import ADMIN_SECRET, LiveGateway, live_gateway
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from errand.server.credentials import create_token
+from errand.access import create_token
 from errand.store import TaskStatus
 from errand.store.access_store import AccessStore
 from server.gateway_harness import (

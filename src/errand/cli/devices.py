@@ -21,7 +21,7 @@ errors = Console(stderr=True, highlight=False)
 @app.command("list")
 def list_() -> None:
     """Paired devices; one unused for 30 days is shown as expired and no longer works."""
-    from errand.server.credentials import DEVICE_INACTIVE_AFTER, now_of
+    from errand.access import DEVICE_INACTIVE_AFTER, now_of
 
     found = asyncio.run(_list())
     if not found:
@@ -73,7 +73,7 @@ def revoke(
 
 
 async def _revoke(device_id: str) -> bool:
-    from errand.server.credentials import now_of
+    from errand.access import now_of
     from errand.store import AccessStore, open_store
 
     async with await open_store() as store:
@@ -81,7 +81,7 @@ async def _revoke(device_id: str) -> bool:
 
 
 async def _revoke_all() -> int:
-    from errand.server.credentials import now_of
+    from errand.access import now_of
     from errand.store import AccessStore, open_store
 
     async with await open_store() as store:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from errand.server.folders import AllowedFolder
+    from errand.access import AllowedFolder
 
 app = typer.Typer(help="Allowed folders: add, list, remove.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -27,7 +27,7 @@ def add(
     mode: Annotated[str, typer.Option("--mode", help="The most a task may get: ro or rw.")] = "ro",
 ) -> None:
     """Allow tasks to be given PATH, read-only or read-write at most."""
-    from errand.server.folders import FolderError
+    from errand.access import FolderError
 
     try:
         folder = asyncio.run(_add(path, name, mode))
@@ -38,7 +38,7 @@ def add(
 
 
 async def _add(path: Path, name: str | None, mode: str) -> AllowedFolder:
-    from errand.server.folders import add_folder
+    from errand.access import add_folder
     from errand.store import open_store
 
     async with await open_store() as store:
@@ -59,7 +59,7 @@ def list_() -> None:
 
 
 async def _list() -> list[AllowedFolder]:
-    from errand.server.folders import list_folders
+    from errand.access import list_folders
     from errand.store import open_store
 
     async with await open_store() as store:
@@ -69,7 +69,7 @@ async def _list() -> list[AllowedFolder]:
 @app.command()
 def remove(name: Annotated[str, typer.Argument(help="The folder's name.")]) -> None:
     """Stop allowing a folder (the folder itself is untouched)."""
-    from errand.server.folders import FolderError
+    from errand.access import FolderError
 
     try:
         asyncio.run(_remove(name))
@@ -80,7 +80,7 @@ def remove(name: Annotated[str, typer.Argument(help="The folder's name.")]) -> N
 
 
 async def _remove(name: str) -> None:
-    from errand.server.folders import remove_folder
+    from errand.access import remove_folder
     from errand.store import open_store
 
     async with await open_store() as store:

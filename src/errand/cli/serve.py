@@ -27,9 +27,9 @@ from errand.config import ConfigError, config_path, data_dir, load_config
 
 if TYPE_CHECKING:
     # Imported where used: other commands must not pay for the agent and the store.
+    from errand.access import PendingPairing
     from errand.agent import TaskOptions
     from errand.sandbox import SandboxPolicy
-    from errand.server.pairing import PendingPairing
     from errand.store import TaskRecord
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -93,6 +93,7 @@ async def _serve(
     model: str | None,
     settings: _Settings,
 ) -> int:
+    from errand.access import PairingService
     from errand.runner import LocalRunner
     from errand.server.app import build_gateway
     from errand.server.exposure import (
@@ -103,7 +104,6 @@ async def _serve(
         stop_tailscale_serve,
     )
     from errand.server.gateway import GatewayConfig, clients_answer
-    from errand.server.pairing import PairingService
     from errand.server.running import GatewayServer, bind_socket
     from errand.server.security import SecuritySettings
     from errand.server.sse import StreamSettings

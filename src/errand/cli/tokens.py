@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from errand.server.credentials import IssuedToken
+    from errand.access import IssuedToken
     from errand.store.access import TokenRecord
 
 app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
@@ -31,7 +31,7 @@ def create(
     ] = None,
 ) -> None:
     """Make an API token; it is printed once and cannot be shown again."""
-    from errand.server.credentials import CredentialError
+    from errand.access import CredentialError
 
     try:
         issued = asyncio.run(_create(name, scope or []))
@@ -47,7 +47,7 @@ def create(
 
 
 async def _create(name: str, scopes: list[str]) -> IssuedToken:
-    from errand.server.credentials import create_token
+    from errand.access import create_token
     from errand.store import open_store
 
     async with await open_store() as store:
@@ -94,7 +94,7 @@ def revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> 
 async def _revoke(token_id: str) -> bool:
     import time
 
-    from errand.server.credentials import now_of
+    from errand.access import now_of
     from errand.store import AccessStore, open_store
 
     async with await open_store() as store:

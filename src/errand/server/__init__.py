@@ -9,5 +9,5 @@ Nothing is imported here, so that ``errand tokens`` and ``errand devices`` (whic
 * ``gateway``: ``GatewayConfig``, ``Gateway``, ``clients_answer`` (the runner's responder);
 * ``exposure``: ``plan(...)`` of names and origins, ``start_tailscale_serve(port)``;
 * ``security``, ``sse``, ``idempotency``, ``errors``: what every request and stream passes;
-* ``credentials``, ``pairing``, ``folders``: who may use the gateway.
+* who may use it (credentials, pairing, allowed folders) lives in :mod:`errand.access`.
 """

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 
 import errand
+from errand.access import PairingService
 from errand.runner import TaskRunner
 from errand.server import (
     routes_approvals,
@@ -28,7 +29,6 @@ from errand.server import (
 )
 from errand.server.errors import install_error_handlers
 from errand.server.gateway import Gateway, GatewayConfig
-from errand.server.pairing import PairingService
 from errand.server.security import SecurityMiddleware
 from errand.server.sse import TaskListWatcher
 from errand.server.task_views import TaskViews

@@ -1,7 +1,7 @@
 """What every route shares: the gateway's state and the dependencies that reach it.
 
 One :class:`Gateway` lives on ``app.state.gateway`` for the app's life. Routes take it and
-the caller's :class:`~errand.server.credentials.Principal` through FastAPI dependencies,
+the caller's :class:`~errand.access.Principal` through FastAPI dependencies,
 so a route that forgets authentication does not compile into the OpenAPI document with
 its bearer requirement (and the fuzz tests would see it).
 """
@@ -17,11 +17,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from errand.access import PairingService, Principal, Scope, authenticate, still_valid
 from errand.runner import TaskRunner
 from errand.sandbox import SandboxPolicy
-from errand.server.credentials import Principal, Scope, authenticate, still_valid
 from errand.server.errors import ApiError
-from errand.server.pairing import PairingService
 from errand.server.security import SecuritySettings
 from errand.server.sse import StreamSettings, TaskListWatcher
 from errand.server.task_views import TaskViews

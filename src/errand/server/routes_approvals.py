@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from errand.server.credentials import Principal
+from errand.access import Principal
 from errand.server.gateway import ApprovalsScope, GatewayDep
 from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.store import ApprovalRecord, ApprovalStatus

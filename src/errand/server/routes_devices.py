@@ -15,9 +15,9 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
+from errand.access import list_folders as list_allowed_folders
 from errand.models import known_providers
 from errand.server.errors import ApiError
-from errand.server.folders import list_folders as list_allowed_folders
 from errand.server.gateway import DevicesScope, GatewayDep, TasksRead
 from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.store.access_store import AccessStore

@@ -1,7 +1,7 @@
 """Health, pairing and the local admin call (docs/api.md "Health and pairing").
 
 Pairing calls need no credential: the secret from the QR fragment is the credential, and
-:class:`~errand.server.pairing.PairingService` enforces its rules (one claim, expiry,
+:class:`~errand.access.PairingService` enforces its rules (one claim, expiry,
 lock-outs, the confirmation on the computer). ``POST /api/v1/admin/pairing-codes`` is how
 ``errand pair`` asks the running server for a fresh code: it needs the admin secret that
 ``errand serve`` wrote to ``server.json`` (owner-only), and is refused unless the request
@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import errand
+from errand.access import PairingError
 from errand.server.errors import ApiError
 from errand.server.gateway import GatewayDep
-from errand.server.pairing import PairingError
 
 # No Idempotency-Key here: a stored answer would keep the claim token (a secret) in the
 # database. A retried claim of the same code is refused as "used", and the phone asks again.

@@ -14,11 +14,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from errand.access import FolderError, FolderRequest, Principal, grants_for
 from errand.models import InvalidScript, UnknownProvider, resolve_model
 from errand.sandbox import FolderMode, NetworkPolicy, SandboxPolicy
-from errand.server.credentials import Principal
 from errand.server.errors import ApiError
-from errand.server.folders import FolderError, FolderRequest, grants_for
 from errand.server.gateway import (
     Gateway,
     GatewayDep,

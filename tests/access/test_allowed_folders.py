@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from errand.sandbox.policy import FolderMode
-from errand.server.folders import (
+from errand.access import (
     FolderError,
     FolderRequest,
     add_folder,
@@ -17,6 +16,7 @@ from errand.server.folders import (
     list_folders,
     remove_folder,
 )
+from errand.sandbox.policy import FolderMode
 from errand.store import Store, open_store
 
 

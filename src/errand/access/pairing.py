@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from errand.server.credentials import (
+from errand.access.credentials import (
     DEVICE_INACTIVE_AFTER,
     Clock,
     format_credential,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from errand.access.credentials import Clock, now_of
 from errand.sandbox.policy import MOUNT_NAME, FolderGrant, FolderMode
-from errand.server.credentials import Clock, now_of
 from errand.store import AccessStore, Store
 from errand.store.access import AllowedFolderRecord
 from errand.store.access_store import FolderNameTaken

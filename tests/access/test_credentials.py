@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from errand.server import credentials
-from errand.server.credentials import (
+from errand.access import (
     ALL_SCOPES,
     CredentialError,
     Scope,
     authenticate,
     create_token,
+    credentials,
     hash_secret,
     now_of,
     parse_credential,

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from errand.server.credentials import authenticate
-from errand.server.pairing import (
+from errand.access import (
     IssuedDevice,
     PairingError,
     PairingService,
     PendingPairing,
+    authenticate,
 )
 from errand.store import Store, open_store
 

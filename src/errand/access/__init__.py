@@ -1,0 +1,78 @@
+"""Who may use Errand: credentials (devices and API tokens), pairing, and allowed folders.
+
+The CLI (``errand devices``, ``tokens``, ``folders``, ``pair``) and the gateway both use this
+package, so it depends on nothing above the store and the sandbox policy, and loads no web
+framework. Everything here is the public surface; the modules behind it are private.
+
+* credentials: :func:`create_token`, :func:`authenticate`, :func:`still_valid`, the
+  :class:`Principal` a request acts as and its :class:`Scope` set;
+* pairing: :class:`PairingService` (codes, claims, confirmation, issued devices);
+* allowed folders: :func:`add_folder`, :func:`list_folders`, :func:`remove_folder`, and
+  :func:`grants_for`, which turns a client's folder choices into sandbox grants.
+"""
+
+from errand.access.credentials import (
+    ALL_SCOPES,
+    DEVICE_INACTIVE_AFTER,
+    Clock,
+    CredentialError,
+    IssuedToken,
+    Principal,
+    Scope,
+    authenticate,
+    create_token,
+    format_credential,
+    hash_secret,
+    new_secret,
+    now_of,
+    parse_credential,
+    secret_matches,
+    still_valid,
+)
+from errand.access.folders import (
+    AllowedFolder,
+    FolderError,
+    FolderRequest,
+    add_folder,
+    grants_for,
+    list_folders,
+    remove_folder,
+)
+from errand.access.pairing import (
+    IssuedDevice,
+    NewCode,
+    PairingError,
+    PairingService,
+    PendingPairing,
+)
+
+__all__ = [
+    "ALL_SCOPES",
+    "DEVICE_INACTIVE_AFTER",
+    "AllowedFolder",
+    "Clock",
+    "CredentialError",
+    "FolderError",
+    "FolderRequest",
+    "IssuedDevice",
+    "IssuedToken",
+    "NewCode",
+    "PairingError",
+    "PairingService",
+    "PendingPairing",
+    "Principal",
+    "Scope",
+    "add_folder",
+    "authenticate",
+    "create_token",
+    "format_credential",
+    "grants_for",
+    "hash_secret",
+    "list_folders",
+    "new_secret",
+    "now_of",
+    "parse_credential",
+    "remove_folder",
+    "secret_matches",
+    "still_valid",
+]
