@@ -30,6 +30,14 @@ TABLES = {
     "pairing_codes",
     "allowed_folders",
     "idempotency_keys",
+    "schedules",
+    "schedule_runs",
+    "hooks",
+    "hook_receipts",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "notifications",
 }
 
 

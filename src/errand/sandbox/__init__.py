@@ -4,6 +4,7 @@ Public surface: build a :class:`SandboxPolicy`, open a :class:`Sandbox` session 
 ``await session.run(argv)`` for each command. Host-side file tools use :class:`GrantedRoot`.
 """
 
+from errand.sandbox.addresses import refusal_reason
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision, Verdict
 from errand.sandbox.errors import PathRefused, SandboxUnavailable
 from errand.sandbox.files import Entry, GrantedRoot
@@ -31,4 +32,5 @@ __all__ = [
     "SandboxPolicy",
     "SandboxUnavailable",
     "Verdict",
+    "refusal_reason",
 ]

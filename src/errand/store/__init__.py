@@ -11,6 +11,21 @@ here is the public surface; the modules behind it are private to the store.
 """
 
 from errand.store.access_store import AccessStore
+from errand.store.automation import (
+    EVENT_NAMES,
+    AttemptRecord,
+    DeliveryRecord,
+    DeliveryState,
+    EndpointRecord,
+    HookReceipt,
+    HookRecord,
+    NotificationRecord,
+    RunReason,
+    RunState,
+    ScheduleRecord,
+    ScheduleRunRecord,
+)
+from errand.store.automation_store import AutomationStore, NameTaken, NewRun, NewSchedule
 from errand.store.database import DATABASE_URL_ENV, resolve_url
 from errand.store.errors import (
     AlreadyAnswered,
@@ -48,6 +63,7 @@ from errand.store.store import Store, open_store
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "DATABASE_URL_ENV",
+    "EVENT_NAMES",
     "AccessStore",
     "AlreadyAnswered",
     "AlreadyDecided",
@@ -55,17 +71,32 @@ __all__ = [
     "ApprovalNotFound",
     "ApprovalRecord",
     "ApprovalStatus",
+    "AttemptRecord",
+    "AutomationStore",
+    "DeliveryRecord",
+    "DeliveryState",
     "DigestMismatch",
+    "EndpointRecord",
     "EventRecord",
+    "HookReceipt",
+    "HookRecord",
     "InvalidPayload",
     "InvalidTransition",
     "JsonInput",
     "JsonInputObject",
     "JsonObject",
     "JsonValue",
+    "NameTaken",
+    "NewRun",
+    "NewSchedule",
+    "NotificationRecord",
     "QuestionNotFound",
     "QuestionRecord",
     "QuestionStatus",
+    "RunReason",
+    "RunState",
+    "ScheduleRecord",
+    "ScheduleRunRecord",
     "Store",
     "StoreClosed",
     "StoreConfigError",

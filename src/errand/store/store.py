@@ -33,7 +33,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from errand.store import approvals, events, questions, tasks, transcript, usage
+from errand.store import approvals, automation, events, questions, tasks, transcript, usage
 from errand.store import events as _events
 from errand.store import usage as _usage
 from errand.store.database import Database, connect, resolve_url
@@ -290,6 +290,9 @@ class Store:
         if status.is_terminal:
             await approvals.expire(conn, now=now, task_id=task_id, only_overdue=False)
             await questions.cancel_pending(conn, task_id, now=now)
+        # Extension point: what a status change causes elsewhere (webhook deliveries in the
+        # outbox, a schedule run's outcome) commits with the change itself, or not at all.
+        await automation.on_task_status(conn, record, now)
         return record
 
     # -- events ----------------------------------------------------------------------------

@@ -7,7 +7,17 @@ area adds its module to the import below and a migration under ``migrations/vers
 
 from __future__ import annotations
 
-from errand.store import access, approvals, events, questions, tasks, transcript, usage
+from errand.store import access, approvals, automation, events, questions, tasks, transcript, usage
 from errand.store.schema import metadata
 
-__all__ = ["access", "approvals", "events", "metadata", "questions", "tasks", "transcript", "usage"]
+__all__ = [
+    "access",
+    "approvals",
+    "automation",
+    "events",
+    "metadata",
+    "questions",
+    "tasks",
+    "transcript",
+    "usage",
+]

@@ -1,0 +1,47 @@
+"""Fixtures for the automation tests: a SQLite store in the test's directory, an intake on it
+and a clock the test moves by hand (nothing here waits for wall time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from automation.clock import FakeClock
+from errand.automation._intake import Intake
+from errand.store import Store, open_store
+
+MODEL = "script:/nonexistent/turns.json"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ERRAND_DATABASE_URL", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'errand.db'}"
+
+
+@pytest.fixture
+async def store(home: Path, db_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(db_url)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 12, 1, 7, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def intake(store: Store) -> Intake:
+    return Intake(store, default_model=MODEL)
