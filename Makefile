@@ -12,7 +12,7 @@ test: os-deps-test $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	ERRAND_TEST_POSTGRES=required $(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -18,6 +18,8 @@ if [ "$purpose" = test ]; then
   have_cmd curl || need+=(curl)
   have_cmd chromium || need+=(chromium)
   have_pkg fonts-dejavu-core || need+=(fonts-dejavu-core)
+  # The store's tests start a throwaway PostgreSQL server of their own (tests/pg.py).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi
 
 [ ${#need[@]} -eq 0 ] && exit 0

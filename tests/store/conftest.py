@@ -1,4 +1,9 @@
-"""Fixtures for the store tests: a fresh SQLite store in the test's own directory."""
+"""Fixtures for the store tests: every test runs on SQLite and on a real PostgreSQL server.
+
+``db_url`` is parametrised: ``[sqlite]`` is a fresh file in the test's directory,
+``[postgresql]`` a fresh database on the session's throwaway server (``tests/pg.py``).
+Tests about SQLite itself ask for ``sqlite_url``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from errand.store import Store, open_store
+from pg import database_url, empty_database_url, postgres_server  # noqa: F401 - fixtures
 
 
 @pytest.fixture
@@ -19,8 +25,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'errand.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("database_url")
+    return url
 
 
 @pytest.fixture

@@ -17,6 +17,16 @@ from errand.store.database import connect
 from errand.store.migrate import MIGRATIONS_DIR, current_revision, head_revision
 from errand.store.tables import metadata
 
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """A database with no tables yet: migrations start from nothing here."""
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("empty_database_url")
+    return url
+
+
 TABLES = {
     "tasks",
     "events",

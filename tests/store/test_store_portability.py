@@ -1,4 +1,4 @@
-"""PostgreSQL: no server here, so check that the schema and hot statements render for it."""
+"""PostgreSQL: the offline migration SQL and the hot statements render for it."""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from alembic.util import CommandError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from errand.store import approvals, automation, events, questions, tasks, transcript, usage
@@ -723,6 +724,12 @@ async def open_store(url: str | None = None) -> Store:
     database = connect(resolve_url(url))
     try:
         await upgrade_to_head(database.writer)
+    except (OSError, OperationalError, InterfaceError) as exc:
+        await database.dispose()
+        raise StoreConfigError(
+            f"cannot reach the database at {database.url.render_as_string(hide_password=True)}"
+            f": {exc}"
+        ) from exc
     except CommandError as exc:
         await database.dispose()
         raise StoreConfigError(
