@@ -25,14 +25,14 @@ from errand.models import ScriptedModel
 from errand.sandbox import FolderGrant, SandboxPolicy
 from errand.skills import SkillCatalog
 from errand.store import open_store
-from errand.tools import ToolRegistry, default_tools
+from errand.tools import BuiltinToolset, default_tools
 
 STEPS = 60
 ROUNDS = 3
 
 
 def first_request(policy: SandboxPolicy) -> dict[str, int]:
-    specs = ToolRegistry(default_tools(SkillCatalog())).specs()
+    specs = BuiltinToolset(default_tools(SkillCatalog())).tool_defs()
     schemas = json.dumps(
         [
             {"name": s.name, "description": s.description, "input_schema": s.input_schema}

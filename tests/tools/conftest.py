@@ -1,7 +1,7 @@
-"""A real sandbox session over two temporary granted folders, and a registry to call tools.
+"""A real sandbox session over two temporary granted folders, and a toolbox to call tools.
 
 ``work`` is granted read-write (and is the working folder), ``docs`` read-only. Every tool
-call goes through :class:`ToolRegistry`, the way the agent loop makes it.
+call goes through a :class:`Toolbox` over the built-in toolset, the way the agent loop makes it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from errand.sandbox.files import GrantedRoot
 from errand.sandbox.policy import FolderMode
 from errand.sandbox.proxy import Resolver
 from errand.sandbox.session import Sandbox
-from errand.tools import Tool, ToolContext, ToolRegistry, default_tools
+from errand.tools import BuiltinToolset, Tool, Toolbox, ToolContext, default_tools
 from tools.tool_harness import Asked, Harness, MakeHarness, build_policy
 
 
@@ -57,8 +57,8 @@ async def make_harness(folders: tuple[Path, Path]) -> AsyncIterator[MakeHarness]
         roots.extend(grant_roots.values())
         asked = Asked()
         ctx = ToolContext(sandbox=sandbox, policy=policy, roots=grant_roots, ask_user=asked)
-        registry = ToolRegistry([*default_tools(), *tools])
-        return Harness(work, docs, ctx, registry, asked)
+        builtin = BuiltinToolset([*default_tools(), *tools])
+        return Harness(work, docs, ctx, builtin, Toolbox([builtin]), asked)
 
     yield make
     for sandbox in opened:

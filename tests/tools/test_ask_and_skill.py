@@ -31,7 +31,7 @@ async def test_ask_user_refuses_an_empty_question_without_asking(harness: Harnes
 
 
 async def test_ask_user_describes_as_an_ask_action(harness: Harness) -> None:
-    action = harness.registry.describe(
+    action = harness.builtin.describe(
         harness.call_of("ask_user", question="Deploy\nnow?"), harness.ctx
     )
     assert action == Action("ask_user", ActionKind.ASK, "Deploy now?")
@@ -96,7 +96,7 @@ async def test_an_unknown_skill_lists_the_available_ones(skilled: Harness) -> No
 
 
 async def test_activate_skill_describes_as_a_skill_action(skilled: Harness) -> None:
-    action = skilled.registry.describe(
+    action = skilled.builtin.describe(
         skilled.call_of("activate_skill", name="pdf-tools"), skilled.ctx
     )
     assert isinstance(action, Action) and action.kind is ActionKind.SKILL

@@ -121,9 +121,9 @@ async def test_read_file_does_not_follow_a_symlink_out_of_the_folder(harness: Ha
 
 
 async def test_reads_describe_as_read_actions_on_their_folder(harness: Harness) -> None:
-    action = harness.registry.describe(
+    action = harness.builtin.describe(
         harness.call_of("read_file", path=f"{DOCS}/guide.md"), harness.ctx
     )
     assert action == Action("read_file", ActionKind.READ, f"read {DOCS}/guide.md", folder="docs")
-    listing = harness.registry.describe(harness.call_of("list_files"), harness.ctx)
+    listing = harness.builtin.describe(harness.call_of("list_files"), harness.ctx)
     assert isinstance(listing, Action) and listing.folder == "work"

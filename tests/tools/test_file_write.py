@@ -85,11 +85,11 @@ async def test_edit_file_refuses_read_only_missing_and_binary_files(harness: Har
 
 
 async def test_writes_describe_as_write_actions_on_their_folder(harness: Harness) -> None:
-    action = harness.registry.describe(
+    action = harness.builtin.describe(
         harness.call_of("edit_file", path="a.py", old_string="a", new_string="b"), harness.ctx
     )
     assert action == Action("edit_file", ActionKind.WRITE, "edit a.py", folder="work")
-    refused = harness.registry.describe(
+    refused = harness.builtin.describe(
         harness.call_of("write_file", path=f"{DOCS}/x", content=""), harness.ctx
     )
     assert not isinstance(refused, Action)

@@ -68,7 +68,7 @@ async def test_a_bad_regex_and_a_bad_path_are_errors(harness: Harness) -> None:
 
 
 async def test_search_describes_as_a_read_action(harness: Harness) -> None:
-    action = harness.registry.describe(
+    action = harness.builtin.describe(
         harness.call_of("search_files", pattern="x", path=DOCS), harness.ctx
     )
     assert isinstance(action, Action)

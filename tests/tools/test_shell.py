@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 from errand.sandbox.policy import Limits
-from errand.sandbox.session import ExecResult
 from errand.tools import Action, ActionKind
-from errand.tools.shell import STDERR_CHARS, STDOUT_CHARS, sandbox_failed
+from errand.tools.shell import STDERR_CHARS, STDOUT_CHARS
 from tools.tool_harness import WORK, Harness, MakeHarness
 
 
@@ -86,13 +87,15 @@ async def test_an_empty_command_is_an_error(harness: Harness) -> None:
 
 
 async def test_run_shell_describes_as_a_shell_action_with_the_command(harness: Harness) -> None:
-    action = harness.registry.describe(harness.call_of("run_shell", command="ls -la"), harness.ctx)
+    action = harness.builtin.describe(harness.call_of("run_shell", command="ls -la"), harness.ctx)
     assert action == Action("run_shell", ActionKind.SHELL, "ls -la")
 
 
-def test_only_the_launch_chain_failing_counts_as_the_sandbox_failing() -> None:
-    def result(stderr: bytes) -> ExecResult:
-        return ExecResult(exit_code=125, duration=0.0, stdout=b"", stderr=stderr)
-
-    assert sandbox_failed(result(b"bwrap: Can't mount proc: Operation not permitted\n"))
-    assert not sandbox_failed(result(b"my script gave up\n"))
+async def test_a_sandbox_that_cannot_start_is_a_tool_error_not_an_exit_status(
+    harness: Harness,
+) -> None:
+    shutil.rmtree(harness.docs)  # a granted folder vanished: bwrap cannot mount it
+    out = await harness.call("run_shell", command="echo hi")
+    assert out.is_error
+    assert out.content.startswith("The sandbox could not be set up, so the command did not run: ")
+    assert "bwrap: " in out.content

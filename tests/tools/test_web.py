@@ -75,7 +75,7 @@ async def test_bad_urls_are_refused_before_anything_runs(
 async def test_fetch_describes_as_a_network_action_on_the_normalised_host(
     harness: Harness,
 ) -> None:
-    action = harness.registry.describe(
+    action = harness.builtin.describe(
         harness.call_of("fetch_url", url="https://Docs.Example.COM./a?b=c"), harness.ctx
     )
     assert isinstance(action, Action)
@@ -187,7 +187,7 @@ async def test_an_unlisted_domain_goes_through_the_users_approval(
         ask=ask,
     )
     call = harness.call_of("fetch_url", url=f"http://new.test:{_PORT}/a.txt")
-    out = await harness.registry.invoke(call, harness.ctx)
+    out = await harness.toolbox.invoke(call, harness.ctx)
     assert asked == [("new.test", _PORT, call.id)]
     assert out.is_error is not approve
     if approve:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from errand.models.types import ToolCall
 from errand.sandbox.policy import FolderGrant, FolderMode, SandboxPolicy
-from errand.tools import ToolContext, ToolOutput, ToolRegistry
+from errand.tools import BuiltinToolset, Toolbox, ToolContext, ToolOutput
 
 SESSION = "t1"
 WORK = f"/sessions/{SESSION}/mnt/work"
@@ -31,12 +31,14 @@ class Asked:
 
 @dataclass
 class Harness:
-    """The folders on the host, the context and registry, and a one-line way to call."""
+    """The folders on the host, the context, the built-in toolset and a toolbox over it (the
+    way the agent loop calls), and a one-line way to call."""
 
     work: Path
     docs: Path
     ctx: ToolContext
-    registry: ToolRegistry
+    builtin: BuiltinToolset
+    toolbox: Toolbox
     asked: Asked
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -44,7 +46,7 @@ class Harness:
         return ToolCall(f"call-{next(self._ids)}", tool, json.dumps(arguments))
 
     async def call(self, tool: str, /, **arguments: object) -> ToolOutput:
-        return await self.registry.invoke(self.call_of(tool, **arguments), self.ctx)
+        return await self.toolbox.invoke(self.call_of(tool, **arguments), self.ctx)
 
 
 MakeHarness = Callable[..., Awaitable[Harness]]

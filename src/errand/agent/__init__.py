@@ -1,11 +1,19 @@
 """The agent: the task loop, approvals, the system prompt and the context budget.
 
 Public surface: :func:`run_task` runs a stored task with a model adapter; :class:`TaskOptions`
-says how; a :class:`Responder` answers approvals and questions; :class:`ApprovalPolicy`
-decides which calls ask.
+says how (its ``toolsets`` factory, a :data:`ToolsetFactory` given a :class:`ToolsetRequest`,
+chooses the task's toolsets); a :class:`Responder` answers approvals and questions;
+:class:`ApprovalPolicy` decides which calls ask, applied around any toolset by
+:class:`Approving` with an :data:`Approver`.
 """
 
-from errand.agent.approvals import ApprovalPolicy, Verdict
+from errand.agent.approvals import (
+    ApprovalAnswer,
+    ApprovalPolicy,
+    Approver,
+    Approving,
+    Verdict,
+)
 from errand.agent.loop import (
     EXIT_CANCELLED,
     EXIT_FAILED,
@@ -18,6 +26,7 @@ from errand.agent.loop import (
     run_task,
 )
 from errand.agent.prompt import system_prompt
+from errand.agent.toolsets import ToolsetFactory, ToolsetRequest, builtin_toolsets
 from errand.agent.transcript import load_transcript, message_from_json, message_to_json
 
 __all__ = [
@@ -26,11 +35,17 @@ __all__ = [
     "EXIT_OK",
     "EXIT_SANDBOX",
     "EXIT_TIMEOUT",
+    "ApprovalAnswer",
     "ApprovalPolicy",
+    "Approver",
+    "Approving",
     "Responder",
     "TaskOptions",
     "TaskOutcome",
+    "ToolsetFactory",
+    "ToolsetRequest",
     "Verdict",
+    "builtin_toolsets",
     "load_transcript",
     "message_from_json",
     "message_to_json",

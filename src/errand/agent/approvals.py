@@ -6,15 +6,20 @@ question comes from the egress proxy, whichever tool made the connection, so the
 for the network. Rules can be set per tool, per folder and per kind of action. An approval
 request is bound to a digest of exactly what will run, so a decision cannot be replayed for
 something else.
+
+:class:`Approving` applies a policy around any toolset: the built-in tools, the browser and MCP
+servers alike only describe their calls truthfully; whoever runs the task supplies an
+:data:`Approver` that asks the user and waits for the answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from errand.tools.base import Action, ActionKind
+from errand.models import ToolCall
+from errand.tools import Action, ActionKind, ToolContext, ToolDef, ToolOutput, Toolset
 
 
 class Verdict(StrEnum):
@@ -74,3 +79,68 @@ class ApprovalPolicy:
                 kinds_list = ", ".join(k.value for k in ActionKind)
                 raise ValueError(f"approvals.kinds: {name!r} is not one of {kinds_list}") from exc
         return cls(tools=verdicts("tools"), folders=verdicts("folders"), kinds=kinds)
+
+
+class ApprovalAnswer(StrEnum):
+    """How a request for approval ended."""
+
+    APPROVED = "approved"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+    """Nobody answered before the approval expired."""
+
+
+Approver = Callable[[Action, ToolCall, ToolContext], Awaitable[ApprovalAnswer]]
+"""Ask the user to approve ``action`` (the call ``ToolCall`` as described) and wait."""
+
+NOT_ALLOWED = "{tool} is not allowed by the user's approval policy ({summary})."
+NOT_APPROVED = (
+    "The user did not approve this {tool} call ({summary}). Do not retry it; find another way "
+    "or ask the user."
+)
+NOT_ANSWERED = NOT_APPROVED
+"""What the model is told when an approval expired unanswered (the one place to change it)."""
+
+
+class Approving:
+    """A toolset whose calls pass an :class:`ApprovalPolicy` first; a
+    :class:`~errand.tools.Toolset` itself.
+
+    Each call is described by the wrapped toolset; a denied call and one the user does not
+    approve return an error output the model reads (the wrapped toolset never sees them).
+    Listing and closing pass straight through.
+    """
+
+    def __init__(self, inner: Toolset, policy: ApprovalPolicy, approver: Approver) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._policy = policy
+        self._approver = approver
+
+    async def list_tools(self, ctx: ToolContext) -> Sequence[ToolDef]:
+        return await self.inner.list_tools(ctx)
+
+    def describe(self, call: ToolCall, ctx: ToolContext) -> Action | ToolOutput:
+        return self.inner.describe(call, ctx)
+
+    async def invoke(self, call: ToolCall, ctx: ToolContext) -> ToolOutput:
+        action = self.inner.describe(call, ctx)
+        if isinstance(action, ToolOutput):
+            return action
+        verdict = self._policy.decide(action)
+        if verdict is Verdict.DENY:
+            return _refusal(NOT_ALLOWED, action)
+        if verdict is Verdict.ASK:
+            answer = await self._approver(action, call, ctx)
+            if answer is ApprovalAnswer.REFUSED:
+                return _refusal(NOT_APPROVED, action)
+            if answer is ApprovalAnswer.EXPIRED:
+                return _refusal(NOT_ANSWERED, action)
+        return await self.inner.invoke(call, ctx)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _refusal(template: str, action: Action) -> ToolOutput:
+    return ToolOutput(template.format(tool=action.tool, summary=action.summary), is_error=True)

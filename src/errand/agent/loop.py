@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from errand.agent.approvals import ApprovalPolicy, Verdict
+from errand.agent.approvals import ApprovalAnswer, ApprovalPolicy, Approving
 from errand.agent.budget import fit
 from errand.agent.prompt import system_prompt
+from errand.agent.toolsets import ToolsetFactory, ToolsetRequest, builtin_toolsets
 from errand.agent.transcript import load_transcript, message_to_json
 from errand.models import (
     Completed,
@@ -36,10 +37,10 @@ from errand.sandbox import (
     GrantedRoot,
     NetworkDecision,
     PolicyError,
+    Sandbox,
     SandboxPolicy,
     SandboxUnavailable,
 )
-from errand.sandbox.session import Sandbox
 from errand.skills import SkillCatalog, SkillSource, discover_skills
 from errand.store import (
     ApprovalRecord,
@@ -51,7 +52,7 @@ from errand.store import (
     TaskStatus,
     UsageRecord,
 )
-from errand.tools import Action, ActionKind, ToolContext, ToolOutput, ToolRegistry, default_tools
+from errand.tools import Action, ActionKind, DuplicateTool, Toolbox, ToolContext, ToolOutput
 
 _T = TypeVar("_T")
 
@@ -87,6 +88,8 @@ class TaskOptions:
     max_steps: int = 50
     timeout: float | None = None
     approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    toolsets: ToolsetFactory = builtin_toolsets
+    """The task's toolsets (each wrapped in ``approvals``); the built-in tools by default."""
     auto_approve: bool = False
     """``--yes``: approve what the policy would ask about. Never widens the sandbox policy:
     unlisted domains stay refused, because nobody is asked for them."""
@@ -208,7 +211,6 @@ class _TaskRun:
             messages = [user_text(task.prompt)]
             await self.store.append_messages(self.task_id, [message_to_json(messages[0])])
         catalog = self._skills(policy)
-        registry = ToolRegistry(default_tools(catalog))
         system = system_prompt(policy, skills_section=catalog.prompt_section())
         max_steps = task.max_steps or self.options.max_steps
         ask = None if self.options.auto_approve or self.responder is None else self._ask_network
@@ -217,16 +219,30 @@ class _TaskRun:
                 g.name: GrantedRoot(g.path, writable=g.mode is FolderMode.READ_WRITE)
                 for g in policy.folders
             }
+            ctx = ToolContext(
+                sandbox=sandbox,
+                policy=policy,
+                roots=roots,
+                ask_user=self._ask_user,
+                task_id=self.task_id,
+            )
+            request = ToolsetRequest(task_id=self.task_id, context=ctx, skills=catalog)
+            toolbox = Toolbox(
+                [
+                    Approving(toolset, self.options.approvals, self._approve)
+                    for toolset in self.options.toolsets(request)
+                ]
+            )
             try:
-                ctx = ToolContext(
-                    sandbox=sandbox, policy=policy, roots=roots, ask_user=self._ask_user
-                )
-                await self._steps(messages, registry, ctx, system, max_steps)
+                await self._steps(messages, toolbox, ctx, system, max_steps)
             finally:
-                for root in roots.values():
-                    root.close()
-                for helper in self._helpers:
-                    helper.cancel()
+                try:
+                    await toolbox.aclose()
+                finally:
+                    for root in roots.values():
+                        root.close()
+                    for helper in self._helpers:
+                        helper.cancel()
 
     def _skills(self, policy: SandboxPolicy) -> SkillCatalog:
         sources = [SkillSource.user()]
@@ -241,12 +257,15 @@ class _TaskRun:
     async def _steps(
         self,
         messages: list[Message],
-        registry: ToolRegistry,
+        toolbox: Toolbox,
         ctx: ToolContext,
         system: str,
         max_steps: int,
     ) -> None:
-        specs = tuple(registry.specs())
+        try:
+            specs = tuple(await toolbox.specs(ctx))
+        except DuplicateTool as exc:
+            raise StopTask(f"the task's tools cannot be offered: {exc}") from exc
         reserved = len(system) + sum(len(str(s.input_schema)) + len(s.description) for s in specs)
         for _step in range(max_steps):
             await self._read_inbox(messages)
@@ -263,7 +282,7 @@ class _TaskRun:
             results: list[ToolResult] = []
             logged: JsonInputObject = {}
             for index, call in enumerate(reply.tool_calls):
-                result, logged = await self._call(call, registry, ctx)
+                result, logged = await self._call(call, toolbox, ctx)
                 results.append(result)
                 if index < len(reply.tool_calls) - 1:
                     await self._event("tool.result", logged)
@@ -338,11 +357,11 @@ class _TaskRun:
         return reply
 
     async def _call(
-        self, call: ToolCall, registry: ToolRegistry, ctx: ToolContext
+        self, call: ToolCall, toolbox: Toolbox, ctx: ToolContext
     ) -> tuple[ToolResult, JsonInputObject]:
         """Run one call; returns its result and the ``tool.result`` payload to log."""
         self._call_tools[call.id] = call.name
-        described = registry.describe(call, ctx)
+        described = await toolbox.describe(call, ctx)
         action = described if isinstance(described, Action) else None
         await self._event(
             "tool.call",
@@ -358,7 +377,7 @@ class _TaskRun:
         if isinstance(described, ToolOutput):
             output = described
         else:
-            output = await self._gate(described, call, ctx, registry)
+            output = await toolbox.invoke(call, ctx)
         logged: JsonInputObject = {
             "call_id": call.id,
             "tool": call.name,
@@ -370,39 +389,19 @@ class _TaskRun:
         }
         return ToolResult(call.id, output.content, output.is_error), logged
 
-    async def _gate(
-        self, action: Action, call: ToolCall, ctx: ToolContext, registry: ToolRegistry
-    ) -> ToolOutput:
-        verdict = self.options.approvals.decide(action)
-        if verdict is Verdict.DENY:
-            return ToolOutput(
-                f"{action.tool} is not allowed by the user's approval policy ({action.summary}).",
-                is_error=True,
-            )
-        if verdict is Verdict.ASK and not await self._approve(
-            action, call.id, call.arguments_json, ctx
-        ):
-            return ToolOutput(
-                f"The user did not approve this {action.tool} call "
-                f"({action.summary}). Do not retry it; find another way or "
-                "ask the user.",
-                is_error=True,
-            )
-        return await registry.invoke(call, ctx)
-
-    async def _approve(
-        self, action: Action, call_id: str, arguments: str, ctx: ToolContext
-    ) -> bool:
+    async def _approve(self, action: Action, call: ToolCall, ctx: ToolContext) -> ApprovalAnswer:
+        """The task's :data:`~errand.agent.approvals.Approver`: record the request, then
+        answer it at once (``--yes``, or nobody can answer) or wait for the user."""
         expires = datetime.now(UTC) + timedelta(seconds=self.options.approval_timeout)
         approval = await self.store.create_approval(
             self.task_id,
-            tool_call_id=call_id,
+            tool_call_id=call.id,
             expires_at=expires,
             action={
                 "tool": action.tool,
                 "kind": str(action.kind),
                 "summary": action.summary,
-                "arguments": arguments,
+                "arguments": call.arguments_json,
                 "workdir": ctx.policy.workdir,
                 "folder": action.folder,
                 "domain": action.domain,
@@ -410,29 +409,33 @@ class _TaskRun:
         )
         if self.options.auto_approve:
             await self.store.decide_approval(approval.id, approve=True, decided_by="--yes")
-            return True
+            return ApprovalAnswer.APPROVED
         if self.responder is None:
             await self.store.decide_approval(
                 approval.id, approve=False, decided_by="nobody can answer"
             )
-            return False
+            return ApprovalAnswer.REFUSED
         return await self._wait_approval(approval)
 
-    async def _wait_approval(self, approval: ApprovalRecord) -> bool:
+    async def _wait_approval(self, approval: ApprovalRecord) -> ApprovalAnswer:
         assert self.responder is not None
         self._helper(self.responder.approval_requested(approval))
 
-        async def decided() -> bool | None:
+        async def decided() -> ApprovalAnswer | None:
             record = await self.store.get_approval(approval.id)
             if record.status is ApprovalStatus.PENDING:
                 return None
-            return record.status is ApprovalStatus.APPROVED
+            if record.status is ApprovalStatus.APPROVED:
+                return ApprovalAnswer.APPROVED
+            if record.status is ApprovalStatus.EXPIRED:
+                return ApprovalAnswer.EXPIRED
+            return ApprovalAnswer.REFUSED
 
-        verdict = await self._wait_for_user(decided, self.options.approval_timeout)
-        if verdict is None:
+        answer = await self._wait_for_user(decided, self.options.approval_timeout)
+        if answer is None:
             await self.store.expire_approvals(approval_id=approval.id)
-            return False
-        return verdict
+            return ApprovalAnswer.EXPIRED
+        return answer
 
     async def _wait_for_user(
         self, ready: Callable[[], Awaitable[_T | None]], timeout: float
@@ -474,7 +477,7 @@ class _TaskRun:
                 "port": port,
             },
         )
-        return await self._wait_approval(approval)
+        return await self._wait_approval(approval) is ApprovalAnswer.APPROVED
 
     async def _ask_user(self, text: str) -> str:
         question = await self.store.create_question(self.task_id, text)

@@ -12,14 +12,16 @@ from rich.console import Console
 
 from errand.config import ConfigError, config_path, load_config
 from errand.sandbox import (
+    EXIT_SANDBOX_UNAVAILABLE,
+    ExecResult,
     NetworkDecision,
     PolicyError,
+    Sandbox,
     SandboxPolicy,
     SandboxUnavailable,
     Verdict,
 )
 from errand.sandbox.policy import policy_from_request
-from errand.sandbox.session import EXIT_SANDBOX_UNAVAILABLE, ExecResult, Sandbox
 
 app = typer.Typer(
     help="Run commands in the sandbox and check that it works here.", no_args_is_help=True

@@ -1,11 +1,15 @@
 """The sandbox: every tool call of the agent runs here, or not at all.
 
 Public surface: build a :class:`SandboxPolicy`, open a :class:`Sandbox` session with it, and
-``await session.run(argv)`` for each command. Host-side file tools use :class:`GrantedRoot`.
+``await session.run(argv)`` for each command (an :class:`ExecResult`; ``launch_failed`` says
+when the sandbox could not start it) or ``await session.spawn(argv)`` for a long-lived
+:class:`SandboxProcess`. Host-side file tools use :class:`GrantedRoot`. A
+:class:`SandboxBackend` builds each command's confinement; callers never import a backend.
 """
 
 from errand.sandbox.addresses import refusal_reason
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision, Verdict
+from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
 from errand.sandbox.errors import PathRefused, SandboxUnavailable
 from errand.sandbox.files import Entry, GrantedRoot
 from errand.sandbox.policy import (
@@ -16,20 +20,38 @@ from errand.sandbox.policy import (
     PolicyError,
     SandboxPolicy,
 )
+from errand.sandbox.session import (
+    EXIT_SANDBOX_UNAVAILABLE,
+    EXIT_TIMEOUT,
+    ExecResult,
+    OutputSink,
+    Sandbox,
+    SandboxProcess,
+)
 
 __all__ = [
+    "EXIT_SANDBOX_UNAVAILABLE",
+    "EXIT_TIMEOUT",
     "AskUser",
     "DecisionSink",
     "Entry",
+    "ExecResult",
+    "ExtraMount",
     "FolderGrant",
     "FolderMode",
     "GrantedRoot",
+    "Launch",
+    "LaunchFailed",
     "Limits",
     "NetworkDecision",
     "NetworkPolicy",
+    "OutputSink",
     "PathRefused",
     "PolicyError",
+    "Sandbox",
+    "SandboxBackend",
     "SandboxPolicy",
+    "SandboxProcess",
     "SandboxUnavailable",
     "Verdict",
     "refusal_reason",

@@ -1,4 +1,4 @@
-"""The Linux backend: one fresh bubblewrap sandbox per command.
+"""The Linux backend: one fresh bubblewrap sandbox per command (:class:`BubblewrapBackend`).
 
 This module only builds argument lists; :mod:`errand.sandbox.session` runs them. The read
 allowlist is deliberate: the sandbox sees ``/usr`` and the few ``/etc`` files programs need,
@@ -15,10 +15,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from errand.sandbox.backend import ExtraMount, Launch
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.namespace import find_tool
 from errand.sandbox.policy import FolderMode, SandboxPolicy
-from errand.sandbox.protected import PROTECTED_PATHS
+from errand.sandbox.protected import ProtectionPlan, plan_protection
+
+__all__ = [
+    "BubblewrapBackend",
+    "CallHandles",
+    "ExtraMount",
+    "ProtectionPlan",
+    "build_argv",
+    "plan_protection",
+    "protection_args",
+    "require_tools",
+    "write_etc",
+]
 
 MIN_VERSION = (0, 8, 0)
 SANDBOX_UID = 1000
@@ -45,14 +58,6 @@ _USR_LINKS = (
     ("usr/lib64", "/lib64"),
     ("usr/lib32", "/lib32"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ExtraMount:
-    """A further read-only host folder for one command (a skill's folder, for instance)."""
-
-    host_path: Path
-    sandbox_path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,56 +216,6 @@ def build_argv(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class ProtectionPlan:
-    """How the protected paths of one read-write folder are guarded for a command.
-
-    ``cover`` are existing protected paths bound read-only onto themselves; ``pin`` are their
-    parent directories bound onto themselves, because a mount point cannot be renamed or
-    removed (so ``.git`` cannot be moved away and recreated writable); ``block`` are the first
-    missing components of absent protected paths, which the caller creates as empty
-    placeholder files and which are covered by ``/dev/null``.
-    """
-
-    cover: tuple[str, ...]
-    pin: tuple[str, ...]
-    block: tuple[str, ...]
-
-
-def plan_protection(host_root: Path) -> ProtectionPlan:
-    """Work out the guards for a read-write folder as it is now.
-
-    Raises:
-        SandboxUnavailable: a protected path or one of its parents is a symlink, which no
-            mount can guard; the message names it and what to do.
-    """
-    cover: list[str] = []
-    pin: list[str] = []
-    block: list[str] = []
-    for rel in PROTECTED_PATHS:
-        parts = rel.split("/")
-        for depth in range(1, len(parts) + 1):
-            sub = "/".join(parts[:depth])
-            path = host_root / sub
-            if path.is_symlink():
-                raise SandboxUnavailable(
-                    f"{path} is a symbolic link, so Errand cannot keep it read-only inside "
-                    "a read-write folder",
-                    "remove the link or grant the folder read-only (:ro)",
-                )
-            if not path.exists():
-                if sub not in block:
-                    block.append(sub)
-                break
-            if depth == len(parts) or not path.is_dir():
-                if sub not in cover:
-                    cover.append(sub)
-                break
-            if sub not in pin:
-                pin.append(sub)
-    return ProtectionPlan(tuple(cover), tuple(pin), tuple(block))
-
-
 def protection_args(host_root: Path, mount_point: str, plan: ProtectionPlan) -> list[str]:
     """bwrap arguments for a plan, after the folder's own bind."""
     out: list[str] = []
@@ -312,3 +267,40 @@ def require_tools() -> tuple[str, str, str]:
     if nsenter is None or prlimit is None:
         raise SandboxUnavailable("nsenter or prlimit is missing", "install util-linux")
     return bwrap, nsenter, prlimit
+
+
+class BubblewrapBackend:
+    """The :class:`~errand.sandbox.backend.SandboxBackend` of Linux: limits (prlimit), the
+    session's namespaces (nsenter), then a fresh bwrap per command."""
+
+    name = "bubblewrap"
+    path = PATH
+    user = SANDBOX_USER
+
+    def __init__(self) -> None:
+        self._tools: tuple[str, str, str] | None = None
+
+    def require(self) -> None:
+        self._tools = require_tools()
+
+    def prepare(self, session_dir: Path, policy: SandboxPolicy) -> None:
+        write_etc(session_dir / "etc", policy.session)
+
+    def command(self, launch: Launch) -> list[str]:
+        if self._tools is None:
+            self._tools = require_tools()
+        if launch.namespace_pid is None or launch.seccomp_fd is None:
+            raise ValueError("bubblewrap needs the session's namespace and a seccomp program")
+        return build_argv(
+            bwrap=self._tools[0],
+            nsenter=self._tools[1],
+            prlimit=self._tools[2],
+            policy=launch.policy,
+            etc_dir=launch.session_dir / "etc",
+            handles=CallHandles(launch.namespace_pid, launch.seccomp_fd),
+            argv=launch.argv,
+            env=launch.env,
+            cwd=launch.cwd,
+            protection=launch.protected,
+            extra_mounts=launch.extra_mounts,
+        )

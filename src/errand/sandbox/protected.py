@@ -8,7 +8,10 @@ all enforce this one list.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from errand.sandbox.errors import SandboxUnavailable
 
 PROTECTED_PATHS: tuple[str, ...] = (
     ".git/hooks",
@@ -66,3 +69,53 @@ def is_protected_parent(relative: str | PurePosixPath) -> bool:
 
 def _parts(relative: str | PurePosixPath) -> list[str]:
     return [p for p in PurePosixPath(relative).parts if p not in ("", ".", "/")]
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionPlan:
+    """How the protected paths of one read-write folder are guarded for a command.
+
+    ``cover`` are existing protected paths bound read-only onto themselves; ``pin`` are their
+    parent directories bound onto themselves, because a mount point cannot be renamed or
+    removed (so ``.git`` cannot be moved away and recreated writable); ``block`` are the first
+    missing components of absent protected paths, which the caller creates as empty
+    placeholder files and which are covered by ``/dev/null``.
+    """
+
+    cover: tuple[str, ...]
+    pin: tuple[str, ...]
+    block: tuple[str, ...]
+
+
+def plan_protection(host_root: Path) -> ProtectionPlan:
+    """Work out the guards for a read-write folder as it is now.
+
+    Raises:
+        SandboxUnavailable: a protected path or one of its parents is a symlink, which no
+            mount can guard; the message names it and what to do.
+    """
+    cover: list[str] = []
+    pin: list[str] = []
+    block: list[str] = []
+    for rel in PROTECTED_PATHS:
+        parts = rel.split("/")
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            path = host_root / sub
+            if path.is_symlink():
+                raise SandboxUnavailable(
+                    f"{path} is a symbolic link, so Errand cannot keep it read-only inside "
+                    "a read-write folder",
+                    "remove the link or grant the folder read-only (:ro)",
+                )
+            if not path.exists():
+                if sub not in block:
+                    block.append(sub)
+                break
+            if depth == len(parts) or not path.is_dir():
+                if sub not in cover:
+                    cover.append(sub)
+                break
+            if sub not in pin:
+                pin.append(sub)
+    return ProtectionPlan(tuple(cover), tuple(pin), tuple(block))

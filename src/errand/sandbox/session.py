@@ -1,8 +1,11 @@
 """A sandbox session: the namespace, the egress proxy and the commands run inside them.
 
-One :class:`Sandbox` per task (a "session"). Each :meth:`Sandbox.run` starts one fresh bwrap
-around one command; the session's network namespace, proxy and identity files are shared by
-all of its commands and torn down by :meth:`Sandbox.aclose`.
+One :class:`Sandbox` per task (a "session"). Each :meth:`Sandbox.run` starts one fresh
+sandbox (built by the session's :class:`~errand.sandbox.backend.SandboxBackend`) around one
+command and waits for it; :meth:`Sandbox.spawn` starts a long-lived one and hands back its
+pipes (:class:`SandboxProcess`). The session's network namespace, proxy and identity files are
+shared by all of its commands and torn down by :meth:`Sandbox.aclose`, which also kills every
+process still running.
 """
 
 from __future__ import annotations
@@ -15,19 +18,21 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from errand.sandbox import bwrap
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision
+from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
+from errand.sandbox.bwrap import BubblewrapBackend
 from errand.sandbox.cgroup import PidsLimit
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.namespace import PROXY_PORT, NetworkNamespace
 from errand.sandbox.placeholders import PlaceholderRegistry
 from errand.sandbox.policy import FolderMode, SandboxPolicy
+from errand.sandbox.protected import ProtectionPlan, plan_protection
 from errand.sandbox.proxy import EgressProxy, Resolver
 from errand.sandbox.seccomp import seccomp_program
 
@@ -37,6 +42,7 @@ EXIT_SANDBOX_UNAVAILABLE = 125
 # stop it once it has produced this many times the cap: endless output is a runaway.
 _RUNAWAY_FACTOR = 64
 _READ_CHUNK = 65536
+_GONE_SECONDS = 5.0
 
 OutputSink = Callable[[str, bytes], None]
 """Called with ``("stdout" | "stderr", chunk)`` as output arrives, before any cap applies."""
@@ -54,6 +60,9 @@ class ExecResult:
     stderr_dropped: int = 0
     timed_out: bool = False
     network: tuple[NetworkDecision, ...] = field(default=())
+    launch_failed: str | None = None
+    """Why the sandbox could not start the command (it never ran; ``exit_code`` is 125), or
+    None when the command ran and the exit status is its own."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready view (text decoded with replacement)."""
@@ -66,6 +75,7 @@ class ExecResult:
             "stdout_dropped_bytes": self.stdout_dropped,
             "stderr_dropped_bytes": self.stderr_dropped,
             "network": [d.as_dict() for d in self.network],
+            "launch_failed": self.launch_failed,
         }
 
 
@@ -75,7 +85,8 @@ class Sandbox:
     Use as ``async with Sandbox(policy) as sandbox: result = await sandbox.run([...])``.
     ``on_decision`` receives every network decision; ``ask`` is consulted for domains that are
     neither allowed nor denied (without it they are denied). ``resolver`` replaces the host's
-    name resolution for the proxy (tests use it to point a name at a test host).
+    name resolution for the proxy (tests use it to point a name at a test host). ``backend``
+    builds each command's confinement (bubblewrap by default).
     """
 
     def __init__(
@@ -85,17 +96,19 @@ class Sandbox:
         on_decision: DecisionSink | None = None,
         ask: AskUser | None = None,
         resolver: Resolver | None = None,
+        backend: SandboxBackend | None = None,
     ) -> None:
         self.policy = policy
+        self.backend: SandboxBackend = backend or BubblewrapBackend()
         self._resolver = resolver
         self._on_decision = on_decision
         self._ask = ask
         self._namespace = NetworkNamespace()
         self._proxy: EgressProxy | None = None
-        self._tools: tuple[str, str, str] | None = None
         self._runtime: Path | None = None
         self._calls: dict[str, list[NetworkDecision]] = {}
         self._pids: PidsLimit | None = None
+        self._processes: set[SandboxProcess] = set()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -112,7 +125,7 @@ class Sandbox:
         Raises:
             SandboxUnavailable: a layer cannot be set up here; nothing will run.
         """
-        self._tools = bwrap.require_tools()
+        self.backend.require()
         _PLACEHOLDERS.sweep()
         seccomp_program()  # fail now, not at the first command
         for grant in self.policy.folders:
@@ -123,7 +136,7 @@ class Sandbox:
         self._runtime = Path(tempfile.mkdtemp(prefix=f"errand-{self.policy.session}-"))
         # The sandbox's user must be able to read its /etc through the bind mount.
         os.chmod(self._runtime, 0o755)  # noqa: S103
-        bwrap.write_etc(self._runtime / "etc", self.policy.session)
+        self.backend.prepare(self._runtime, self.policy)
         self._pids = PidsLimit.create(self.policy.session, self.policy.limits.processes)
         try:
             await self._namespace.start()
@@ -141,22 +154,27 @@ class Sandbox:
             raise
 
     async def aclose(self) -> None:
-        """Stop the proxy and release the namespace and temporary files (each step runs even
-        if an earlier one fails or the caller is cancelled)."""
-        proxy, self._proxy = self._proxy, None
+        """Kill the processes still running, stop the proxy and release the namespace and
+        temporary files (each step runs even if an earlier one fails or the caller is
+        cancelled)."""
         try:
-            if proxy is not None:
-                await proxy.aclose()
+            for process in list(self._processes):
+                await asyncio.shield(process.aclose())
         finally:
+            proxy, self._proxy = self._proxy, None
             try:
-                await self._namespace.aclose()
+                if proxy is not None:
+                    await proxy.aclose()
             finally:
-                if self._pids is not None:
-                    self._pids.remove()
-                    self._pids = None
-                if self._runtime is not None:
-                    shutil.rmtree(self._runtime, ignore_errors=True)
-                    self._runtime = None
+                try:
+                    await self._namespace.aclose()
+                finally:
+                    if self._pids is not None:
+                        self._pids.remove()
+                        self._pids = None
+                    if self._runtime is not None:
+                        shutil.rmtree(self._runtime, ignore_errors=True)
+                        self._runtime = None
 
     def _record_decision(self, decision: NetworkDecision) -> None:
         calls = self._calls.get(decision.call_id)
@@ -174,50 +192,128 @@ class Sandbox:
         stdin: bytes | None = None,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
-        extra_mounts: Sequence[bwrap.ExtraMount] = (),
+        extra_mounts: Sequence[ExtraMount] = (),
         on_output: OutputSink | None = None,
     ) -> ExecResult:
         """Run one command in a fresh sandbox and wait for it.
 
         The exit code is the command's, 124 when it ran out of time (its whole process tree is
-        killed), 125 when the sandbox could not be set up (stderr says why). Cancelling the
-        awaiting task kills the command too.
+        killed), 125 with ``launch_failed`` set when the sandbox could not start it.
+        Cancelling the awaiting task kills the command too.
 
         Raises:
             SandboxUnavailable: the session was not started.
         """
-        if self._proxy is None or self._runtime is None or self._tools is None:
+        with self._launch(argv, call_id, cwd, env, extra_mounts) as launch:
+            return await self._execute(
+                launch,
+                stdin=stdin,
+                timeout=timeout or self.policy.limits.timeout_seconds,
+                on_output=on_output,
+            )
+
+    async def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        call_id: str | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        extra_mounts: Sequence[ExtraMount] = (),
+        pass_fds: Sequence[int] = (),
+    ) -> SandboxProcess:
+        """Start a long-lived command in a fresh sandbox and return its pipes at once.
+
+        The process runs under the session's policy exactly as :meth:`run` commands do (same
+        mounts, seccomp filter, namespaces, limits and proxy environment) with a proxy
+        credential of its own, so its network decisions carry ``call_id``. ``pass_fds`` are
+        host descriptors handed to the process as descriptors 3, 4, ... in that order (a
+        browser's pipe transport, for instance); the caller keeps and closes its own copies.
+        There is no time limit: the process runs until it exits, :meth:`SandboxProcess.aclose`
+        or this session's :meth:`aclose`, which kill its whole tree.
+
+        Raises:
+            LaunchFailed: the sandbox could not start the command (nothing runs).
+            SandboxUnavailable: the session was not started.
+        """
+        with self._launch(argv, call_id, cwd, env, extra_mounts, pass_fds=pass_fds) as launch:
+            proc = await asyncio.create_subprocess_exec(
+                *launch.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                close_fds=True,
+                pass_fds=launch.pass_fds,
+                env={"PATH": "/usr/bin:/bin"},
+            )
+            launch.close_child_ends()
+            process = SandboxProcess(proc, launch.decisions, self._finish_launch(launch))
+            self._processes.add(process)
+            process._on_close = self._processes.discard
+            try:
+                if not await _started(launch.ready_r):
+                    code = await proc.wait()
+                    assert proc.stderr is not None
+                    stderr = await proc.stderr.read()
+                    raise LaunchFailed(_launch_reason(code, stderr))
+            except BaseException:
+                await asyncio.shield(process.aclose())
+                raise
+        return process
+
+    @contextlib.contextmanager
+    def _launch(
+        self,
+        argv: Sequence[str],
+        call_id: str | None,
+        cwd: str | None,
+        env: Mapping[str, str] | None,
+        extra_mounts: Sequence[ExtraMount],
+        *,
+        pass_fds: Sequence[int] = (),
+    ) -> Iterator[_Launched]:
+        """Prepare one command (credential, placeholders, seccomp and ready pipes, host argv);
+        its descriptors are closed on exit, and what it holds is released unless
+        ``_finish_launch`` took it over.
+
+        The command is wrapped (see :func:`_handoff_argv`) so that it says it started: a
+        command that never says so was not launched, whatever it printed.
+        """
+        if self._proxy is None or self._runtime is None:
             raise SandboxUnavailable("the sandbox session is not running", "start it first")
         if not argv:
             raise ValueError("no command given")
         call = call_id or secrets.token_hex(6)
         user, password = self._proxy.new_credential(call)
-        decisions: list[NetworkDecision] = []
-        self._calls[call] = decisions
-        placeholders: list[Path] = []
+        launched = _Launched(call=call, user=user)
+        self._calls[call] = launched.decisions
         seccomp_r, seccomp_w = os.pipe()
+        launched.seccomp_fd = seccomp_r
+        launched.ready_r, launched.ready_w = os.pipe()
+        launched.pass_fds = (seccomp_r, launched.ready_w, *pass_fds)
         try:
-            protection = {}
+            protection: dict[Path, ProtectionPlan] = {}
             for grant in self.policy.folders:
                 if grant.mode is FolderMode.READ_WRITE:
-                    plan = bwrap.plan_protection(grant.path)
-                    placeholders += _PLACEHOLDERS.acquire(grant.path, plan.block)
+                    plan = plan_protection(grant.path)
+                    launched.placeholders += _PLACEHOLDERS.acquire(grant.path, plan.block)
                     protection[grant.path] = plan
             os.write(seccomp_w, seccomp_program())
             os.close(seccomp_w)
             seccomp_w = -1
-            argv_full = bwrap.build_argv(
-                bwrap=self._tools[0],
-                nsenter=self._tools[1],
-                prlimit=self._tools[2],
-                policy=self.policy,
-                etc_dir=self._runtime / "etc",
-                handles=bwrap.CallHandles(self._namespace.holder_pid, seccomp_r),
-                argv=argv,
-                env=self._environment(user, password, env or {}),
-                cwd=cwd,
-                protection=protection,
-                extra_mounts=extra_mounts,
+            inner = _handoff_argv(argv, launched.ready_w, pass_fds)
+            argv_full = self.backend.command(
+                Launch(
+                    policy=self.policy,
+                    argv=inner,
+                    env=self._environment(user, password, env or {}),
+                    cwd=cwd,
+                    session_dir=self._runtime,
+                    extra_mounts=extra_mounts,
+                    namespace_pid=self._namespace.holder_pid,
+                    seccomp_fd=seccomp_r,
+                    protected=protection,
+                )
             )
             if self._pids is not None:
                 # Join the session's pids group before anything can fork; the path is an
@@ -229,30 +325,37 @@ class Sandbox:
                     str(self._pids.procs),
                     *argv_full,
                 ]
-            return await self._execute(
-                argv_full,
-                pass_fds=(seccomp_r,),
-                stdin=stdin,
-                timeout=timeout or self.policy.limits.timeout_seconds,
-                on_output=on_output,
-                decisions=decisions,
-            )
+            launched.argv = argv_full
+            yield launched
         finally:
             os.close(seccomp_r)
             if seccomp_w >= 0:
                 os.close(seccomp_w)
-            _PLACEHOLDERS.release(placeholders)
-            self._proxy.drop_credential(user)
-            self._calls.pop(call, None)
+            launched.close_child_ends()
+            os.close(launched.ready_r)
+            if not launched.kept:
+                self._release(launched)
+
+    def _finish_launch(self, launched: _Launched) -> Callable[[], None]:
+        """Keep what ``launched`` holds until the returned callback runs."""
+        launched.kept = True
+        return lambda: self._release(launched)
+
+    def _release(self, launched: _Launched) -> None:
+        _PLACEHOLDERS.release(launched.placeholders)
+        launched.placeholders = []
+        if self._proxy is not None:
+            self._proxy.drop_credential(launched.user)
+        self._calls.pop(launched.call, None)
 
     def _environment(self, user: str, password: str, extra: Mapping[str, str]) -> dict[str, str]:
         proxy = f"http://{user}:{password}@127.0.0.1:{PROXY_PORT}"
         socks = f"socks5h://{user}:{password}@127.0.0.1:{PROXY_PORT}"
         env = {
-            "PATH": bwrap.PATH,
+            "PATH": self.backend.path,
             "HOME": self.policy.home,
-            "USER": bwrap.SANDBOX_USER,
-            "LOGNAME": bwrap.SANDBOX_USER,
+            "USER": self.backend.user,
+            "LOGNAME": self.backend.user,
             "LANG": "C.UTF-8",
             "TERM": os.environ.get("TERM", "dumb"),
             "TZ": os.environ.get("TZ", "UTC"),
@@ -271,25 +374,24 @@ class Sandbox:
 
     async def _execute(
         self,
-        argv: list[str],
+        launch: _Launched,
         *,
-        pass_fds: tuple[int, ...],
         stdin: bytes | None,
         timeout: float,
         on_output: OutputSink | None,
-        decisions: list[NetworkDecision],
     ) -> ExecResult:
         cap = self.policy.limits.output_bytes
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *launch.argv,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
-            pass_fds=pass_fds,
+            pass_fds=launch.pass_fds,
             env={"PATH": "/usr/bin:/bin"},
         )
+        launch.close_child_ends()
         out = _Capture("stdout", cap, on_output)
         err = _Capture("stderr", cap, on_output)
         assert proc.stdout is not None and proc.stderr is not None
@@ -324,7 +426,9 @@ class Sandbox:
         elif code < 0:
             code = 128 - code
         stderr = err.data()
-        if code == 1 and _setup_failed(stderr):
+        launch_failed = None
+        if not timed_out and not _said_started(launch.ready_r):
+            launch_failed = _launch_reason(code, stderr)
             code = EXIT_SANDBOX_UNAVAILABLE
         return ExecResult(
             exit_code=code,
@@ -334,13 +438,180 @@ class Sandbox:
             stdout_dropped=out.dropped,
             stderr_dropped=err.dropped,
             timed_out=timed_out,
-            network=tuple(decisions),
+            network=tuple(launch.decisions),
+            launch_failed=launch_failed,
         )
 
 
-def _setup_failed(stderr: bytes) -> bool:
-    # Our launch chain reports its own failures with its name as prefix, before the command.
-    return stderr.startswith((b"bwrap: ", b"nsenter: ", b"prlimit: "))
+@dataclass
+class _Launched:
+    """What one command holds while it runs: its credential, placeholders and argv."""
+
+    call: str
+    user: str
+    argv: list[str] = field(default_factory=list)
+    seccomp_fd: int = -1
+    ready_r: int = -1
+    ready_w: int = -1
+    pass_fds: tuple[int, ...] = ()
+    decisions: list[NetworkDecision] = field(default_factory=list)
+    placeholders: list[Path] = field(default_factory=list)
+    kept: bool = False
+
+    def close_child_ends(self) -> None:
+        """Close our copy of the ready pipe's write end (once the child has its own), so
+        that the pipe reads EOF when the child is gone."""
+        if self.ready_w >= 0:
+            os.close(self.ready_w)
+            self.ready_w = -1
+
+
+class SandboxProcess:
+    """A long-lived process under a session's policy, from :meth:`Sandbox.spawn`.
+
+    Same mounts, seccomp filter, namespaces and egress proxy as the session's other commands,
+    with a proxy credential of its own (its network decisions carry its ``call_id`` and are in
+    :attr:`network`). ``pid`` is the host pid of its launcher; killing it takes down the whole
+    sandbox (its pid namespace dies with it). Killed by :meth:`aclose`, and by the session's
+    :meth:`Sandbox.aclose` at the latest.
+    """
+
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        decisions: list[NetworkDecision],
+        release: Callable[[], None],
+    ) -> None:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        self._proc = proc
+        self._decisions = decisions
+        self._release: Callable[[], None] | None = release
+        self._on_close: Callable[[SandboxProcess], None] | None = None
+        self.stdin: asyncio.StreamWriter = proc.stdin
+        self.stdout: asyncio.StreamReader = proc.stdout
+        self.stderr: asyncio.StreamReader = proc.stderr
+        self.pid: int = proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it has exited (negative: killed by that signal)."""
+        return self._proc.returncode
+
+    @property
+    def network(self) -> tuple[NetworkDecision, ...]:
+        """The egress proxy's decisions about this process's connections so far."""
+        return tuple(self._decisions)
+
+    async def wait(self) -> int:
+        """Wait for the process to exit; its exit status."""
+        return await self._proc.wait()
+
+    async def aclose(self) -> None:
+        """Kill the process and everything it started, wait until they are gone, release its
+        credential (idempotent; finishes even when the caller is cancelled)."""
+        tree = _descendants(self._proc.pid) if self._proc.returncode is None else set()
+        _kill(self._proc)
+        try:
+            await asyncio.shield(self._proc.wait())
+            # The rest of the tree dies with the sandbox's pid namespace, a moment later.
+            await asyncio.shield(_gone(tree - {self._proc.pid}))
+        finally:
+            self.stdin.close()
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+            if self._on_close is not None:
+                self._on_close(self)
+
+
+def _descendants(root: int) -> set[int]:
+    """``root`` and the processes descended from it, as /proc shows them now."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8", errors="replace")
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+async def _gone(pids: set[int], timeout: float = _GONE_SECONDS) -> None:
+    """Wait until each of ``pids`` has exited (or ``timeout`` passed)."""
+    loop = asyncio.get_running_loop()
+    waiting: list[tuple[int, asyncio.Future[None]]] = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue  # already gone
+        exited: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _settle, exited)
+        waiting.append((fd, exited))
+    try:
+        if waiting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(f for _, f in waiting)), timeout)
+    finally:
+        for fd, _ in waiting:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _handoff_argv(argv: Sequence[str], ready_fd: int, fds: Sequence[int]) -> list[str]:
+    """Wrap ``argv`` so that, inside the sandbox, it first says it started (one byte on
+    ``ready_fd``: the launch worked) and finds ``fds`` as descriptors 3, 4, ...
+
+    Only numbers enter the script; ``argv`` is passed as arguments. The descriptors are
+    first moved above every number in play, so the order of the moves cannot clobber one.
+    """
+    base = max([ready_fd, *fds, 9]) + 1
+    steps = [f"printf x >&{ready_fd}", f"exec {ready_fd}>&-"]
+    if fds:
+        steps.append("exec " + " ".join(f"{base + i}<&{fd}" for i, fd in enumerate(fds)))
+        steps.append("exec " + " ".join(f"{fd}<&-" for fd in fds))
+        steps.append("exec " + " ".join(f"{3 + i}<&{base + i}" for i in range(len(fds))))
+        steps.append("exec " + " ".join(f"{base + i}<&-" for i in range(len(fds))))
+    steps.append('exec "$@"')
+    return ["/bin/bash", "-c", "; ".join(steps), "errand", *argv]
+
+
+def _said_started(fd: int) -> bool:
+    """Whether the (finished) command wrote its start byte on the ready pipe ``fd``."""
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1) == b"x"
+    except BlockingIOError:
+        return False
+
+
+def _launch_reason(code: int, stderr: bytes) -> str:
+    return stderr.decode(errors="replace").strip() or f"the launcher exited with status {code}"
+
+
+async def _started(fd: int) -> bool:
+    """Whether the process behind the read end ``fd`` said it started (EOF: it never did)."""
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _settle, readable)
+    try:
+        await readable
+    finally:
+        loop.remove_reader(fd)
+    return os.read(fd, 1) == b"x"
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -1,22 +1,26 @@
 """The tools Errand's agent can call: files, search, shell, web fetch, questions, skills.
 
-Public surface: :class:`ToolRegistry` (specs for the model, safe invocation) built from
-:func:`default_tools`; the contract :class:`Tool` with :class:`ToolContext`,
-:class:`Action`/:class:`ActionKind` and :class:`ToolOutput`; :class:`ToolError` for expected
-failures; :func:`resolve_path` for mapping model paths to granted folders.
+Public surface: a task's tools come from :class:`Toolset` objects (tools as :class:`ToolDef`
+with raw JSON Schemas) routed by a :class:`Toolbox` (name routing, :data:`OUTPUT_CAP`, close
+at the end); the built-in tools are the :class:`BuiltinToolset` of :func:`default_tools`, each
+a :class:`Tool` with a pydantic ``Args`` model. Every call gets a :class:`ToolContext`, is
+described as an :class:`Action` (:class:`ActionKind`) for approval, and returns a
+:class:`ToolOutput`; :class:`ToolError` marks expected failures; :func:`resolve_path` maps
+model paths to granted folders.
 """
 
 from errand.tools.ask import AskUser
 from errand.tools.base import Action, ActionKind, Tool, ToolContext, ToolMap, ToolOutput
+from errand.tools.builtin import BuiltinToolset, default_tools
 from errand.tools.errors import ToolError
 from errand.tools.file_read import ListFiles, ReadFile
 from errand.tools.file_write import EditFile, WriteFile
 from errand.tools.html_text import html_to_text
 from errand.tools.paths import GrantPath, resolve_path
-from errand.tools.registry import OUTPUT_CAP, ToolRegistry, default_tools
 from errand.tools.search import SearchFiles
 from errand.tools.shell import RunShell
 from errand.tools.skill import ActivateSkill
+from errand.tools.toolset import OUTPUT_CAP, DuplicateTool, Toolbox, ToolDef, Toolset
 from errand.tools.web import FetchUrl
 
 __all__ = [
@@ -25,6 +29,8 @@ __all__ = [
     "ActionKind",
     "ActivateSkill",
     "AskUser",
+    "BuiltinToolset",
+    "DuplicateTool",
     "EditFile",
     "FetchUrl",
     "GrantPath",
@@ -34,10 +40,12 @@ __all__ = [
     "SearchFiles",
     "Tool",
     "ToolContext",
+    "ToolDef",
     "ToolError",
     "ToolMap",
     "ToolOutput",
-    "ToolRegistry",
+    "Toolbox",
+    "Toolset",
     "WriteFile",
     "default_tools",
     "html_to_text",

@@ -16,10 +16,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import BaseModel
 
-from errand.sandbox.bwrap import ExtraMount
-from errand.sandbox.files import GrantedRoot
-from errand.sandbox.policy import SandboxPolicy
-from errand.sandbox.session import Sandbox
+from errand.sandbox import ExtraMount, GrantedRoot, Sandbox, SandboxPolicy
 
 
 class ActionKind(StrEnum):
@@ -70,6 +67,8 @@ class ToolContext:
     roots: Mapping[str, GrantedRoot]
     ask_user: AskUser
     call_id: str = ""
+    task_id: str = ""
+    """The task the tools work for (empty outside a task, e.g. in ``errand sandbox``)."""
     extra_mounts: list[ExtraMount] = field(default_factory=list)
     """Read-only mounts added to every later command (activated skills' folders)."""
 

@@ -12,7 +12,7 @@ import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from errand.sandbox.errors import PathRefused
+from errand.sandbox import PathRefused
 
 
 class ToolError(Exception):

@@ -12,7 +12,7 @@ from typing import ClassVar, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.sandbox.files import Entry
+from errand.sandbox import Entry
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError, file_errors
 from errand.tools.paths import granted_root, resolve_path, show_path

@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from errand.sandbox.files import GrantedRoot
-from errand.sandbox.policy import FolderGrant, FolderMode, SandboxPolicy
+from errand.sandbox import FolderGrant, FolderMode, GrantedRoot, SandboxPolicy
 from errand.tools.errors import ToolError
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError, file_errors
 from errand.tools.paths import GrantPath, granted_root, resolve_path, show_path
-from errand.tools.shell import sandbox_failed, sandbox_timeout
+from errand.tools.shell import sandbox_timeout
 from errand.tools.text_output import cut_line
 
 MAX_MATCHES = 200
@@ -91,10 +91,8 @@ class SearchFiles:
             timeout=sandbox_timeout(ctx, SEARCH_TIMEOUT),
             extra_mounts=list(ctx.extra_mounts),
         )
-        if sandbox_failed(result):
-            raise ToolError(
-                "The sandbox could not be set up: " + result.stderr.decode(errors="replace")
-            )
+        if result.launch_failed is not None:
+            raise ToolError("The sandbox could not be set up: " + result.launch_failed)
         matches = _matches(ctx, found, result.stdout)
         problems = result.stderr.decode("utf-8", errors="replace").strip()
         if result.timed_out:

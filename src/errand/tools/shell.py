@@ -12,8 +12,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.sandbox.audit import Verdict
-from errand.sandbox.session import EXIT_SANDBOX_UNAVAILABLE, ExecResult
+from errand.sandbox import ExecResult, Verdict
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError
 from errand.tools.text_output import cut_line, cut_middle, format_size
@@ -58,20 +57,12 @@ class RunShell:
             timeout=timeout,
             extra_mounts=list(ctx.extra_mounts),
         )
-        if sandbox_failed(result):
+        if result.launch_failed is not None:
             raise ToolError(
                 "The sandbox could not be set up, so the command did not run: "
-                + result.stderr.decode(errors="replace").strip()
+                + result.launch_failed
             )
         return ToolOutput(format_result(result, timeout))
-
-
-def sandbox_failed(result: ExecResult) -> bool:
-    """Whether the sandbox itself failed to start (a command may exit 125 on its own; the
-    launch chain's failures are the ones whose message it prefixes with its name)."""
-    return result.exit_code == EXIT_SANDBOX_UNAVAILABLE and result.stderr.startswith(
-        (b"bwrap: ", b"nsenter: ", b"prlimit: ")
-    )
 
 
 def sandbox_timeout(ctx: ToolContext, requested: float | None) -> float:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.sandbox.bwrap import ExtraMount
+from errand.sandbox import ExtraMount
 from errand.skills import SkillCatalog, SkillError, activation_text
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError

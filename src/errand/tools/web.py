@@ -15,13 +15,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.sandbox.audit import Verdict
+from errand.sandbox import ExecResult, Verdict
 from errand.sandbox.hostnames import HostnameError, normalize_host
-from errand.sandbox.session import ExecResult
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError
 from errand.tools.html_text import html_to_text
-from errand.tools.shell import sandbox_failed, sandbox_timeout
+from errand.tools.shell import sandbox_timeout
 from errand.tools.text_output import cut_line, decode_text, format_size, looks_binary
 
 FETCH_SECONDS = 150
@@ -72,10 +71,8 @@ class FetchUrl:
             timeout=seconds + 5,  # curl stops itself first and says so
             extra_mounts=list(ctx.extra_mounts),
         )
-        if sandbox_failed(result):
-            raise ToolError(
-                "The sandbox could not be set up: " + result.stderr.decode(errors="replace")
-            )
+        if result.launch_failed is not None:
+            raise ToolError("The sandbox could not be set up: " + result.launch_failed)
         refused = [d for d in result.network if d.verdict is Verdict.DENY]
         if refused:
             first = refused[0]

@@ -1,10 +1,11 @@
-"""The set of tools a task offers, and the one place every call goes through.
+"""The built-in tools as one toolset.
 
-:class:`ToolRegistry` turns a model's :class:`~errand.models.types.ToolCall` into a
-:class:`~errand.tools.base.ToolOutput` whatever happens: an unknown name, malformed JSON,
-arguments that break the schema, an expected failure (:class:`ToolError`) or an unexpected
-exception all become error outputs the model can read, and output is capped. Only
-cancellation propagates: a stopped task must stop.
+:class:`BuiltinToolset` offers the :class:`~errand.tools.base.Tool` classes (each with a
+pydantic ``Args`` model, from which its JSON Schema is derived) and turns a model's
+:class:`~errand.models.types.ToolCall` into a :class:`~errand.tools.base.ToolOutput` whatever
+happens: malformed JSON, arguments that break the schema, an expected failure
+(:class:`ToolError`) or an unexpected exception all become error outputs the model can read.
+Only cancellation propagates: a stopped task must stop.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ValidationError
 
-from errand.models.types import JsonValue, MalformedToolArguments, ToolCall, ToolSpec
+from errand.models.types import JsonValue, MalformedToolArguments, ToolCall
 from errand.skills import SkillCatalog
 from errand.tools.ask import AskUser
 from errand.tools.base import Action, Tool, ToolContext, ToolOutput
@@ -24,11 +25,9 @@ from errand.tools.file_write import EditFile, WriteFile
 from errand.tools.search import SearchFiles
 from errand.tools.shell import RunShell
 from errand.tools.skill import ActivateSkill
-from errand.tools.text_output import cut_middle
+from errand.tools.toolset import ToolDef
 from errand.tools.web import FetchUrl
 
-OUTPUT_CAP = 30_000
-"""Characters of one tool output the model receives; longer output keeps head and tail."""
 _MAX_REPORTED_ERRORS = 3
 _NOISE_KEYS = frozenset({"title"})
 
@@ -51,20 +50,21 @@ def default_tools(catalog: SkillCatalog | None = None) -> list[Tool]:
     return tools
 
 
-class ToolRegistry:
-    """Tools by name, their specs for the model, and safe invocation.
+class BuiltinToolset:
+    """Tools implemented in Errand itself, by name; a :class:`~errand.tools.Toolset`.
 
     Raises:
         ValueError: (at construction) two tools share a name.
     """
 
-    def __init__(self, tools: Sequence[Tool], *, output_cap: int = OUTPUT_CAP) -> None:
+    name = "builtin"
+
+    def __init__(self, tools: Sequence[Tool]) -> None:
         self._tools: dict[str, Tool] = {}
         for tool in tools:
             if tool.name in self._tools:
                 raise ValueError(f"two tools are named {tool.name!r}")
             self._tools[tool.name] = tool
-        self.output_cap = output_cap
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -73,12 +73,15 @@ class ToolRegistry:
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 
-    def specs(self) -> list[ToolSpec]:
+    def tool_defs(self) -> list[ToolDef]:
         """What the model is told about each tool: name, description, a lean JSON schema."""
         return [
-            ToolSpec(tool.name, tool.description, _lean_schema(tool.Args))
+            ToolDef(tool.name, tool.description, _lean_schema(tool.Args))
             for tool in self._tools.values()
         ]
+
+    async def list_tools(self, ctx: ToolContext) -> Sequence[ToolDef]:
+        return self.tool_defs()
 
     def describe(self, call: ToolCall, ctx: ToolContext) -> Action | ToolOutput:
         """What ``call`` would do, or the error output when it cannot run as sent."""
@@ -94,27 +97,22 @@ class ToolRegistry:
             return _unexpected(tool.name, exc)
 
     async def invoke(self, call: ToolCall, ctx: ToolContext) -> ToolOutput:
-        """Run ``call``; never raises except for cancellation.
-
-        The tool sees a copy of ``ctx`` with ``call_id`` set to the call's id (the copy
-        shares ``extra_mounts``, so skills activated by one call serve later ones).
-        """
+        """Run ``call``; never raises except for cancellation. The tool sees ``ctx`` with
+        ``call_id`` set to the call's id."""
         parsed = self._parse(call)
         if isinstance(parsed, ToolOutput):
             return parsed
         tool, args = parsed
         try:
-            output = await tool.run(args, dataclasses.replace(ctx, call_id=call.id))
+            return await tool.run(args, dataclasses.replace(ctx, call_id=call.id))
         except ToolError as exc:
-            output = ToolOutput(str(exc), is_error=True)
+            return ToolOutput(str(exc), is_error=True)
         # CancelledError is a BaseException, so it passes through: a stopped task stops.
         except Exception as exc:  # any failure becomes a readable error
-            output = _unexpected(tool.name, exc)
-        if len(output.content) > self.output_cap:
-            output = dataclasses.replace(
-                output, content=cut_middle(output.content, self.output_cap)
-            )
-        return output
+            return _unexpected(tool.name, exc)
+
+    async def aclose(self) -> None:
+        """Nothing to stop: built-in tools hold no processes of their own."""
 
     def _parse(self, call: ToolCall) -> tuple[Tool, BaseModel] | ToolOutput:
         tool = self._tools.get(call.name)

@@ -1,4 +1,5 @@
-"""The registry: specs for the model, and invocation that never crashes a task."""
+"""The built-in toolset behind a toolbox: schemas for the model, and invocation that never
+crashes a task."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from errand.tools import (
     Action,
     ActionKind,
     ActivateSkill,
+    BuiltinToolset,
+    Toolbox,
     ToolContext,
     ToolError,
     ToolOutput,
-    ToolRegistry,
     default_tools,
 )
 from tools.tool_harness import Harness
@@ -65,8 +67,8 @@ def echo() -> Echo:
 
 
 @pytest.fixture
-def registry(echo: Echo) -> ToolRegistry:
-    return ToolRegistry([echo], output_cap=1000)
+def registry(echo: Echo) -> Toolbox:
+    return Toolbox([BuiltinToolset([echo])], output_cap=1000)
 
 
 def call(arguments: str, name: str = "echo") -> ToolCall:
@@ -74,7 +76,7 @@ def call(arguments: str, name: str = "echo") -> ToolCall:
 
 
 async def test_a_valid_call_runs_with_the_calls_id(
-    registry: ToolRegistry, echo: Echo, harness: Harness
+    registry: Toolbox, echo: Echo, harness: Harness
 ) -> None:
     out = await registry.invoke(call('{"text": "hi", "times": 2}'), harness.ctx)
     assert out == ToolOutput("hihi")
@@ -82,13 +84,13 @@ async def test_a_valid_call_runs_with_the_calls_id(
     assert harness.ctx.call_id == ""  # the shared context is not changed
 
 
-async def test_an_unknown_tool_lists_the_tools(registry: ToolRegistry, harness: Harness) -> None:
+async def test_an_unknown_tool_lists_the_tools(registry: Toolbox, harness: Harness) -> None:
     out = await registry.invoke(call("{}", name="rm_rf"), harness.ctx)
     assert out == ToolOutput("There is no tool 'rm_rf'. Tools: echo.", is_error=True)
 
 
 async def test_malformed_json_is_an_error_the_model_can_fix(
-    registry: ToolRegistry, harness: Harness
+    registry: Toolbox, harness: Harness
 ) -> None:
     out = await registry.invoke(call('{"text": "hi"'), harness.ctx)
     assert out.is_error
@@ -106,7 +108,7 @@ async def test_malformed_json_is_an_error_the_model_can_fix(
     ],
 )
 async def test_schema_violations_are_reported_in_one_line(
-    registry: ToolRegistry, harness: Harness, arguments: str, expected: str
+    registry: Toolbox, harness: Harness, arguments: str, expected: str
 ) -> None:
     out = await registry.invoke(call(arguments), harness.ctx)
     assert out.is_error
@@ -121,7 +123,7 @@ async def test_unknown_arguments_are_refused_by_the_real_tools(harness: Harness)
 
 
 async def test_exceptions_inside_a_tool_become_error_outputs(
-    registry: ToolRegistry, harness: Harness
+    registry: Toolbox, harness: Harness
 ) -> None:
     crash = await registry.invoke(call('{"text": "crash"}'), harness.ctx)
     assert crash == ToolOutput("echo failed: KeyError: 'boom'", is_error=True)
@@ -129,7 +131,7 @@ async def test_exceptions_inside_a_tool_become_error_outputs(
     assert expected == ToolOutput("that file is gone", is_error=True)
 
 
-async def test_cancellation_propagates(registry: ToolRegistry, harness: Harness) -> None:
+async def test_cancellation_propagates(registry: Toolbox, harness: Harness) -> None:
     task = asyncio.create_task(registry.invoke(call('{"text": "hang"}'), harness.ctx))
     await asyncio.sleep(0.05)
     task.cancel()
@@ -137,7 +139,7 @@ async def test_cancellation_propagates(registry: ToolRegistry, harness: Harness)
         await task
 
 
-async def test_long_output_keeps_head_and_tail(registry: ToolRegistry, harness: Harness) -> None:
+async def test_long_output_keeps_head_and_tail(registry: Toolbox, harness: Harness) -> None:
     out = await registry.invoke(call(json.dumps({"text": "0123456789", "times": 500})), harness.ctx)
     assert len(out.content) <= 1000
     assert out.content.startswith("0123456789")
@@ -147,26 +149,26 @@ async def test_long_output_keeps_head_and_tail(registry: ToolRegistry, harness: 
     assert len(out.content) - len(f"\n[... {cut} characters cut ...]\n") + cut == 5000
 
 
-def test_describe_returns_the_action_or_an_error_output(
-    registry: ToolRegistry, harness: Harness
+async def test_describe_returns_the_action_or_an_error_output(
+    registry: Toolbox, harness: Harness
 ) -> None:
-    assert registry.describe(call('{"text": "ls"}'), harness.ctx) == Action(
+    assert await registry.describe(call('{"text": "ls"}'), harness.ctx) == Action(
         "echo", ActionKind.READ, "ls"
     )
-    assert registry.describe(call('{"text": "undescribable"}'), harness.ctx) == ToolOutput(
+    assert await registry.describe(call('{"text": "undescribable"}'), harness.ctx) == ToolOutput(
         "cannot say that", is_error=True
     )
-    invalid = registry.describe(call("{}"), harness.ctx)
+    invalid = await registry.describe(call("{}"), harness.ctx)
     assert isinstance(invalid, ToolOutput) and invalid.is_error
 
 
 def test_two_tools_with_one_name_are_refused(echo: Echo) -> None:
     with pytest.raises(ValueError, match="two tools are named 'echo'"):
-        ToolRegistry([echo, Echo()])
+        BuiltinToolset([echo, Echo()])
 
 
-def test_specs_are_lean_json_schemas(registry: ToolRegistry) -> None:
-    (spec,) = registry.specs()
+async def test_specs_are_lean_json_schemas(registry: Toolbox, harness: Harness) -> None:
+    (spec,) = await registry.specs(harness.ctx)
     assert spec.name == "echo" and spec.description == "Echo text."
     assert spec.input_schema == {
         "type": "object",
@@ -188,8 +190,8 @@ def _skill_catalog(tmp_path: Path) -> SkillCatalog:
 
 
 def test_the_standard_tools_and_their_schemas_fit_the_prompt_budget(tmp_path: Path) -> None:
-    registry = ToolRegistry(default_tools(_skill_catalog(tmp_path)))
-    assert registry.names == (
+    builtin = BuiltinToolset(default_tools(_skill_catalog(tmp_path)))
+    assert builtin.names == (
         "list_files",
         "read_file",
         "search_files",
@@ -202,7 +204,7 @@ def test_the_standard_tools_and_their_schemas_fit_the_prompt_budget(tmp_path: Pa
     )
     specs = [
         {"name": s.name, "description": s.description, "input_schema": s.input_schema}
-        for s in registry.specs()
+        for s in builtin.tool_defs()
     ]
     assert len(json.dumps(specs)) < 5000
     assert "title" not in json.dumps(specs)

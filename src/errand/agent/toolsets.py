@@ -1,0 +1,35 @@
+"""Which toolsets a task gets: a factory on the task's options, built-in tools by default.
+
+Whoever runs a task (the runner, ``errand run``) chooses the toolsets by passing a
+:data:`ToolsetFactory` in :class:`~errand.agent.TaskOptions`; the loop calls it once per run
+with what it knows about the task and wraps every toolset in the approval policy, so a new
+toolset (the browser, an MCP server) is added without touching the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from errand.skills import SkillCatalog
+from errand.tools import BuiltinToolset, ToolContext, Toolset, default_tools
+
+
+@dataclass(frozen=True)
+class ToolsetRequest:
+    """What a toolset factory knows about the task it equips."""
+
+    task_id: str
+    context: ToolContext
+    """The task's tool context: its sandbox session, policy and granted folders."""
+    skills: SkillCatalog
+    """The skills discovered for the task (the built-in ``activate_skill`` offers them)."""
+
+
+ToolsetFactory = Callable[[ToolsetRequest], Sequence[Toolset]]
+"""Builds a task's toolsets; they start when first listed and are closed when the task ends."""
+
+
+def builtin_toolsets(request: ToolsetRequest) -> list[Toolset]:
+    """The default: Errand's built-in tools only."""
+    return [BuiltinToolset(default_tools(request.skills))]
