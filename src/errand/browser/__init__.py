@@ -1,0 +1,10 @@
+"""The browser toolset: Chromium driven by Playwright, confined to the task's sandbox.
+
+Public surface: :class:`BrowserToolset` (the tools a task gets when it may browse),
+:func:`chromium_path` and :class:`BrowserUnavailable` (whether this machine can run it).
+"""
+
+from errand.browser.session import BrowserUnavailable, chromium_path
+from errand.browser.toolset import BrowserToolset
+
+__all__ = ["BrowserToolset", "BrowserUnavailable", "chromium_path"]

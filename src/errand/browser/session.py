@@ -1,0 +1,254 @@
+"""One task's browser: Chromium in the task's sandbox, one clean context, one page.
+
+Started on first use (:meth:`BrowserSession.page`), closed when the task ends or after it
+has been idle for a while. A browser that dies mid-task (a crash, or killed) is noticed on
+the next call, reported once as a tool error, and started afresh on the call after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, Download, Page, ProxySettings
+from playwright.async_api import Error as PlaywrightError
+
+from errand.browser.driver import Driver, start_driver
+from errand.sandbox import SandboxUnavailable
+from errand.sandbox.session import Sandbox
+
+CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/lib/chromium-browser/chromium-browser")
+"""Where distributions put the Chromium binary (the ``/usr/bin`` name is a shell wrapper
+that reads host configuration the sandbox does not show)."""
+
+DOWNLOADS_DIR = "/tmp/downloads"
+"""Where the browser saves downloads: scratch space inside the browser's sandbox."""
+
+VIEWPORT = {"width": 1280, "height": 800}
+IDLE_SECONDS = 300.0
+LAUNCH_SECONDS = 60.0
+
+# Chromium takes one --disable-features list, so this one repeats Playwright's own (as of
+# 1.65) and adds the services that would otherwise ask the proxy for Google hosts with the
+# page's credential, which would put a question about them to the user.
+_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+    "AutofillServerCommunication",
+    "Translate",
+    "OptimizationGuideModelDownloading",
+    "OptimizationHintsFetching",
+    "CertificateTransparencyComponentUpdater",
+    "InterestFeedContentSuggestions",
+)
+
+# Playwright already turns off most background traffic; these point the remaining
+# browser-level requests (sign-in, component updates) at the reserved ``.invalid`` domain,
+# which bypasses the proxy and so fails at once inside the sandbox: they could only ever be
+# refused and would clutter the task's network log.
+_CHROMIUM_ARGS = (
+    "--disable-gpu",
+    "--no-pings",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--gaia-url=http://gaia.invalid",
+    "--component-updater=url-source=http://updates.invalid",
+    "--js-flags=--max-old-space-size=512",
+    "--disable-features=" + ",".join(_DISABLED_FEATURES),
+)
+
+
+class BrowserUnavailable(Exception):
+    """The browser cannot run here; the message says what to install or fix."""
+
+
+class BrowserCrashed(Exception):
+    """The browser stopped under a call; it is started afresh on the next one."""
+
+
+def chromium_path() -> str:
+    """The system Chromium binary.
+
+    Raises:
+        BrowserUnavailable: no Chromium is installed.
+    """
+    for path in CHROMIUM_PATHS:
+        if Path(path).is_file():
+            return path
+    if shutil.which("chromium") is None:
+        raise BrowserUnavailable(
+            "the browser tool needs Chromium, which is not installed: "
+            "sudo apt-get install chromium (Errand never downloads a browser)"
+        )
+    raise BrowserUnavailable("Chromium is installed in a place Errand does not know")
+
+
+@dataclass
+class _Running:
+    driver: Driver
+    browser: Browser
+    context: BrowserContext
+    page: Page
+    downloads: list[str] = field(default_factory=list)
+
+
+class BrowserSession:
+    """A task's browser, started on first use.
+
+    ``sandbox`` is the task's sandbox session: the browser runs inside it and its connections
+    go through its egress proxy, attributed to the call that started the browser.
+    """
+
+    def __init__(self, sandbox: Sandbox, *, idle_seconds: float = IDLE_SECONDS) -> None:
+        self._sandbox = sandbox
+        self._idle_seconds = idle_seconds
+        self._running: _Running | None = None
+        self._lock = asyncio.Lock()
+        self._idle: asyncio.Task[None] | None = None
+        self._crashed = False
+        self.started_at: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    @property
+    def driver_pid(self) -> int | None:
+        """Host pid of the sandbox that holds the browser (tests kill it to crash it)."""
+        return self._running.driver.pid if self._running else None
+
+    @property
+    def downloads(self) -> list[str]:
+        return list(self._running.downloads) if self._running else []
+
+    async def page(self, call_id: str) -> Page:
+        """The task's page, starting the browser if it is not running.
+
+        Raises:
+            BrowserCrashed: the browser died since the last call (it will start on the next).
+            BrowserUnavailable: Chromium is missing or would not start.
+            SandboxUnavailable: the sandbox could not start the browser.
+        """
+        async with self._lock:
+            self._touch()
+            running = self._running
+            if running is not None and not self._healthy(running):
+                await self._stop()
+                raise BrowserCrashed(
+                    "The browser stopped unexpectedly (it crashed or was killed); the pages "
+                    "opened so far are gone. The next browser call starts a fresh browser."
+                )
+            if running is None:
+                running = await self._start(call_id)
+            return running.page
+
+    def mark_crashed_if_dead(self) -> bool:
+        """After a failed call: whether the browser itself is gone (then it restarts)."""
+        running = self._running
+        return running is not None and not self._healthy(running)
+
+    async def discard(self) -> None:
+        """Forget a dead browser so that the next call starts a fresh one."""
+        async with self._lock:
+            await self._stop()
+
+    async def aclose(self) -> None:
+        """Close the browser and its sandboxed driver (idempotent)."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        async with self._lock:
+            await self._stop()
+
+    def _healthy(self, running: _Running) -> bool:
+        return (
+            running.driver.alive and running.browser.is_connected() and not running.page.is_closed()
+        )
+
+    async def _start(self, call_id: str) -> _Running:
+        executable = chromium_path()
+        started = time.perf_counter()
+        driver = await start_driver(self._sandbox, call_id=call_id)
+        try:
+            async with asyncio.timeout(LAUNCH_SECONDS):
+                proxy: ProxySettings = {
+                    "server": driver.proxy.server,
+                    "bypass": "*.invalid",
+                    "username": driver.proxy.username,
+                    "password": driver.proxy.password,
+                }
+                browser = await driver.playwright.chromium.launch(
+                    executable_path=executable,
+                    headless=True,
+                    chromium_sandbox=False,
+                    args=list(_CHROMIUM_ARGS),
+                    proxy=proxy,
+                    downloads_path=DOWNLOADS_DIR,
+                    handle_sigint=False,
+                    handle_sigterm=False,
+                    handle_sighup=False,
+                )
+                context = await browser.new_context(
+                    viewport={"width": VIEWPORT["width"], "height": VIEWPORT["height"]},
+                    accept_downloads=True,
+                    service_workers="block",
+                )
+                page = await context.new_page()
+        except (PlaywrightError, TimeoutError) as exc:
+            tail = driver.stderr_tail().strip().splitlines()[-3:]
+            await driver.aclose()
+            detail = f" ({' / '.join(tail)})" if tail else ""
+            raise SandboxUnavailable(
+                f"Chromium did not start in the sandbox: {_first_line(exc)}{detail}",
+                "check that the chromium package works: chromium --headless --version",
+            ) from exc
+        except BaseException:
+            await driver.aclose()
+            raise
+        running = _Running(driver, browser, context, page)
+        page.on("download", lambda download: self._downloaded(running, download))
+        self._running = running
+        self.started_at = time.perf_counter() - started
+        return running
+
+    def _downloaded(self, running: _Running, download: Download) -> None:
+        running.downloads.append(download.suggested_filename)
+
+    async def _stop(self) -> None:
+        running, self._running = self._running, None
+        if running is None:
+            return
+        with contextlib.suppress(PlaywrightError, TimeoutError, ConnectionError):
+            async with asyncio.timeout(5):
+                await running.browser.close()
+        await running.driver.aclose()
+
+    def _touch(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = asyncio.ensure_future(self._close_when_idle())
+
+    async def _close_when_idle(self) -> None:
+        await asyncio.sleep(self._idle_seconds)
+        async with self._lock:
+            await self._stop()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
