@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import playwright
@@ -29,10 +29,7 @@ from playwright._impl.transport import Transport
 from playwright._repo_version import version as playwright_version
 from playwright.async_api import Playwright
 
-from errand.browser._spawn_shim import spawn
-from errand.sandbox import SandboxUnavailable
-from errand.sandbox.bwrap import ExtraMount
-from errand.sandbox.session import Sandbox
+from errand.sandbox import ExtraMount, Sandbox, SandboxProcess, SandboxUnavailable
 
 DRIVER_DIR = Path(playwright.__file__).parent / "driver"
 """The Node.js runtime and driver package that ship with Playwright for Python."""
@@ -66,20 +63,6 @@ class ProxyCredential:
     password: str
 
 
-class _Process(Protocol):
-    stdin: asyncio.StreamWriter
-    stdout: asyncio.StreamReader
-    stderr: asyncio.StreamReader
-    pid: int
-
-    @property
-    def returncode(self) -> int | None: ...
-
-    async def wait(self) -> int: ...
-
-    async def aclose(self) -> None: ...
-
-
 class Driver:
     """A running Playwright driver in the sandbox; :attr:`playwright` is the API object.
 
@@ -88,7 +71,11 @@ class Driver:
     """
 
     def __init__(
-        self, process: _Process, transport: _PipeTransport, api: Playwright, proxy: ProxyCredential
+        self,
+        process: SandboxProcess,
+        transport: _PipeTransport,
+        api: Playwright,
+        proxy: ProxyCredential,
     ) -> None:
         self._process = process
         self._transport = transport
@@ -132,8 +119,7 @@ async def start_driver(sandbox: Sandbox, *, call_id: str) -> Driver:
     if _HAS_FONTS:
         mounts.append(ExtraMount(FONTS_DIR, SANDBOX_FONTS_DIR))
         env["FONTCONFIG_FILE"] = f"{SANDBOX_FONTS_DIR}/fonts.conf"
-    process = await spawn(
-        sandbox,
+    process = await sandbox.spawn(
         ["/bin/sh", "-c", _LAUNCHER, node, cli],
         call_id=call_id,
         env=env,
@@ -162,7 +148,7 @@ async def start_driver(sandbox: Sandbox, *, call_id: str) -> Driver:
     return Driver(process, transport, Playwright(impl), proxy)
 
 
-async def _read_proxy(process: _Process) -> ProxyCredential:
+async def _read_proxy(process: SandboxProcess) -> ProxyCredential:
     async with asyncio.timeout(_HELLO_SECONDS):
         line = await process.stdout.readline()
     if not line:
@@ -186,7 +172,7 @@ class _PipeTransport(Transport):
     the tail for error messages.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, process: _Process) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, process: SandboxProcess) -> None:
         super().__init__(loop)
         self._process = process
         self._stopped = False

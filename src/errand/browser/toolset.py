@@ -20,7 +20,6 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 from pydantic import BaseModel, ValidationError
 
-from errand.browser._contract_shim import ToolDef
 from errand.browser.forms import FORM_OF_ELEMENT, SUBMITTING_ROLES, Submission, is_listed
 from errand.browser.session import BrowserCrashed, BrowserSession, BrowserUnavailable
 from errand.browser.snapshot import Snapshot
@@ -38,8 +37,16 @@ from errand.browser.tools import (
 )
 from errand.models import MalformedToolArguments, ToolCall
 from errand.sandbox import SandboxUnavailable
-from errand.tools import Action, ActionKind, ToolContext, ToolError, ToolOutput
-from errand.tools.web import checked_host
+from errand.tools import (
+    Action,
+    ActionKind,
+    ToolContext,
+    ToolDef,
+    ToolError,
+    ToolOutput,
+    checked_host,
+    lean_schema,
+)
 
 ACTION_MS = 5_000
 """How long an action waits for its element to be ready (refs point at existing elements)."""
@@ -71,7 +78,8 @@ class BrowserToolset:
 
     async def list_tools(self, ctx: ToolContext) -> Sequence[ToolDef]:
         return [
-            ToolDef(name, description, _schema(args)) for name, (description, args) in TOOLS.items()
+            ToolDef(name, description, lean_schema(args))
+            for name, (description, args) in TOOLS.items()
         ]
 
     def describe(self, call: ToolCall, ctx: ToolContext) -> Action | ToolOutput:
@@ -316,30 +324,6 @@ def _parse(call: ToolCall) -> BaseModel | ToolOutput:
             f"Invalid arguments for {call.name}: {problems}. Fix them and call again.",
             is_error=True,
         )
-
-
-def _schema(args: type[BaseModel]) -> dict[str, object]:
-    schema = args.model_json_schema()
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        if prop.get("default") is None:
-            prop.pop("default", None)
-        branches = prop.pop("anyOf", None)
-        if branches:
-            kept = [b for b in branches if b != {"type": "null"}]
-            prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
-    for definition in schema.get("$defs", {}).values():
-        definition.pop("title", None)
-        for prop in definition.get("properties", {}).values():
-            prop.pop("title", None)
-            if prop.get("default") is None:
-                prop.pop("default", None)
-            branches = prop.pop("anyOf", None)
-            if branches:
-                kept = [b for b in branches if b != {"type": "null"}]
-                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
-    return schema
 
 
 def _action(tool: str, kind: ActionKind, summary: str, domain: str | None) -> Action:

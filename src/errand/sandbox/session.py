@@ -221,6 +221,7 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         extra_mounts: Sequence[ExtraMount] = (),
         pass_fds: Sequence[int] = (),
+        address_space: int | None = None,
     ) -> SandboxProcess:
         """Start a long-lived command in a fresh sandbox and return its pipes at once.
 
@@ -230,13 +231,17 @@ class Sandbox:
         host descriptors handed to the process as descriptors 3, 4, ... in that order (a
         browser's pipe transport, for instance); the caller keeps and closes its own copies.
         There is no time limit: the process runs until it exits, :meth:`SandboxProcess.aclose`
-        or this session's :meth:`aclose`, which kill its whole tree.
+        or this session's :meth:`aclose`, which kill its whole tree. ``address_space`` replaces
+        the policy's per-process address-space limit for this process only (a browser reserves
+        about a terabyte of address space it never uses, and aborts under the usual limit).
 
         Raises:
             LaunchFailed: the sandbox could not start the command (nothing runs).
             SandboxUnavailable: the session was not started.
         """
-        with self._launch(argv, call_id, cwd, env, extra_mounts, pass_fds=pass_fds) as launch:
+        with self._launch(
+            argv, call_id, cwd, env, extra_mounts, pass_fds=pass_fds, address_space=address_space
+        ) as launch:
             proc = await asyncio.create_subprocess_exec(
                 *launch.argv,
                 stdin=subprocess.PIPE,
@@ -271,6 +276,7 @@ class Sandbox:
         extra_mounts: Sequence[ExtraMount],
         *,
         pass_fds: Sequence[int] = (),
+        address_space: int | None = None,
     ) -> Iterator[_Launched]:
         """Prepare one command (credential, placeholders, seccomp and ready pipes, host argv);
         its descriptors are closed on exit, and what it holds is released unless
@@ -302,9 +308,13 @@ class Sandbox:
             os.close(seccomp_w)
             seccomp_w = -1
             inner = _handoff_argv(argv, launched.ready_w, pass_fds)
+            policy = self.policy
+            if address_space is not None:
+                limits = policy.limits.model_copy(update={"memory_bytes": address_space})
+                policy = policy.model_copy(update={"limits": limits})
             argv_full = self.backend.command(
                 Launch(
-                    policy=self.policy,
+                    policy=policy,
                     argv=inner,
                     env=self._environment(user, password, env or {}),
                     cwd=cwd,

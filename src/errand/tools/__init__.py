@@ -11,7 +11,7 @@ model paths to granted folders.
 
 from errand.tools.ask import AskUser
 from errand.tools.base import Action, ActionKind, Tool, ToolContext, ToolMap, ToolOutput
-from errand.tools.builtin import BuiltinToolset, default_tools
+from errand.tools.builtin import BuiltinToolset, default_tools, lean_schema
 from errand.tools.errors import ToolError
 from errand.tools.file_read import ListFiles, ReadFile
 from errand.tools.file_write import EditFile, WriteFile
@@ -21,7 +21,7 @@ from errand.tools.search import SearchFiles
 from errand.tools.shell import RunShell
 from errand.tools.skill import ActivateSkill
 from errand.tools.toolset import OUTPUT_CAP, DuplicateTool, Toolbox, ToolDef, Toolset
-from errand.tools.web import FetchUrl
+from errand.tools.web import FetchUrl, checked_host
 
 __all__ = [
     "OUTPUT_CAP",
@@ -47,7 +47,9 @@ __all__ = [
     "Toolbox",
     "Toolset",
     "WriteFile",
+    "checked_host",
     "default_tools",
     "html_to_text",
+    "lean_schema",
     "resolve_path",
 ]

@@ -76,7 +76,7 @@ class BuiltinToolset:
     def tool_defs(self) -> list[ToolDef]:
         """What the model is told about each tool: name, description, a lean JSON schema."""
         return [
-            ToolDef(tool.name, tool.description, _lean_schema(tool.Args))
+            ToolDef(tool.name, tool.description, lean_schema(tool.Args))
             for tool in self._tools.values()
         ]
 
@@ -141,7 +141,9 @@ def _validation_message(name: str, exc: ValidationError) -> str:
     return f"Invalid arguments for {name}: {'; '.join(problems)}{tail}. Fix them and call again."
 
 
-def _lean_schema(args: type[BaseModel]) -> dict[str, JsonValue]:
+def lean_schema(args: type[BaseModel]) -> dict[str, JsonValue]:
+    """The JSON Schema of an arguments model as the model is shown it: no titles, no ``null``
+    defaults, optional fields without their ``null`` branch."""
     schema = _trim(args.model_json_schema())
     assert isinstance(schema, dict)
     return schema
