@@ -132,8 +132,10 @@ class _Subscriber:
 class TaskListWatcher:
     """One poller shared by every ``GET /events`` stream.
 
-    While anyone listens it reads the newest tasks every ``task_list_poll_seconds`` and
-    hands each subscriber the tasks that are new or whose status changed. A subscriber that
+    While anyone listens it reads the newest tasks whenever the store says a task was created
+    or changed status (any process's, on PostgreSQL), and at least every
+    ``task_list_poll_seconds`` otherwise, and hands each subscriber the tasks that are new or
+    whose status changed. A subscriber that
     falls ``subscriber_backlog`` messages behind is dropped (its stream ends; the client
     reconnects and reloads the list) so one stalled phone cannot grow the server's memory.
     """
@@ -186,7 +188,8 @@ class TaskListWatcher:
     async def _poll(self) -> None:
         try:
             while self._subscribers:
-                await asyncio.sleep(self.settings.task_list_poll_seconds)
+                poll = self.settings.task_list_poll_seconds
+                await self.store.wait_for_task_list_change(timeout=poll, poll_interval=poll)
                 await self._publish_changes()
         except asyncio.CancelledError:
             raise

@@ -1,21 +1,39 @@
-"""In-process wake-ups for readers waiting on a task's event log.
+"""Wake-ups for readers waiting on a task's event log or on the task list.
 
-The store publishes a task's newest sequence number after the event's transaction has
-committed, so a woken reader always finds the event in the database. Waking is a hint, not
-a delivery: readers re-read the log, which is also why a wake-up can never be "missed" in a
-way that loses an event. Writers in other processes do not reach this notifier; readers
-cover them by re-reading at a modest interval.
+The store publishes a task's id after the event's transaction has committed, so a woken
+reader always finds the event in the database. Waking is a hint, not a delivery: readers
+re-read the log, which is also why a wake-up can never be "missed" in a way that loses an
+event. On PostgreSQL, ``PgEventListener`` turns every committed event, whichever process
+wrote it, into the same wake-up (LISTEN/NOTIFY); on SQLite other processes' writes are seen
+by re-reading at a bounded interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg
+from sqlalchemy import URL
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "errand_events"
+"""The NOTIFY channel the ``events`` trigger (migration 0004) sends ``'<task id> <type>'`` on."""
+
+TASK_LIST_TYPES = frozenset({"task.created", "task.status"})
+"""Event types that change the task list (new tasks, status changes)."""
+
+_TASK_LIST = "*"  # task ids never contain "*"
+_RECONNECT_MIN_S = 0.2
+_RECONNECT_MAX_S = 5.0
+
 
 class EventNotifier:
-    """Tracks who waits on which task and wakes them when that task's log grows."""
+    """Tracks who waits on which task (or on the task list) and wakes them."""
 
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -28,30 +46,120 @@ class EventNotifier:
         Register before reading the log: an append that commits between the read and the
         wait then still sets the returned event.
         """
+        with self._registered(task_id) as signal:
+            yield signal
+
+    @contextmanager
+    def listen_task_list(self) -> Iterator[asyncio.Event]:
+        """Register interest in any task being created or changing status."""
+        with self._registered(_TASK_LIST) as signal:
+            yield signal
+
+    def publish(self, task_id: str, *, task_list: bool = False) -> None:
+        """Wake everyone waiting on ``task_id`` (call only after the commit); ``task_list``
+        also wakes those waiting on the task list."""
+        for signal in self._waiters.get(task_id, ()):
+            signal.set()
+        if task_list:
+            for signal in self._waiters.get(_TASK_LIST, ()):
+                signal.set()
+
+    def publish_all(self) -> None:
+        """Wake every waiter once (wake-ups may have been lost: everyone re-reads)."""
+        for waiters in self._waiters.values():
+            for signal in waiters:
+                signal.set()
+
+    def close(self) -> None:
+        """Wake every waiter for good: the store is closing."""
+        self._closed = True
+        self.publish_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @contextmanager
+    def _registered(self, key: str) -> Iterator[asyncio.Event]:
         signal = asyncio.Event()
         if self._closed:
             signal.set()
-        waiters = self._waiters.setdefault(task_id, set())
+        waiters = self._waiters.setdefault(key, set())
         waiters.add(signal)
         try:
             yield signal
         finally:
             waiters.discard(signal)
-            if not waiters and self._waiters.get(task_id) is waiters:
-                del self._waiters[task_id]
+            if not waiters and self._waiters.get(key) is waiters:
+                del self._waiters[key]
 
-    def publish(self, task_id: str) -> None:
-        """Wake everyone waiting on ``task_id`` (call only after the commit)."""
-        for signal in self._waiters.get(task_id, ()):
-            signal.set()
 
-    def close(self) -> None:
-        """Wake every waiter for good: the store is closing."""
-        self._closed = True
-        for waiters in self._waiters.values():
-            for signal in waiters:
-                signal.set()
+class PgEventListener:
+    """A dedicated connection that LISTENs on ``CHANNEL`` and wakes this process's waiters.
+
+    It reconnects on its own when the connection drops; while it is down ``listening`` is
+    False (waiters fall back to re-reading at their poll interval), and on reconnecting it
+    wakes every waiter once, since notifications sent meanwhile are lost.
+    """
+
+    def __init__(self, url: URL, notifier: EventNotifier) -> None:
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._notifier = notifier
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
 
     @property
-    def closed(self) -> bool:
-        return self._closed
+    def listening(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def start(self) -> None:
+        """Connect and LISTEN (raises what connecting raises), then keep listening."""
+        await self._connect()
+        self._runner = asyncio.ensure_future(self._keep_listening())
+
+    async def aclose(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.close(), timeout=5)
+            self._conn = None
+
+    async def _connect(self) -> None:
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            self._lost.clear()
+            conn.add_termination_listener(self._on_terminated)
+            await conn.add_listener(CHANNEL, self._on_notify)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+
+    async def _keep_listening(self) -> None:
+        delay = _RECONNECT_MIN_S
+        while True:
+            await self._lost.wait()
+            self._conn = None
+            self._notifier.publish_all()
+            try:
+                await self._connect()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("lost the database's notifications (%s); retrying", exc)
+                self._lost.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RECONNECT_MAX_S)
+                continue
+            delay = _RECONNECT_MIN_S
+            self._notifier.publish_all()
+
+    def _on_terminated(self, _conn: object) -> None:
+        self._lost.set()
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        task_id, _, event_type = str(payload).partition(" ")
+        self._notifier.publish(task_id, task_list=event_type in TASK_LIST_TYPES)

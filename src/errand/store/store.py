@@ -22,14 +22,16 @@ Event payloads written by the store:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hmac
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
+import asyncpg
 from alembic.util import CommandError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,7 +49,7 @@ from errand.store.errors import (
 )
 from errand.store.ids import new_id
 from errand.store.migrate import upgrade_to_head
-from errand.store.notify import EventNotifier
+from errand.store.notify import EventNotifier, PgEventListener
 from errand.store.records import (
     ApprovalRecord,
     ApprovalStatus,
@@ -70,6 +72,8 @@ MAX_PAGE = 1000
 MAX_EVENTS_PAGE = 10_000
 TITLE_LENGTH = 80
 DEFAULT_POLL_INTERVAL_S = 1.0
+LISTENING_POLL_INTERVAL_S = 10.0
+"""How often waits re-read anyway while PostgreSQL notifications arrive (a safety net only)."""
 INTERRUPTED_REASON = "Errand stopped while the task was running; it can be resumed"
 
 
@@ -103,8 +107,12 @@ class Store:
     def __init__(self, database: Database) -> None:
         self._db = database
         self._notifier = EventNotifier()
+        self._listener: PgEventListener | None = None
         self._closed = False
         self._writes: set[asyncio.Task[Any]] = set()
+        self._reads = 0
+        self._no_reads = asyncio.Event()
+        self._no_reads.set()
 
     @property
     def url(self) -> str:
@@ -119,7 +127,25 @@ class Store:
             await asyncio.wait(set(self._writes), timeout=10)
         self._closed = True
         self._notifier.close()
+        # A read still running holds a connection the engine's dispose would not close.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_reads.wait(), timeout=10)
+        if self._listener is not None:
+            await self._listener.aclose()
         await self._db.dispose()
+
+    async def _listen_for_notifications(self) -> None:
+        """PostgreSQL: wake this process's waiters on events any process commits."""
+        if self._db.is_sqlite:
+            return
+        listener = PgEventListener(self._db.url, self._notifier)
+        await listener.start()
+        self._listener = listener
+
+    @property
+    def notified_across_processes(self) -> bool:
+        """True while other processes' events wake waiters at once (PostgreSQL, listening)."""
+        return self._listener is not None and self._listener.listening
 
     async def __aenter__(self) -> Self:
         return self
@@ -185,7 +211,7 @@ class Store:
             )
             await events.append(conn, task_id, "task.created", created, now)
             record = await tasks.get(conn, task_id)
-        self._notifier.publish(task_id)
+        self._notifier.publish(task_id, task_list=True)
         return record
 
     async def get_task(self, task_id: str) -> TaskRecord:
@@ -236,7 +262,7 @@ class Store:
             record = await self._transition(
                 conn, task_id, status, error=error, exit_code=exit_code, reason=None, now=now
             )
-        self._notifier.publish(task_id)
+        self._notifier.publish(task_id, task_list=True)
         return record
 
     @_finish_writes
@@ -261,7 +287,7 @@ class Store:
                     now=now,
                 )
         for task_id in stale:
-            self._notifier.publish(task_id)
+            self._notifier.publish(task_id, task_list=True)
         return list(stale)
 
     async def _transition(
@@ -369,8 +395,10 @@ class Store:
     ) -> list[EventRecord]:
         """Return events after ``after_seq`` as soon as there are any, or ``[]`` on timeout.
 
-        Appends made through this store wake the wait at once; appends by another process
-        are seen within ``poll_interval``. Closing the store ends every wait with ``[]``.
+        Appends made through this store wake the wait at once, and so, on PostgreSQL,
+        do appends committed by any other process (LISTEN/NOTIFY). Otherwise (SQLite, or
+        while PostgreSQL's notifications are interrupted) other processes' appends are seen
+        within ``poll_interval``. Closing the store ends every wait with ``[]``.
 
         Raises:
             TaskNotFound: no such task.
@@ -383,13 +411,35 @@ class Store:
                 remaining = deadline - loop.time()
                 if found or remaining <= 0 or self._notifier.closed:
                     return found
-                try:
-                    async with asyncio.timeout(min(remaining, max(poll_interval, 0.01))):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(remaining, self._poll_interval(poll_interval))):
                         await signal.wait()
-                except TimeoutError:
-                    pass
             if self._closed:
                 return []
+
+    async def wait_for_task_list_change(
+        self, *, timeout: float, poll_interval: float = DEFAULT_POLL_INTERVAL_S
+    ) -> bool:
+        """Wait until a task is created or changes status (True), or ``timeout`` passes.
+
+        Like ``wait_for_events``, this hears every process on PostgreSQL and only this one
+        on SQLite (there it returns False after ``min(timeout, poll_interval)`` so the caller
+        re-reads). Callers re-read the tasks afterwards: the wake-up carries no data.
+        """
+        if self._closed:
+            return False
+        with self._notifier.listen_task_list() as signal:
+            wait = min(max(timeout, 0.0), self._poll_interval(poll_interval))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await signal.wait()
+                    return not self._notifier.closed
+        return False
+
+    def _poll_interval(self, requested: float) -> float:
+        if self.notified_across_processes:
+            return max(requested, LISTENING_POLL_INTERVAL_S)
+        return max(requested, 0.01)
 
     # -- transcript ------------------------------------------------------------------------
 
@@ -705,10 +755,19 @@ class Store:
             raise StoreClosed("the store is closed")
         return self._db.writer.begin()
 
-    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
         if self._closed:
             raise StoreClosed("the store is closed")
-        return self._db.reader.begin()
+        self._reads += 1
+        self._no_reads.clear()
+        try:
+            async with self._db.reader.begin() as conn:
+                yield conn
+        finally:
+            self._reads -= 1
+            if not self._reads:
+                self._no_reads.set()
 
 
 async def open_store(url: str | None = None) -> Store:
@@ -739,7 +798,18 @@ async def open_store(url: str | None = None) -> Store:
     except BaseException:
         await database.dispose()
         raise
-    return Store(database)
+    store = Store(database)
+    try:
+        await store._listen_for_notifications()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        await store.aclose()
+        raise StoreConfigError(
+            f"cannot listen for notifications from the database at {store.url}: {exc}"
+        ) from exc
+    except BaseException:
+        await store.aclose()
+        raise
+    return store
 
 
 def _title_from(prompt: str) -> str:
