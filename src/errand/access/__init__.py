@@ -14,6 +14,7 @@ framework. Everything here is the public surface; the modules behind it are priv
 from errand.access.credentials import (
     ALL_SCOPES,
     DEVICE_INACTIVE_AFTER,
+    DEVICE_SCOPES,
     Clock,
     CredentialError,
     IssuedToken,
@@ -49,6 +50,7 @@ from errand.access.pairing import (
 __all__ = [
     "ALL_SCOPES",
     "DEVICE_INACTIVE_AFTER",
+    "DEVICE_SCOPES",
     "AllowedFolder",
     "Clock",
     "CredentialError",

@@ -43,15 +43,20 @@ PrincipalKind = Literal["device", "token"]
 
 
 class Scope(StrEnum):
-    """What a credential may do. Devices hold every scope; API tokens those they were given."""
+    """What a credential may do. Devices hold ``DEVICE_SCOPES``; API tokens what they were given."""
 
     TASKS_READ = "tasks:read"
     TASKS_WRITE = "tasks:write"
     APPROVALS = "approvals"
     DEVICES = "devices"
+    SCHEDULES = "schedules"
+    WEBHOOKS = "webhooks"
 
 
 ALL_SCOPES: tuple[Scope, ...] = tuple(Scope)
+DEVICE_SCOPES: tuple[Scope, ...] = tuple(scope for scope in Scope if scope is not Scope.WEBHOOKS)
+"""A paired phone's scopes: everything but adding webhook endpoints, which only the owner
+does (the CLI, or an API token given ``webhooks``), so a phone cannot aim Errand's requests."""
 
 
 class CredentialError(ValueError):
@@ -203,7 +208,7 @@ async def authenticate(
             return None
         if now - device.last_seen_at >= LAST_SEEN_EVERY:
             await access.touch_device(device.id, now=now, every=LAST_SEEN_EVERY)
-        return Principal("device", device.id, device.name, frozenset(ALL_SCOPES))
+        return Principal("device", device.id, device.name, frozenset(DEVICE_SCOPES))
     found_token = await access.token_secret_hash(parsed.id)
     if found_token is None:
         return None

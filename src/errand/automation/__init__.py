@@ -13,6 +13,7 @@ Every run and every hook delivery starts its task through intake; nothing here c
 task any other way.
 """
 
+from errand.automation._intake import Intake
 from errand.automation.hooks import REFUSED_BODY, REFUSED_STATUS, HookAnswer, Hooks, NewHook
 from errand.automation.outbox import RETRY_DELAYS, Deliverer
 from errand.automation.scheduler import Scheduler, TickReport
@@ -46,6 +47,7 @@ __all__ = [
     "Deliverer",
     "HookAnswer",
     "Hooks",
+    "Intake",
     "MissedPolicy",
     "NewEndpoint",
     "NewHook",

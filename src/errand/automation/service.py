@@ -33,6 +33,7 @@ class Automation:
         interval: float = 1.0,
         missed_after: timedelta = timedelta(minutes=2),
     ) -> None:
+        self.intake = intake
         self.scheduler = Scheduler(
             store,
             intake,

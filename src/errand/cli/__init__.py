@@ -6,10 +6,13 @@ import typer
 
 from errand.cli import devices as devices_cli
 from errand.cli import folders as folders_cli
+from errand.cli import hooks as hooks_cli
 from errand.cli import sandbox as sandbox_cli
+from errand.cli import schedules as schedules_cli
 from errand.cli import sessions as sessions_cli
 from errand.cli import skills as skills_cli
 from errand.cli import tokens as tokens_cli
+from errand.cli import webhooks as webhooks_cli
 from errand.cli.models import models
 from errand.cli.pair import pair
 from errand.cli.run import run
@@ -32,6 +35,9 @@ app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(folders_cli.app, name="folders")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(schedules_cli.app, name="schedules")
+app.add_typer(hooks_cli.app, name="hooks")
+app.add_typer(webhooks_cli.app, name="webhooks")
 
 
 def main() -> None:

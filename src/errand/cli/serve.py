@@ -1,10 +1,11 @@
 """``errand serve``: the gateway and the runner in one process, until Ctrl-C.
 
-Start-up opens the store (migrating it), starts the runner, binds the gateway (loopback
-unless an exposure is chosen), writes ``server.json`` for ``errand pair`` and shows a
-pairing QR code. Pairing confirmations are answered in this terminal. Ctrl-C or SIGTERM
-stops cleanly: streams end, running tasks are recorded as interrupted (resumable), the
-server stops and the store closes.
+Start-up opens the store (migrating it), starts the runner and automation (the scheduler
+and the webhook deliverer), binds the gateway (loopback unless an exposure is chosen),
+writes ``server.json`` for ``errand pair`` and shows a pairing QR code. Pairing
+confirmations are answered in this terminal. Ctrl-C or SIGTERM stops cleanly: automation
+stops, streams end, running tasks are recorded as interrupted (resumable), the server stops
+and the store closes.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ async def _serve(
 ) -> int:
     from errand.access import PairingService
     from errand.runner import LocalRunner
-    from errand.server.app import build_gateway
+    from errand.server.app import build_automation, build_gateway
     from errand.server.exposure import (
         ExposureError,
         bind_host_for,
@@ -161,7 +162,8 @@ async def _serve(
         options_factory=settings.options_for,
         responder_factory=clients_answer,
     )
-    gateway = build_gateway(store, runner, pairing, config)
+    automation = build_automation(store, runner, config)
+    gateway = build_gateway(store, runner, pairing, config, automation)
     server = GatewayServer(gateway, sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -170,6 +172,7 @@ async def _serve(
     server_file = data_dir() / SERVER_FILE
     try:
         await runner.start()
+        await automation.start()
         await server.start()
         _write_server_file(server_file, f"http://127.0.0.1:{bound_port}", admin_secret)
         out.print(f"Errand is serving at {exposure.base_url} ({exposure.mode}).")
@@ -179,6 +182,7 @@ async def _serve(
         err.print("errand: stopping…")
     finally:
         gateway.closing.set()
+        await automation.aclose()
         await runner.aclose()
         await server.stop()
         await pairing.aclose()

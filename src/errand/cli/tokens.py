@@ -25,7 +25,8 @@ def create(
         list[str] | None,
         typer.Option(
             "--scope",
-            help="tasks:read, tasks:write, approvals or devices; repeat for several "
+            help="tasks:read, tasks:write, approvals, devices, schedules or webhooks; repeat "
+            "for several "
             "(default: all).",
         ),
     ] = None,

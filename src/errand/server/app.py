@@ -18,12 +18,15 @@ from starlette.staticfiles import StaticFiles
 
 import errand
 from errand.access import PairingService
+from errand.automation import Automation, Intake
 from errand.runner import TaskRunner
 from errand.server import (
     routes_approvals,
+    routes_automation,
     routes_devices,
     routes_events,
     routes_files,
+    routes_hooks,
     routes_pairing,
     routes_tasks,
 )
@@ -38,15 +41,37 @@ WEB_DIR = Path(errand.__file__).parent / "web"
 
 
 def build_gateway(
-    store: Store, runner: TaskRunner, pairing: PairingService, config: GatewayConfig
+    store: Store,
+    runner: TaskRunner,
+    pairing: PairingService,
+    config: GatewayConfig,
+    automation: Automation | None = None,
 ) -> Gateway:
-    """The gateway state for an app (the caller still owns store, runner and pairing)."""
+    """The gateway state for an app (the caller still owns store, runner and pairing).
+
+    ``automation`` defaults to one whose background loops are not started (the routes only
+    manage schedules, hooks and webhooks); ``errand serve`` passes one it starts and stops.
+    """
 
     views = TaskViews(store)
     watcher = TaskListWatcher(store=store, view=views, settings=config.streams)
+    if automation is None:
+        automation = build_automation(store, runner, config)
     return Gateway(
-        store=store, runner=runner, pairing=pairing, config=config, watcher=watcher, views=views
+        store=store,
+        runner=runner,
+        pairing=pairing,
+        config=config,
+        watcher=watcher,
+        views=views,
+        automation=automation,
     )
+
+
+def build_automation(store: Store, runner: TaskRunner, config: GatewayConfig) -> Automation:
+    """Schedules, hooks and webhooks whose tasks go through intake to ``runner``."""
+    intake = Intake(store, wake=runner.submit, default_model=config.default_model)
+    return Automation(store, intake, cancel=runner.cancel, base_url=config.base_url)
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -78,6 +103,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_approvals,
         routes_files,
         routes_devices,
+        routes_automation,
+        routes_hooks,
     ):
         app.include_router(module.router)
     web_dir = gateway.config.web_dir or WEB_DIR

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from errand.access import PairingService, Principal, Scope, authenticate, still_valid
+from errand.automation import Automation
 from errand.runner import TaskRunner
 from errand.sandbox import SandboxPolicy
 from errand.server.errors import ApiError
@@ -61,6 +62,7 @@ class Gateway:
     config: GatewayConfig
     watcher: TaskListWatcher
     views: TaskViews
+    automation: Automation
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -126,6 +128,8 @@ TasksRead = Annotated[Principal, Depends(scoped(Scope.TASKS_READ))]
 TasksWrite = Annotated[Principal, Depends(scoped(Scope.TASKS_WRITE))]
 ApprovalsScope = Annotated[Principal, Depends(scoped(Scope.APPROVALS))]
 DevicesScope = Annotated[Principal, Depends(scoped(Scope.DEVICES))]
+SchedulesScope = Annotated[Principal, Depends(scoped(Scope.SCHEDULES))]
+WebhooksScope = Annotated[Principal, Depends(scoped(Scope.WEBHOOKS))]
 
 
 class ClientsAnswer:
