@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from browser.site import PORT, Site, serve
+from browser.site import PORT, Request, Site, serve
 from errand.browser import BrowserToolset
 from errand.models import ToolCall
 from errand.sandbox import NetworkDecision, SandboxPolicy, Verdict
@@ -65,7 +65,13 @@ class Browsing:
     decisions: list[NetworkDecision]
     user: NetworkUser
     artifacts: Path
+    baseline: int = 0
+    """How many requests the (shared) site had received before this test."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def received(self) -> list[Request]:
+        """The requests the site received during this test."""
+        return self.site.received()[self.baseline :]
 
     def url(self, name: str, path: str) -> str:
         return f"http://{name}:{PORT}{path}"
@@ -94,7 +100,7 @@ class Browsing:
         return [d for d in self.decisions if d.host == host and d.verdict is Verdict.ALLOW]
 
     def hosts_received(self) -> set[str]:
-        return {r.host.split(":")[0] for r in self.site.received()}
+        return {r.host.split(":")[0] for r in self.received()}
 
 
 async def _no_questions(text: str) -> str:
@@ -124,7 +130,7 @@ async def browsing(site: Site, tmp_path: Path) -> AsyncIterator[Browsing]:
     artifacts = tmp_path / "artifacts"
     toolset = BrowserToolset(ctx, artifacts=artifacts)
     try:
-        yield Browsing(site, toolset, ctx, decisions, user, artifacts)
+        yield Browsing(site, toolset, ctx, decisions, user, artifacts, len(site.received()))
     finally:
         try:
             await toolset.aclose()

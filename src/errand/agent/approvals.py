@@ -33,6 +33,7 @@ _DEFAULTS: Mapping[ActionKind, Verdict] = {
     ActionKind.WRITE: Verdict.ALLOW,
     ActionKind.SHELL: Verdict.ALLOW,
     ActionKind.NETWORK: Verdict.ALLOW,  # the proxy asks per unlisted domain
+    ActionKind.SEND: Verdict.ASK,  # the user sees the data before it leaves for such a domain
     ActionKind.ASK: Verdict.ALLOW,
     ActionKind.SKILL: Verdict.ALLOW,
 }

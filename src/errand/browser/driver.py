@@ -29,7 +29,13 @@ from playwright._impl.transport import Transport
 from playwright._repo_version import version as playwright_version
 from playwright.async_api import Playwright
 
-from errand.sandbox import ExtraMount, Sandbox, SandboxProcess, SandboxUnavailable
+from errand.sandbox import (
+    ExtraMount,
+    NetworkDecision,
+    Sandbox,
+    SandboxProcess,
+    SandboxUnavailable,
+)
 
 DRIVER_DIR = Path(playwright.__file__).parent / "driver"
 """The Node.js runtime and driver package that ship with Playwright for Python."""
@@ -90,6 +96,11 @@ class Driver:
     @property
     def alive(self) -> bool:
         return self._process.returncode is None and not self._transport.closed
+
+    @property
+    def network(self) -> tuple[NetworkDecision, ...]:
+        """The egress proxy's decisions about the browser's connections so far."""
+        return self._process.network
 
     def stderr_tail(self) -> str:
         """The last few kilobytes the driver and browser wrote to stderr."""

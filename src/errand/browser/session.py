@@ -18,8 +18,7 @@ from playwright.async_api import Browser, BrowserContext, Download, Page, ProxyS
 from playwright.async_api import Error as PlaywrightError
 
 from errand.browser.driver import Driver, start_driver
-from errand.sandbox import SandboxUnavailable
-from errand.sandbox.session import Sandbox
+from errand.sandbox import NetworkDecision, Sandbox, SandboxUnavailable, Verdict
 
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/lib/chromium-browser/chromium-browser")
 """Where distributions put the Chromium binary (the ``/usr/bin`` name is a shell wrapper
@@ -105,6 +104,7 @@ class _Running:
     context: BrowserContext
     page: Page
     downloads: list[str] = field(default_factory=list)
+    decisions_seen: int = 0
 
 
 class BrowserSession:
@@ -120,7 +120,6 @@ class BrowserSession:
         self._running: _Running | None = None
         self._lock = asyncio.Lock()
         self._idle: asyncio.Task[None] | None = None
-        self._crashed = False
         self.started_at: float | None = None
 
     @property
@@ -135,6 +134,18 @@ class BrowserSession:
     @property
     def downloads(self) -> list[str]:
         return list(self._running.downloads) if self._running else []
+
+    def new_refusals(self) -> list[NetworkDecision]:
+        """Connections the egress proxy refused since the last time this was asked."""
+        running = self._running
+        if running is None:
+            return []
+        decisions = running.driver.network
+        fresh = decisions[running.decisions_seen :]
+        running.decisions_seen = len(decisions)
+        # A first request without the proxy credential is answered with a challenge and
+        # retried with it: that refusal is the protocol, not the policy.
+        return [d for d in fresh if d.verdict is Verdict.DENY and d.call_id]
 
     async def page(self, call_id: str) -> Page:
         """The task's page, starting the browser if it is not running.

@@ -36,7 +36,7 @@ from errand.browser.tools import (
     WaitForArgs,
 )
 from errand.models import MalformedToolArguments, ToolCall
-from errand.sandbox import SandboxUnavailable
+from errand.sandbox import NetworkDecision, SandboxUnavailable
 from errand.tools import (
     Action,
     ActionKind,
@@ -102,7 +102,7 @@ class BrowserToolset:
         if submission is not None:
             target = submission.host
             if target is not None and not is_listed(target, ctx.policy.network):
-                return _action(call.name, ActionKind.NETWORK, submission.summary(), target)
+                return _action(call.name, ActionKind.SEND, submission.summary(), target)
         if call.name in ("browser_snapshot", "browser_take_screenshot", "browser_wait_for"):
             return _action(call.name, ActionKind.READ, f"{_verb(call.name)} {here}", None)
         return _action(call.name, ActionKind.NETWORK, f"{_verb(call.name)} on {here}", page_host)
@@ -130,7 +130,8 @@ class BrowserToolset:
                     "starts a fresh browser.",
                     is_error=True,
                 )
-            return ToolOutput(_playwright_message(call.name, exc), is_error=True)
+            notes = _refusal_notes(self._session.new_refusals())
+            return ToolOutput(_playwright_message(call.name, exc) + notes, is_error=True)
 
     async def aclose(self) -> None:
         await self._session.aclose()
@@ -224,12 +225,11 @@ class BrowserToolset:
         snapshot = Snapshot.parse(page.url, await page.title(), text)
         self._snapshot = snapshot
         await self._read_forms(page, snapshot)
-        notes = ""
+        notes = _refusal_notes(self._session.new_refusals())
         downloads = self._session.downloads
         if downloads:
-            notes = "\nDownloads so far (kept in the browser's scratch space): " + ", ".join(
-                downloads
-            )
+            notes += "\nDownloads so far (kept in the browser's scratch space): "
+            notes += ", ".join(downloads)
         return ToolOutput(snapshot.render() + notes)
 
     async def _read_forms(self, page: Page, snapshot: Snapshot) -> None:
@@ -344,6 +344,16 @@ def _host_or_none(url: str) -> str | None:
 
 def _field_kind(role: str) -> str:
     return {"checkbox": "checkbox", "radio": "radio", "combobox": "combobox"}.get(role, "textbox")
+
+
+def _refusal_notes(refused: Sequence[NetworkDecision]) -> str:
+    reasons: dict[str, str] = {}
+    for decision in refused:
+        reasons.setdefault(f"{decision.host}:{decision.port}", decision.reason)
+    if not reasons:
+        return ""
+    listed = "; ".join(f"{target} ({reason})" for target, reason in reasons.items())
+    return f"\nErrand's network policy refused connections during this call: {listed}."
 
 
 def _closed_under_us(exc: PlaywrightError) -> bool:

@@ -26,6 +26,9 @@ class ActionKind(StrEnum):
     WRITE = "write"
     SHELL = "shell"
     NETWORK = "network"
+    SEND = "send"
+    """Sends what the task holds (a form's fields) to a domain outside the task's allowed list;
+    the summary shows what would be sent."""
     ASK = "ask"
     SKILL = "skill"
 
