@@ -21,6 +21,17 @@ from errand.agent.budget import fit
 from errand.agent.prompt import system_prompt
 from errand.agent.toolsets import ToolsetFactory, ToolsetRequest, builtin_toolsets
 from errand.agent.transcript import load_transcript, message_to_json
+from errand.events import (
+    AssistantMessage,
+    CallRequest,
+    MessageDelta,
+    NetworkDecided,
+    TaskEvent,
+    ToolCalled,
+    ToolResulted,
+    UserMessage,
+    event_item,
+)
 from errand.models import (
     Completed,
     Message,
@@ -45,7 +56,6 @@ from errand.skills import SkillCatalog, SkillSource, discover_skills
 from errand.store import (
     ApprovalRecord,
     ApprovalStatus,
-    JsonInputObject,
     QuestionRecord,
     QuestionStatus,
     Store,
@@ -280,17 +290,18 @@ class _TaskRun:
             if not reply.tool_calls:
                 return
             results: list[ToolResult] = []
-            logged: JsonInputObject = {}
+            logged: ToolResulted | None = None
             for index, call in enumerate(reply.tool_calls):
                 result, logged = await self._call(call, toolbox, ctx)
                 results.append(result)
                 if index < len(reply.tool_calls) - 1:
-                    await self._event("tool.result", logged)
+                    await self._event(logged)
             answer = Message(role="tool", parts=tuple(results))
             messages.append(answer)
             # The last result and the step's transcript entry go in one commit.
+            assert logged is not None
             await self.store.record_step(
-                self.task_id, events=[("tool.result", logged)], messages=[message_to_json(answer)]
+                self.task_id, events=[event_item(logged)], messages=[message_to_json(answer)]
             )
         raise StopTask(
             f"stopped after {max_steps} steps without finishing; "
@@ -303,7 +314,7 @@ class _TaskRun:
             messages.append(message)
             await self.store.record_step(
                 self.task_id,
-                events=[("message.user", {"text": text})],
+                events=[event_item(UserMessage(text=text))],
                 messages=[message_to_json(message)],
             )
 
@@ -320,27 +331,24 @@ class _TaskRun:
                         sum(map(len, pending)) >= _DELTA_FLUSH_CHARS
                         or now - last_flush >= _DELTA_FLUSH_SECONDS
                     ):
-                        await self._event("message.delta", {"text": "".join(pending)})
+                        await self._event(MessageDelta(text="".join(pending)))
                         pending, last_flush = [], now
                 elif isinstance(event, Completed):
                     completed = event
         if completed is None:
             raise StopTask("the model's reply ended without finishing")
         reply = completed.message
-        step: list[tuple[str, JsonInputObject]] = []
+        step: list[TaskEvent] = []
         if pending:
-            step.append(("message.delta", {"text": "".join(pending)}))
+            step.append(MessageDelta(text="".join(pending)))
         step.append(
-            (
-                "message",
-                {
-                    "text": reply.text,
-                    "tool_calls": [
-                        {"id": c.id, "name": c.name, "arguments": c.arguments_json}
-                        for c in reply.tool_calls
-                    ],
-                    "stop_reason": completed.stop_reason,
-                },
+            AssistantMessage(
+                text=reply.text,
+                tool_calls=tuple(
+                    CallRequest(id=c.id, name=c.name, arguments=c.arguments_json)
+                    for c in reply.tool_calls
+                ),
+                stop_reason=completed.stop_reason,
             )
         )
         usage = UsageRecord(
@@ -352,41 +360,43 @@ class _TaskRun:
         )
         # The reply, its place in the transcript and its usage are one commit.
         await self.store.record_step(
-            self.task_id, events=step, messages=[message_to_json(reply)], usage=usage
+            self.task_id,
+            events=[event_item(e) for e in step],
+            messages=[message_to_json(reply)],
+            usage=usage,
         )
         return reply
 
     async def _call(
         self, call: ToolCall, toolbox: Toolbox, ctx: ToolContext
-    ) -> tuple[ToolResult, JsonInputObject]:
+    ) -> tuple[ToolResult, ToolResulted]:
         """Run one call; returns its result and the ``tool.result`` payload to log."""
         self._call_tools[call.id] = call.name
         described = await toolbox.describe(call, ctx)
         action = described if isinstance(described, Action) else None
         await self._event(
-            "tool.call",
-            {
-                "call_id": call.id,
-                "tool": call.name,
-                "arguments": call.arguments_json,
-                "summary": action.summary if action else "",
-                "kind": action.kind if action else "",
-            },
+            ToolCalled(
+                call_id=call.id,
+                tool=call.name,
+                arguments=call.arguments_json,
+                summary=action.summary if action else "",
+                kind=action.kind if action else "",
+            )
         )
         started = time.monotonic()
         if isinstance(described, ToolOutput):
             output = described
         else:
             output = await toolbox.invoke(call, ctx)
-        logged: JsonInputObject = {
-            "call_id": call.id,
-            "tool": call.name,
-            "is_error": output.is_error,
-            "content": output.content[:_LOGGED_RESULT_CHARS],
-            "truncated": len(output.content) > _LOGGED_RESULT_CHARS,
-            "files": list(output.files),
-            "duration": round(time.monotonic() - started, 3),
-        }
+        logged = ToolResulted(
+            call_id=call.id,
+            tool=call.name,
+            is_error=output.is_error,
+            content=output.content[:_LOGGED_RESULT_CHARS],
+            truncated=len(output.content) > _LOGGED_RESULT_CHARS,
+            files=output.files,
+            duration=round(time.monotonic() - started, 3),
+        )
         return ToolResult(call.id, output.content, output.is_error), logged
 
     async def _approve(self, action: Action, call: ToolCall, ctx: ToolContext) -> ApprovalAnswer:
@@ -506,14 +516,13 @@ class _TaskRun:
     def _network(self, decision: NetworkDecision) -> None:
         self._helper(
             self._event(
-                "network.decision",
-                {
-                    "call_id": decision.call_id,
-                    "host": decision.host,
-                    "port": decision.port,
-                    "verdict": str(decision.verdict),
-                    "reason": decision.reason,
-                },
+                NetworkDecided(
+                    call_id=decision.call_id,
+                    host=decision.host,
+                    port=decision.port,
+                    verdict=str(decision.verdict),
+                    reason=decision.reason,
+                )
             )
         )
 
@@ -522,5 +531,5 @@ class _TaskRun:
         self._helpers.add(task)
         task.add_done_callback(self._helpers.discard)
 
-    async def _event(self, type_: str, payload: JsonInputObject) -> None:
-        await self.store.append_event(self.task_id, type_, payload)
+    async def _event(self, event: TaskEvent) -> None:
+        await self.store.append_event(self.task_id, *event_item(event))

@@ -13,7 +13,19 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from errand.store import EventRecord, JsonValue, Store, TaskStatus
+from errand.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    AssistantMessage,
+    MessageDelta,
+    NetworkDecided,
+    QuestionAnswered,
+    QuestionAsked,
+    TaskStatusChanged,
+    ToolCalled,
+    ToolResulted,
+)
+from errand.store import EventRecord, Store, TaskStatus
 
 _FOLDED_LINES = 4
 _FINAL = {s.value for s in TaskStatus if s.is_terminal} | {TaskStatus.INTERRUPTED.value}
@@ -27,59 +39,47 @@ class EventPrinter:
         self._in_text = False
 
     def show(self, event: EventRecord) -> None:
-        p = event.payload
-        match event.type:
-            case "message.delta":
-                self.console.print(escape(_s(p.get("text"))), end="")
+        match event.event:
+            case MessageDelta(text=text):
+                self.console.print(escape(text), end="")
                 self._in_text = True
-            case "message":
+            case AssistantMessage(text=text):
                 if self._in_text:
                     self.console.print()
-                elif _s(p.get("text")):
-                    self.console.print(escape(_s(p.get("text"))))
+                elif text:
+                    self.console.print(escape(text))
                 self._in_text = False
-            case "tool.call":
-                summary = _s(p.get("summary")) or _s(p.get("arguments"))
-                self.console.print(f"[cyan]▸ {escape(_s(p.get('tool')))}[/] {escape(summary)}")
-            case "tool.result":
-                self._result(p)
-            case "network.decision" if p.get("verdict") == "deny":
-                self.console.print(
-                    f"  [yellow]network refused[/] {escape(_s(p.get('host')))}: "
-                    f"{escape(_s(p.get('reason')))}"
-                )
-            case "approval.requested":
-                action = p.get("action")
-                summary = _s(action.get("summary")) if isinstance(action, dict) else ""
-                self.console.print(f"[magenta]? approval needed:[/] {escape(summary)}")
-            case "approval.decided":
-                self.console.print(
-                    f"  [magenta]{escape(_s(p.get('status')))}[/] by "
-                    f"{escape(_s(p.get('decided_by')))}"
-                )
-            case "question.asked":
-                self.console.print(f"[magenta]? {escape(_s(p.get('text')))}[/]")
-            case "question.answered":
-                self.console.print(f"  answer: {escape(_s(p.get('answer')))}")
-            case "task.status" if p.get("status") in _FINAL:
-                self._status(p)
+            case ToolCalled(tool=tool, summary=summary, arguments=arguments):
+                self.console.print(f"[cyan]▸ {escape(tool)}[/] {escape(summary or arguments)}")
+            case ToolResulted() as result:
+                self._result(result)
+            case NetworkDecided(verdict="deny", host=host, reason=reason):
+                self.console.print(f"  [yellow]network refused[/] {escape(host)}: {escape(reason)}")
+            case ApprovalRequested() as requested:
+                self.console.print(f"[magenta]? approval needed:[/] {escape(requested.summary)}")
+            case ApprovalDecided(status=status, decided_by=decided_by):
+                self.console.print(f"  [magenta]{escape(status)}[/] by {escape(decided_by or '')}")
+            case QuestionAsked(text=text):
+                self.console.print(f"[magenta]? {escape(text)}[/]")
+            case QuestionAnswered(answer=answer):
+                self.console.print(f"  answer: {escape(answer)}")
+            case TaskStatusChanged(status=status) as changed if status in _FINAL:
+                self._status(changed)
             case _:
                 pass
 
-    def _result(self, p: dict[str, JsonValue]) -> None:
-        lines = _s(p.get("content")).rstrip("\n").splitlines()
-        style = "red" if p.get("is_error") else "dim"
+    def _result(self, result: ToolResulted) -> None:
+        lines = result.content.rstrip("\n").splitlines()
+        style = "red" if result.is_error else "dim"
         for line in lines[:_FOLDED_LINES]:
             self.console.print(f"  [{style}]{escape(line)}[/]")
         if len(lines) > _FOLDED_LINES:
             self.console.print(f"  [dim]… {len(lines) - _FOLDED_LINES} more lines[/]")
 
-    def _status(self, p: dict[str, JsonValue]) -> None:
-        status = _s(p.get("status"))
-        error = _s(p.get("error"))
-        colour = "green" if status == "completed" else "red"
-        tail = f": {escape(error)}" if error else ""
-        self.console.print(f"[{colour}]● {status}[/]{tail}")
+    def _status(self, changed: TaskStatusChanged) -> None:
+        colour = "green" if changed.status == "completed" else "red"
+        tail = f": {escape(changed.error)}" if changed.error else ""
+        self.console.print(f"[{colour}]● {changed.status}[/]{tail}")
 
 
 def print_json(event: EventRecord, out: TextIO = sys.stdout) -> None:
@@ -118,11 +118,12 @@ async def follow(
             elif show is not None:
                 show.show(event)
             after = event.seq
-            if event.type == "task.status" and event.payload.get("status") in _FINAL:
+            if _ends_task(event):
                 return after
         if not events and not until_final:
             return after
 
 
-def _s(value: JsonValue) -> str:
-    return "" if value is None else str(value)
+def _ends_task(event: EventRecord) -> bool:
+    changed = event.event
+    return isinstance(changed, TaskStatusChanged) and changed.status in _FINAL

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from errand.events import ToolResulted
 from errand.sandbox import GrantedRoot, PathRefused
 from errand.server.errors import ApiError
 from errand.server.gateway import Gateway, GatewayDep, TasksRead
@@ -100,11 +101,11 @@ async def _written_paths(gateway: Gateway, task_id: str) -> list[str]:
     for _ in range(_MAX_EVENT_PAGES):
         page = await gateway.store.events(task_id, after_seq=after, limit=1000)
         for event in page:
-            if event.type != "tool.result":
+            result = event.event
+            if not isinstance(result, ToolResulted):
                 continue
-            files = event.payload.get("files")
-            for item in files if isinstance(files, list) else []:
-                if isinstance(item, str) and len(seen) < _MAX_FILES:
+            for item in result.files:
+                if len(seen) < _MAX_FILES:
                     seen.setdefault(item, None)
         if len(page) < 1000:
             break

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from errand.events import TaskStatusChanged
 from errand.store import EventRecord, Store, TaskRecord, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,8 @@ KEEPALIVE = b": keepalive\n\n"
 
 def is_final(event: EventRecord) -> bool:
     """Whether ``event`` ends the task (a ``task.status`` into a final status)."""
-    if event.type != "task.status":
-        return False
-    status = event.payload.get("status")
-    return isinstance(status, str) and status in _FINAL
+    changed = event.event
+    return isinstance(changed, TaskStatusChanged) and changed.status in _FINAL
 
 
 _FINAL = frozenset(s.value for s in TaskStatus if s.is_terminal)

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeAlias
 
+from errand.events import TaskEvent, UnknownEvent, parse_event
+
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 """A decoded JSON value, as the store returns it."""
 
@@ -128,6 +130,12 @@ class EventRecord:
     type: str
     payload: JsonObject
     at: datetime
+
+    @property
+    def event(self) -> TaskEvent | UnknownEvent:
+        """The typed event (:mod:`errand.events`); :class:`UnknownEvent` for a type this
+        version does not know."""
+        return parse_event(self.type, self.payload)
 
 
 @dataclass(frozen=True, slots=True)
