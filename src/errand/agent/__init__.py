@@ -14,13 +14,13 @@ from errand.agent.approvals import (
     Approving,
     Verdict,
 )
+from errand.agent.asking import Responder, TaskUser
 from errand.agent.loop import (
     EXIT_CANCELLED,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_SANDBOX,
     EXIT_TIMEOUT,
-    Responder,
     TaskOptions,
     TaskOutcome,
     run_task,
@@ -42,6 +42,7 @@ __all__ = [
     "Responder",
     "TaskOptions",
     "TaskOutcome",
+    "TaskUser",
     "ToolsetFactory",
     "ToolsetRequest",
     "Verdict",

@@ -1,9 +1,11 @@
 """The agent loop: one task, from the user's request to the model's last word.
 
-Each step asks the model, records what it said, runs the tool calls it made (each in the
-sandbox, after the approval policy had its say) and records the results. Everything goes to
-the task's event log in the store before anyone is told of it, so any client can follow the
-task live or replay it later, and an interrupted task resumes from its stored transcript.
+Each step asks the model, records what it said, runs the tool calls it made through the
+task's toolbox and records the results. Everything goes to the task's event log in the store
+(as typed events, :mod:`errand.events`) before anyone is told of it, so any client can follow
+the task live or replay it later, and an interrupted task resumes from its stored transcript.
+Elsewhere: which toolsets a task gets (:mod:`errand.agent.toolsets`), approval around them
+(:mod:`errand.agent.approvals`), and how the task reaches its user (:mod:`errand.agent.asking`).
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
-from errand.agent.approvals import ApprovalAnswer, ApprovalPolicy, Approving
+from errand.agent.approvals import ApprovalPolicy
+from errand.agent.asking import Responder, TaskUser
 from errand.agent.budget import fit
 from errand.agent.prompt import system_prompt
-from errand.agent.toolsets import ToolsetFactory, ToolsetRequest, builtin_toolsets
+from errand.agent.toolsets import (
+    ToolsetFactory,
+    ToolsetRequest,
+    builtin_toolsets,
+    task_toolbox,
+)
 from errand.agent.transcript import load_transcript, message_to_json
 from errand.events import (
     AssistantMessage,
@@ -54,17 +62,11 @@ from errand.sandbox import (
 )
 from errand.skills import SkillCatalog, SkillSource, discover_skills
 from errand.store import (
-    ApprovalRecord,
-    ApprovalStatus,
-    QuestionRecord,
-    QuestionStatus,
     Store,
     TaskStatus,
     UsageRecord,
 )
-from errand.tools import Action, ActionKind, DuplicateTool, Toolbox, ToolContext, ToolOutput
-
-_T = TypeVar("_T")
+from errand.tools import Action, DuplicateTool, Toolbox, ToolContext, ToolOutput
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -75,20 +77,6 @@ EXIT_CANCELLED = 130
 _DELTA_FLUSH_CHARS = 400
 _DELTA_FLUSH_SECONDS = 0.1
 _LOGGED_RESULT_CHARS = 16_000
-_WAIT_SLICE = 5.0
-
-
-class Responder(Protocol):
-    """Whoever can answer the task's approvals and questions while it runs.
-
-    Both hooks are started as tasks when something is asked and may return at once (a phone
-    answers later through the API) or after deciding in the store themselves (a terminal
-    prompt). The loop waits for the decision in the store either way.
-    """
-
-    async def approval_requested(self, approval: ApprovalRecord) -> None: ...
-
-    async def question_asked(self, question: QuestionRecord) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -205,7 +193,14 @@ class _TaskRun:
         self.responder = responder
         self.model_name = ""
         self._helpers: set[asyncio.Task[None]] = set()
-        self._call_tools: dict[str, str] = {}
+        self.user = TaskUser(
+            store,
+            task_id,
+            responder,
+            auto_approve=options.auto_approve,
+            approval_timeout=options.approval_timeout,
+            question_timeout=options.question_timeout,
+        )
 
     async def run(self) -> None:
         task = await self.store.get_task(self.task_id)
@@ -223,7 +218,8 @@ class _TaskRun:
         catalog = self._skills(policy)
         system = system_prompt(policy, skills_section=catalog.prompt_section())
         max_steps = task.max_steps or self.options.max_steps
-        ask = None if self.options.auto_approve or self.responder is None else self._ask_network
+        user = self.user
+        ask = user.approve_connection if user.can_answer else None
         async with Sandbox(policy, on_decision=self._network, ask=ask) as sandbox:
             roots = {
                 g.name: GrantedRoot(g.path, writable=g.mode is FolderMode.READ_WRITE)
@@ -233,15 +229,14 @@ class _TaskRun:
                 sandbox=sandbox,
                 policy=policy,
                 roots=roots,
-                ask_user=self._ask_user,
+                ask_user=user.ask,
                 task_id=self.task_id,
             )
-            request = ToolsetRequest(task_id=self.task_id, context=ctx, skills=catalog)
-            toolbox = Toolbox(
-                [
-                    Approving(toolset, self.options.approvals, self._approve)
-                    for toolset in self.options.toolsets(request)
-                ]
+            toolbox = task_toolbox(
+                self.options.toolsets,
+                ToolsetRequest(task_id=self.task_id, context=ctx, skills=catalog),
+                self.options.approvals,
+                user.approve,
             )
             try:
                 await self._steps(messages, toolbox, ctx, system, max_steps)
@@ -251,6 +246,7 @@ class _TaskRun:
                 finally:
                     for root in roots.values():
                         root.close()
+                    user.close()
                     for helper in self._helpers:
                         helper.cancel()
 
@@ -371,7 +367,7 @@ class _TaskRun:
         self, call: ToolCall, toolbox: Toolbox, ctx: ToolContext
     ) -> tuple[ToolResult, ToolResulted]:
         """Run one call; returns its result and the ``tool.result`` payload to log."""
-        self._call_tools[call.id] = call.name
+        self.user.note_call(call)
         described = await toolbox.describe(call, ctx)
         action = described if isinstance(described, Action) else None
         await self._event(
@@ -398,120 +394,6 @@ class _TaskRun:
             duration=round(time.monotonic() - started, 3),
         )
         return ToolResult(call.id, output.content, output.is_error), logged
-
-    async def _approve(self, action: Action, call: ToolCall, ctx: ToolContext) -> ApprovalAnswer:
-        """The task's :data:`~errand.agent.approvals.Approver`: record the request, then
-        answer it at once (``--yes``, or nobody can answer) or wait for the user."""
-        expires = datetime.now(UTC) + timedelta(seconds=self.options.approval_timeout)
-        approval = await self.store.create_approval(
-            self.task_id,
-            tool_call_id=call.id,
-            expires_at=expires,
-            action={
-                "tool": action.tool,
-                "kind": str(action.kind),
-                "summary": action.summary,
-                "arguments": call.arguments_json,
-                "workdir": ctx.policy.workdir,
-                "folder": action.folder,
-                "domain": action.domain,
-            },
-        )
-        if self.options.auto_approve:
-            await self.store.decide_approval(approval.id, approve=True, decided_by="--yes")
-            return ApprovalAnswer.APPROVED
-        if self.responder is None:
-            await self.store.decide_approval(
-                approval.id, approve=False, decided_by="nobody can answer"
-            )
-            return ApprovalAnswer.REFUSED
-        return await self._wait_approval(approval)
-
-    async def _wait_approval(self, approval: ApprovalRecord) -> ApprovalAnswer:
-        assert self.responder is not None
-        self._helper(self.responder.approval_requested(approval))
-
-        async def decided() -> ApprovalAnswer | None:
-            record = await self.store.get_approval(approval.id)
-            if record.status is ApprovalStatus.PENDING:
-                return None
-            if record.status is ApprovalStatus.APPROVED:
-                return ApprovalAnswer.APPROVED
-            if record.status is ApprovalStatus.EXPIRED:
-                return ApprovalAnswer.EXPIRED
-            return ApprovalAnswer.REFUSED
-
-        answer = await self._wait_for_user(decided, self.options.approval_timeout)
-        if answer is None:
-            await self.store.expire_approvals(approval_id=approval.id)
-            return ApprovalAnswer.EXPIRED
-        return answer
-
-    async def _wait_for_user(
-        self, ready: Callable[[], Awaitable[_T | None]], timeout: float
-    ) -> _T | None:
-        """Show the task as waiting and re-check ``ready`` whenever the task's log grows,
-        until it gives a value or ``timeout`` passes (then None)."""
-        await self.store.set_task_status(self.task_id, TaskStatus.WAITING)
-        try:
-            deadline = time.monotonic() + timeout
-            while (value := await ready()) is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                task = await self.store.get_task(self.task_id)
-                await self.store.wait_for_events(
-                    self.task_id, task.last_seq, timeout=min(remaining, _WAIT_SLICE)
-                )
-            return value
-        finally:
-            await self._resume_running()
-
-    async def _ask_network(self, host: str, port: int, call_id: str) -> bool:
-        action = Action(
-            tool=self._call_tools.get(call_id, "network"),
-            kind=ActionKind.NETWORK,
-            summary=f"connect to {host}:{port}, which is not in the allowed domains",
-            domain=host,
-        )
-        expires = datetime.now(UTC) + timedelta(seconds=self.options.approval_timeout)
-        approval = await self.store.create_approval(
-            self.task_id,
-            tool_call_id=call_id,
-            expires_at=expires,
-            action={
-                "tool": action.tool,
-                "kind": "network",
-                "summary": action.summary,
-                "domain": host,
-                "port": port,
-            },
-        )
-        return await self._wait_approval(approval) is ApprovalAnswer.APPROVED
-
-    async def _ask_user(self, text: str) -> str:
-        question = await self.store.create_question(self.task_id, text)
-        if self.responder is None:
-            return "(The user cannot be asked right now; use your best judgement and say so.)"
-        self._helper(self.responder.question_asked(question))
-
-        async def answered() -> str | None:
-            record = await self.store.get_question(question.id)
-            if record.status is QuestionStatus.ANSWERED and record.answer is not None:
-                return record.answer
-            if record.status is not QuestionStatus.PENDING:
-                return "(The question was withdrawn.)"
-            return None
-
-        answer = await self._wait_for_user(answered, self.options.question_timeout)
-        if answer is None:
-            return "(No answer came in time; use your best judgement and say so.)"
-        return answer
-
-    async def _resume_running(self) -> None:
-        task = await self.store.get_task(self.task_id)
-        if task.status is TaskStatus.WAITING:
-            await self.store.set_task_status(self.task_id, TaskStatus.RUNNING)
 
     def _network(self, decision: NetworkDecision) -> None:
         self._helper(

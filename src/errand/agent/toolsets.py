@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from errand.agent.approvals import ApprovalPolicy, Approver, Approving
 from errand.skills import SkillCatalog
-from errand.tools import BuiltinToolset, ToolContext, Toolset, default_tools
+from errand.tools import BuiltinToolset, Toolbox, ToolContext, Toolset, default_tools
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,13 @@ ToolsetFactory = Callable[[ToolsetRequest], Sequence[Toolset]]
 def builtin_toolsets(request: ToolsetRequest) -> list[Toolset]:
     """The default: Errand's built-in tools only."""
     return [BuiltinToolset(default_tools(request.skills))]
+
+
+def task_toolbox(
+    factory: ToolsetFactory,
+    request: ToolsetRequest,
+    approvals: ApprovalPolicy,
+    approver: Approver,
+) -> Toolbox:
+    """The task's toolbox: every toolset ``factory`` gives, wrapped in the approval policy."""
+    return Toolbox([Approving(toolset, approvals, approver) for toolset in factory(request)])
