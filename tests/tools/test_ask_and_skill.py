@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from errand.sandbox.bwrap import ExtraMount
+from errand.sandbox import ExtraMount
 from errand.skills import SkillCatalog, parse_skill
 from errand.tools import Action, ActionKind, ActivateSkill
 from tools.tool_harness import SESSION, Harness, MakeHarness
