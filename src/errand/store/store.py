@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import hmac
+import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -36,6 +37,14 @@ from alembic.util import CommandError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from errand.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    QuestionAnswered,
+    QuestionAsked,
+    TaskCreated,
+    TaskStatusChanged,
+)
 from errand.store import approvals, automation, events, questions, tasks, transcript, usage
 from errand.store import events as _events
 from errand.store import usage as _usage
@@ -194,7 +203,7 @@ class Store:
         source = TaskSource(source)
         task_id, now = new_id(), utc_now()
         created = encode_json(
-            {"title": title, "prompt": prompt, "model": model, "source": source.value},
+            TaskCreated(title=title, prompt=prompt, model=model, source=source.value).payload(),
             what="task",
         )
         async with self._write() as conn:
@@ -304,13 +313,13 @@ class Store:
         record, previous = await tasks.transition(
             conn, task_id, status, error=error, exit_code=exit_code, now=now
         )
-        payload: dict[str, JsonInput] = {"status": status.value, "previous": previous.value}
-        if error is not None:
-            payload["error"] = error
-        if exit_code is not None:
-            payload["exit_code"] = exit_code
-        if reason is not None:
-            payload["reason"] = reason
+        payload = TaskStatusChanged(
+            status=status.value,
+            previous=previous.value,
+            error=error,
+            exit_code=exit_code,
+            reason=reason,
+        ).payload()
         await events.insert_at(
             conn, task_id, record.last_seq, "task.status", encode_json(payload, what="status"), now
         )
@@ -493,14 +502,14 @@ class Store:
         action_json = require_object(action, what="action")
         digest = digest_of(action)
         approval_id, now = new_id(), utc_now()
-        requested = {
-            "approval_id": approval_id,
-            "tool_call_id": tool_call_id,
-            "action": action,
-            "digest": digest,
-            "expires_at": expires_at.isoformat() if expires_at else None,
-        }
-        requested_json = encode_json(requested, what="action")
+        requested = ApprovalRequested(
+            approval_id=approval_id,
+            tool_call_id=tool_call_id,
+            action=json.loads(action_json),
+            digest=digest,
+            expires_at=expires_at.isoformat() if expires_at else None,
+        )
+        requested_json = encode_json(requested.payload(), what="action")
         async with self._write() as conn:
             await events.append(conn, task_id, "approval.requested", requested_json, now)
             record = await approvals.insert(
@@ -569,11 +578,9 @@ class Store:
     async def _log_decision(
         self, conn: AsyncConnection, record: ApprovalRecord, now: datetime
     ) -> None:
-        decided = {
-            "approval_id": record.id,
-            "status": record.status.value,
-            "decided_by": record.decided_by,
-        }
+        decided = ApprovalDecided(
+            approval_id=record.id, status=record.status.value, decided_by=record.decided_by
+        ).payload()
         await events.append(
             conn, record.task_id, "approval.decided", encode_json(decided, what="decision"), now
         )
@@ -610,7 +617,9 @@ class Store:
         if not text.strip():
             raise InvalidPayload("the question is empty")
         question_id, now = new_id(), utc_now()
-        asked = encode_json({"question_id": question_id, "text": text}, what="question")
+        asked = encode_json(
+            QuestionAsked(question_id=question_id, text=text).payload(), what="question"
+        )
         async with self._write() as conn:
             await events.append(conn, task_id, "question.asked", asked, now)
             record = await questions.insert(
@@ -634,7 +643,9 @@ class Store:
             record = await questions.answer(
                 conn, question_id, answer, answered_by=answered_by, now=now
             )
-            answered = {"question_id": record.id, "answer": answer, "answered_by": answered_by}
+            answered = QuestionAnswered(
+                question_id=record.id, answer=answer, answered_by=answered_by
+            ).payload()
             await events.append(
                 conn, record.task_id, "question.answered", encode_json(answered, what="answer"), now
             )
