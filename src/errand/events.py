@@ -5,9 +5,9 @@ one entry per thing that happened: a ``type`` such as ``tool.call`` and a JSON `
 Each type is a frozen model here whose fields are exactly the payload's keys; the
 :data:`TaskEvent` union is discriminated by ``type``. Writers build a model and store
 ``event.type`` with its ``payload()`` (the store does so for the events it writes itself:
-``task.created``, ``task.status``, ``approval.*``, ``question.*``); readers call :func:`parse_event` (or
-``EventRecord.event``) and match on the class, never on string keys. The wire format is
-documented for the web app in ``docs/api.md`` ("Event types").
+``task.created``, ``task.status``, ``approval.*``, ``question.*``); readers call
+:func:`parse_event` (or ``EventRecord.event``) and match on the class, never on string keys.
+The wire format is documented for the web app in ``docs/api.md`` ("Event types").
 
 This module sits at the bottom of the layering (beside the store, which writes some of these
 events itself), so every layer can import it.
