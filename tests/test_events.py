@@ -27,6 +27,7 @@ from errand.events import (
     ToolCalled,
     ToolResulted,
     UnknownEvent,
+    UsageRecorded,
     UserMessage,
     event_item,
     parse_event,
@@ -43,6 +44,7 @@ EXAMPLES: list[TaskEvent] = [
         tool_calls=(CallRequest(id="c1", name="read_file", arguments='{"path": "a"}'),),
         stop_reason="tool_use",
     ),
+    UsageRecorded(model="scripted:x", input_tokens=10, output_tokens=3),
     ToolCalled(call_id="c1", tool="read_file", arguments="{}", summary="read a", kind="read"),
     ToolResulted(
         call_id="c1",
@@ -126,8 +128,9 @@ async def test_the_terminal_shows_a_replayed_log(tmp_path: Path) -> None:
     store: Store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
     try:
         task = await store.create_task("Read a file", model="scripted:x")
-        for event in EXAMPLES[2:8]:
-            await store.append_event(task.id, *event_item(event))
+        for event in EXAMPLES[2:9]:
+            if not isinstance(event, UsageRecorded):  # the store writes that one itself
+                await store.append_event(task.id, *event_item(event))
         await store.set_task_status(task.id, TaskStatus.RUNNING)
         await store.set_task_status(task.id, TaskStatus.FAILED, error="it broke", exit_code=1)
         records: list[EventRecord] = await store.events(task.id)

@@ -91,6 +91,15 @@ class AssistantMessage(_Event):
     stop_reason: str | None = None
 
 
+class UsageRecorded(_Event):
+    """The tokens one model call used (written with the reply it belongs to)."""
+
+    type: Literal["usage"] = "usage"
+    model: str
+    input_tokens: int
+    output_tokens: int
+
+
 class ToolCalled(_Event):
     """A tool call is about to be handled; ``summary`` and ``kind`` say what it would do
     (empty when the call could not even be described, e.g. an unknown tool)."""
@@ -190,6 +199,7 @@ TaskEvent = Annotated[
     | UserMessage
     | MessageDelta
     | AssistantMessage
+    | UsageRecorded
     | ToolCalled
     | ToolResulted
     | NetworkDecided
@@ -224,6 +234,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "message.user",
     "message.delta",
     "message",
+    "usage",
     "tool.call",
     "tool.result",
     "network.decision",

@@ -44,6 +44,7 @@ from errand.events import (
     QuestionAsked,
     TaskCreated,
     TaskStatusChanged,
+    UsageRecorded,
 )
 from errand.store import approvals, automation, events, questions, tasks, transcript, usage
 from errand.store import events as _events
@@ -700,12 +701,12 @@ class Store:
         if usage is not None:
             require_count(usage.input_tokens, what="input_tokens")
             require_count(usage.output_tokens, what="output_tokens")
-            logged: dict[str, JsonInput] = {
-                "model": usage.model,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-            }
-            encoded.append(("usage", encode_json(logged, what="usage")))
+            logged = UsageRecorded(
+                model=usage.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
+            encoded.append((logged.type, encode_json(logged.payload(), what="usage")))
         async with self._write() as conn:
             if encoded_messages:
                 await transcript.append(conn, task_id, encoded_messages, now)
