@@ -32,6 +32,7 @@ from errand.automation._intake import Intake, IntakeError, TaskSource
 from errand.automation.schedules import timing_of
 from errand.automation.template import TaskTemplate
 from errand.automation.timing import Clock, system_clock
+from errand.events import BudgetExceeded, event_item
 from errand.store import (
     AutomationStore,
     NewRun,
@@ -222,16 +223,12 @@ class Scheduler:
             spent = totals.input_tokens + totals.output_tokens
             if spent <= budget or self._cancel is None:
                 continue
-            await self._store.append_event(
-                run.task_id,
-                "budget.exceeded",
-                {
-                    "tokens": spent,
-                    "budget": budget,
-                    "message": f"stopped: this run used {spent} tokens, over its budget of "
-                    f"{budget}",
-                },
+            exceeded = BudgetExceeded(
+                tokens=spent,
+                budget=budget,
+                message=f"stopped: this run used {spent} tokens, over its budget of {budget}",
             )
+            await self._store.append_event(run.task_id, *event_item(exceeded))
             if await self._cancel(run.task_id):
                 stopped += 1
         return stopped
