@@ -13,11 +13,12 @@ have_cmd unshare && have_cmd nsenter && have_cmd prlimit || need+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need+=(libseccomp2)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 have_cmd git || need+=(git)
+# The browser tool drives the system Chromium inside the sandbox (Errand never downloads one).
+have_cmd chromium || need+=(chromium)
+have_pkg fonts-dejavu-core || need+=(fonts-dejavu-core)
 if [ "$purpose" = test ]; then
   have_cmd ip || need+=(iproute2)
   have_cmd curl || need+=(curl)
-  have_cmd chromium || need+=(chromium)
-  have_pkg fonts-dejavu-core || need+=(fonts-dejavu-core)
   # The store's tests start a throwaway PostgreSQL server of their own (tests/pg.py).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi

@@ -26,7 +26,12 @@ from errand.agent.loop import (
     run_task,
 )
 from errand.agent.prompt import system_prompt
-from errand.agent.toolsets import ToolsetFactory, ToolsetRequest, builtin_toolsets
+from errand.agent.toolsets import (
+    ToolsetFactory,
+    ToolsetRequest,
+    builtin_toolsets,
+    with_browser,
+)
 from errand.agent.transcript import load_transcript, message_from_json, message_to_json
 
 __all__ = [
@@ -52,4 +57,5 @@ __all__ = [
     "message_to_json",
     "run_task",
     "system_prompt",
+    "with_browser",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from errand.agent.approvals import ApprovalPolicy, Approver, Approving
 from errand.skills import SkillCatalog
@@ -44,3 +45,17 @@ def task_toolbox(
 ) -> Toolbox:
     """The task's toolbox: every toolset ``factory`` gives, wrapped in the approval policy."""
     return Toolbox([Approving(toolset, approvals, approver) for toolset in factory(request)])
+
+
+def with_browser(artifacts: Path) -> ToolsetFactory:
+    """The built-in tools and the browser; each task's screenshots are saved under
+    ``artifacts/<task id>/``. The browser starts only when the model first uses it."""
+
+    def build(request: ToolsetRequest) -> list[Toolset]:
+        # Playwright loads only for tasks that may browse (the gateway stays lean).
+        from errand.browser import BrowserToolset
+
+        folder = artifacts / (request.task_id or "no-task")
+        return [*builtin_toolsets(request), BrowserToolset(request.context, artifacts=folder)]
+
+    return build

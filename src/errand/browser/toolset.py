@@ -130,6 +130,13 @@ class BrowserToolset:
                     "starts a fresh browser.",
                     is_error=True,
                 )
+            stale = await self._gone_ref(parsed)
+            if stale is not None:
+                return ToolOutput(
+                    f"Element {stale} is no longer on the page (it changed since the snapshot); "
+                    "call browser_snapshot and use a ref from the new snapshot.",
+                    is_error=True,
+                )
             notes = _refusal_notes(self._session.new_refusals())
             return ToolOutput(_playwright_message(call.name, exc) + notes, is_error=True)
 
@@ -158,8 +165,7 @@ class BrowserToolset:
                 for form_field in args.fields:
                     await self._fill(page, form_field)
             case SelectOptionArgs():
-                locator = self._locate(page, args.ref)
-                await locator.select_option(args.values, timeout=ACTION_MS)
+                await _select(self._locate(page, args.ref), args.ref, args.values)
             case PressKeyArgs():
                 if not _KEY.match(args.key):
                     raise ToolError(f"{args.key!r} is not a key name such as Enter or ArrowDown.")
@@ -203,7 +209,7 @@ class BrowserToolset:
                 form_field.value.strip().lower() in _CHECKED, timeout=ACTION_MS
             )
         elif kind == "combobox":
-            await locator.select_option(form_field.value, timeout=ACTION_MS)
+            await _select(locator, form_field.ref, [form_field.value])
         else:
             await locator.fill(form_field.value, timeout=ACTION_MS)
 
@@ -272,10 +278,39 @@ class BrowserToolset:
                 return focused if focused is not None and focused.on_enter else None
         return None
 
+    async def _gone_ref(self, args: BaseModel) -> str | None:
+        """The first ref of a failed call that no longer finds an element, if any."""
+        refs = [f.ref for f in args.fields] if isinstance(args, FillFormArgs) else []
+        if isinstance(args, ClickArgs | TypeArgs | SelectOptionArgs):
+            refs = [args.ref]
+        if not refs or not self._session.running:
+            return None
+        try:
+            page = await self._session.page("")
+            for ref in refs:
+                if await page.locator(f"aria-ref={ref}").count() == 0:
+                    return ref
+        except (PlaywrightError, BrowserCrashed):
+            return None
+        return None
+
     def _forget_page(self) -> None:
         self._snapshot = None
         self._submissions = {}
         self._focused = None
+
+
+async def _select(locator: Locator, ref: str, values: list[str]) -> None:
+    try:
+        await locator.select_option(values, timeout=ACTION_MS)
+    except PlaywrightError as exc:
+        if "Timeout" not in (exc.message or ""):
+            raise
+        wanted = ", ".join(repr(v) for v in values)
+        raise ToolError(
+            f"{ref} has no option {wanted} (or is not a dropdown); use an option's text as the "
+            "snapshot shows it."
+        ) from None
 
 
 def _check_before_start(args: BaseModel) -> None:
@@ -364,11 +399,6 @@ def _closed_under_us(exc: PlaywrightError) -> bool:
 def _playwright_message(tool: str, exc: PlaywrightError) -> str:
     first = (exc.message or str(exc)).strip().splitlines()
     text = first[0] if first else type(exc).__name__
-    if "aria-ref" in str(exc):
-        return (
-            f"{tool} could not find that element any more (the page changed since the "
-            "snapshot); call browser_snapshot and use a ref from the new snapshot."
-        )
     if "net::ERR_TUNNEL_CONNECTION_FAILED" in text or "net::ERR_PROXY" in text:
         return (
             f"{tool}: the site was not reachable; the sandbox's network policy refused it "

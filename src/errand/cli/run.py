@@ -57,9 +57,18 @@ def run(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser", help="Give the agent a web browser (Chromium, inside the sandbox)."
+        ),
+    ] = False,
 ) -> None:
     """Run TASK with the agent; exits 0 done, 1 failed, 124 timed out, 130 cancelled."""
+    from errand.agent import with_browser
     from errand.agent.settings import options_from_config
+    from errand.browser import BrowserUnavailable, chromium_path
+    from errand.config import data_dir
     from errand.models import UnknownProvider, resolve_model
 
     try:
@@ -89,6 +98,13 @@ def run(
         timeout=timeout,
         auto_approve=yes,
     )
+    if browser:
+        try:
+            chromium_path()
+        except BrowserUnavailable as exc:
+            err.print(f"errand: {exc}", markup=False)
+            raise typer.Exit(EXIT_USAGE) from exc
+        options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
     interactive = sys.stdin.isatty() and not yes
     try:
         code = asyncio.run(
