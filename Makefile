@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 
 .PHONY: serve test lint check-types unit os-deps os-deps-test clean
 
+# Options pass through: make serve ARGS="--port 9000 --lan"
 serve: os-deps $(VENV)/.installed
-	$(BIN)/errand serve
+	$(BIN)/errand serve $(ARGS)
 
 test: os-deps-test $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from errand.cli import devices as devices_cli
@@ -41,5 +43,14 @@ app.add_typer(webhooks_cli.app, name="webhooks")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: an unusable environment is one line, never a traceback."""
+    try:
+        app()
+    except Exception as exc:
+        from errand.cli.failures import EXIT_ENVIRONMENT, explain
+
+        message = explain(exc)
+        if message is None:
+            raise
+        print(f"errand: {message}", file=sys.stderr)
+        sys.exit(EXIT_ENVIRONMENT)

@@ -3,42 +3,65 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from errand.cli import tables
+from errand.cli.ids import Candidate, IdProblem, resolve_id
 
 if TYPE_CHECKING:
     from errand.store.access import DeviceRecord
 
 app = typer.Typer(help="Paired devices: list, revoke.", no_args_is_help=True)
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command("list")
-def list_() -> None:
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the devices as JSON.")] = False,
+) -> None:
     """Paired devices; one unused for 30 days is shown as expired and no longer works."""
     from errand.access import DEVICE_INACTIVE_AFTER, now_of
 
     found = asyncio.run(_list())
+    now = now_of(time.time)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": device.id,
+                        "name": device.name,
+                        "paired_at": device.created_at.isoformat(),
+                        "last_seen_at": device.last_seen_at.isoformat(),
+                        "status": "expired"
+                        if device.is_expired(now, DEVICE_INACTIVE_AFTER)
+                        else "active",
+                    }
+                    for device in found
+                ]
+            )
+        )
+        return
     if not found:
         console.print("No paired devices. Pair a phone with `errand pair`.", markup=False)
         return
-    now = now_of(time.time)
-    table = Table("id", "name", "paired", "last seen", "status", box=None)
+    shown = tables.table("id", "name", "paired", "last seen", "status")
     for device in found:
         expired = device.is_expired(now, DEVICE_INACTIVE_AFTER)
-        table.add_row(
+        shown.add_row(
             device.id,
             device.name,
             device.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
             device.last_seen_at.astimezone().strftime("%Y-%m-%d %H:%M"),
             "[yellow]expired[/]" if expired else "active",
         )
-    console.print(table)
+    tables.console().print(shown)
 
 
 async def _list() -> list[DeviceRecord]:
@@ -51,7 +74,8 @@ async def _list() -> list[DeviceRecord]:
 @app.command()
 def revoke(
     device_id: Annotated[
-        str | None, typer.Argument(help="The device's id (from `errand devices list`).")
+        str | None,
+        typer.Argument(help="The device's id, its first characters, or its name."),
     ] = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Revoke every device and close open pairing codes.")
@@ -66,18 +90,27 @@ def revoke(
         console.print(f"Revoked {count} device(s); pair again with `errand pair`.", markup=False)
         return
     assert device_id is not None
-    if not asyncio.run(_revoke(device_id)):
-        errors.print(f"errand: no paired device {device_id!r}", markup=False)
-        raise typer.Exit(2)
-    console.print(f"Revoked device {device_id}.", markup=False)
+    try:
+        revoked = asyncio.run(_revoke(device_id))
+    except IdProblem as exc:
+        errors.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    console.print(f"Revoked device {revoked}.", markup=False)
 
 
-async def _revoke(device_id: str) -> bool:
+async def _revoke(given: str) -> str:
     from errand.access import now_of
     from errand.store import AccessStore, open_store
 
     async with await open_store() as store:
-        return await AccessStore(store).revoke_device(device_id, now=now_of(time.time))
+        access = AccessStore(store)
+        devices = await access.list_devices()
+        device_id = resolve_id(
+            given, [Candidate(d.id, d.name) for d in devices], kind="paired device"
+        )
+        if not await access.revoke_device(device_id, now=now_of(time.time)):
+            raise IdProblem(f"no paired device {given!r}")
+        return device_id
 
 
 async def _revoke_all() -> int:

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from errand.cli import tables
 
 if TYPE_CHECKING:
     from errand.access import AllowedFolder
 
 app = typer.Typer(help="Allowed folders: add, list, remove.", no_args_is_help=True)
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -52,10 +53,10 @@ def list_() -> None:
     if not found:
         console.print("No allowed folders. Add one with `errand folders add PATH`.", markup=False)
         return
-    table = Table("name", "mode", "path", box=None)
+    shown = tables.table("name", "mode", "path", ids=("name", "path"))
     for folder in found:
-        table.add_row(folder.name, folder.mode.value, str(folder.path))
-    console.print(table)
+        shown.add_row(folder.name, folder.mode.value, str(folder.path))
+    tables.console().print(shown)
 
 
 async def _list() -> list[AllowedFolder]:

@@ -7,6 +7,8 @@ import os
 from rich.console import Console
 from rich.table import Table
 
+from errand.config import config_path, configured_model, load_config
+
 _SETTINGS = {
     "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
     "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
@@ -18,6 +20,8 @@ def models() -> None:
     """List the providers, an example model name for each, and whether it is set up."""
     from errand.models import known_providers
 
+    path = config_path()
+    model = configured_model(load_config(path))  # a broken file is one line (cli.failures)
     table = Table("provider", "example", "configured", "what it is", box=None)
     for info in known_providers():
         key, url = _SETTINGS.get(info.name, ("", ""))
@@ -30,9 +34,10 @@ def models() -> None:
         table.add_row(info.name, info.example, state, info.description)
     console = Console(highlight=False)
     console.print(table)
-    model = os.environ.get("ERRAND_MODEL")
+    source = "from ERRAND_MODEL" if os.environ.get("ERRAND_MODEL") else f"from {path}"
     console.print(
-        f"Default model: {model}"
+        f"Default model: {model} ({source})"
         if model
-        else "No default model: pass --model or set ERRAND_MODEL / model in errand.toml."
+        else "No default model: pass --model or set ERRAND_MODEL / model in errand.toml.",
+        markup=False,
     )

@@ -32,7 +32,8 @@ def pair(
     """Show a QR code (and link) that pairs a phone with this computer."""
     import httpx
 
-    from errand.cli.serve import SERVER_FILE, show_pairing
+    from errand.cli.serve import show_pairing
+    from errand.server.instance import SERVER_FILE
 
     try:
         with (data_dir() / SERVER_FILE).open(encoding="utf-8") as fh:

@@ -25,6 +25,7 @@ import typer
 from rich.console import Console
 
 from errand.config import ConfigError, config_path, data_dir, load_config
+from errand.server.instance import SERVER_FILE, AlreadyServing, ServeLock
 
 if TYPE_CHECKING:
     # Imported where used: other commands must not pay for the agent and the store.
@@ -36,14 +37,14 @@ if TYPE_CHECKING:
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
-SERVER_FILE = "server.json"
-
 
 def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to bind (default 127.0.0.1; 0.0.0.0 with --lan).")
     ] = None,
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8765,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, envvar="ERRAND_PORT", help="Port to listen on.")
+    ] = 8765,
     lan: Annotated[
         bool, typer.Option("--lan", help="Serve plain HTTP on the LAN address (warned).")
     ] = False,
@@ -68,18 +69,27 @@ def serve(
     except ValueError as exc:
         err.print(f"errand: {config_path()}: {exc}", markup=False)
         raise typer.Exit(2) from exc
-    code = asyncio.run(
-        _serve(
-            host=host,
-            port=port,
-            lan=lan,
-            public_url=public_url,
-            tailscale=tailscale,
-            concurrency=concurrency,
-            model=model,
-            settings=settings,
+    lock = ServeLock(data_dir())
+    try:
+        lock.acquire()
+    except AlreadyServing as exc:
+        err.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    try:
+        code = asyncio.run(
+            _serve(
+                host=host,
+                port=port,
+                lan=lan,
+                public_url=public_url,
+                tailscale=tailscale,
+                concurrency=concurrency,
+                model=model,
+                settings=settings,
+            )
         )
-    )
+    finally:
+        lock.release()
     raise typer.Exit(code)
 
 

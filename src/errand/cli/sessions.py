@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from errand.cli import tables
+from errand.cli.ids import MAX_LISTED, Candidate, IdProblem, resolve_id
 
 if TYPE_CHECKING:
-    from errand.store import TaskRecord
+    from errand.store import Store, TaskRecord
 
 app = typer.Typer(help="List past tasks and replay one.", no_args_is_help=True)
 
@@ -26,12 +28,12 @@ def list_(
     if as_json:
         typer.echo(json.dumps([_task_json(t) for t in tasks]))
         return
-    table = Table("id", "status", "created", "model", "title", box=None)
+    shown = tables.table("id", "status", "created", "model", "title")
     for t in tasks:
-        table.add_row(
+        shown.add_row(
             t.id, t.status.value, t.created_at.strftime("%Y-%m-%d %H:%M"), t.model, t.title
         )
-    Console(highlight=False).print(table)
+    tables.console().print(shown)
 
 
 async def _list(limit: int) -> list[TaskRecord]:
@@ -43,24 +45,35 @@ async def _list(limit: int) -> list[TaskRecord]:
 
 @app.command()
 def show(
-    task_id: Annotated[str, typer.Argument(help="The task's id (from `errand sessions list`).")],
+    task_id: Annotated[
+        str, typer.Argument(help="The task's id or its first characters (`errand sessions list`).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Events as JSON lines.")] = False,
 ) -> None:
     """Replay a task's log as it was shown live."""
-    from errand.store import TaskNotFound
-
     try:
         asyncio.run(_show(task_id, as_json))
-    except TaskNotFound as exc:
-        Console(stderr=True).print(f"errand: no task {task_id!r}", markup=False)
+    except IdProblem as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"errand: {exc}", markup=False)
         raise typer.Exit(2) from exc
 
 
-async def _show(task_id: str, as_json: bool) -> None:
+async def task_id_of(store: Store, given: str) -> str:
+    """The task id ``given`` means (the whole id or a unique prefix).
+
+    Raises:
+        IdProblem: no task or several match.
+    """
+    matches = await store.task_ids_with_prefix(given, limit=MAX_LISTED + 1)
+    return resolve_id(given, [Candidate(found) for found in matches], kind="task")
+
+
+async def _show(given: str, as_json: bool) -> None:
     from errand.cli.render import EventPrinter, follow
     from errand.store import open_store
 
     async with await open_store() as store:
+        task_id = await task_id_of(store, given)
         task = await store.get_task(task_id)
         printer = None if as_json else EventPrinter()
         if printer is not None:

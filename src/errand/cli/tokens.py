@@ -7,15 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from errand.cli import tables
+from errand.cli.ids import Candidate, IdProblem, resolve_id
 
 if TYPE_CHECKING:
     from errand.access import IssuedToken
     from errand.store.access import TokenRecord
 
 app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -62,9 +64,9 @@ def list_() -> None:
     if not found:
         console.print("No API tokens. Make one with `errand tokens create --name NAME`.")
         return
-    table = Table("id", "name", "scopes", "created", "last used", box=None)
+    shown = tables.table("id", "name", "scopes", "created", "last used")
     for token in found:
-        table.add_row(
+        shown.add_row(
             token.id,
             token.name,
             " ".join(token.scopes),
@@ -73,7 +75,7 @@ def list_() -> None:
             if token.last_used_at
             else "never",
         )
-    console.print(table)
+    tables.console().print(shown)
 
 
 async def _list() -> list[TokenRecord]:
@@ -84,19 +86,28 @@ async def _list() -> list[TokenRecord]:
 
 
 @app.command()
-def revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id or its first characters.")],
+) -> None:
     """Revoke a token at once."""
-    if not asyncio.run(_revoke(token_id)):
-        errors.print(f"errand: no API token {token_id!r}", markup=False)
-        raise typer.Exit(2)
-    console.print(f"Revoked token {token_id}.", markup=False)
+    try:
+        revoked = asyncio.run(_revoke(token_id))
+    except IdProblem as exc:
+        errors.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    console.print(f"Revoked token {revoked}.", markup=False)
 
 
-async def _revoke(token_id: str) -> bool:
+async def _revoke(given: str) -> str:
     import time
 
     from errand.access import now_of
     from errand.store import AccessStore, open_store
 
     async with await open_store() as store:
-        return await AccessStore(store).revoke_token(token_id, now=now_of(time.time))
+        access = AccessStore(store)
+        found = await access.list_tokens()
+        token_id = resolve_id(given, [Candidate(t.id) for t in found], kind="API token")
+        if not await access.revoke_token(token_id, now=now_of(time.time)):
+            raise IdProblem(f"no API token {given!r}")
+        return token_id

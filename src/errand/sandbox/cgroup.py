@@ -26,15 +26,16 @@ class PidsLimit:
         self.procs = path / "cgroup.procs"
 
     @classmethod
-    def create(cls, session: str, max_pids: int) -> PidsLimit | None:
+    def create(cls, session: str, max_pids: int, *, owner: str) -> PidsLimit | None:
         """Make the group, or return None where this process cannot (then the process-count
-        limit rests on ``RLIMIT_NPROC``)."""
+        limit rests on ``RLIMIT_NPROC``). ``owner`` (``leftovers.owner_tag()``) goes into its
+        name so that the next process removes the group if this one is killed."""
         if os.geteuid() != 0:
             return None
         base = pids_base()
         if base is None:
             return None
-        path = base / f"errand-{session}-{secrets.token_hex(4)}"
+        path = base / f"errand-{session}-{owner}-{secrets.token_hex(4)}"
         try:
             path.mkdir(mode=0o755)
             (path / "pids.max").write_text(str(max_pids), encoding="utf-8")

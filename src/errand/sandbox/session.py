@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from errand.sandbox import leftovers
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision
 from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
 from errand.sandbox.bwrap import BubblewrapBackend
@@ -127,17 +128,22 @@ class Sandbox:
         """
         self.backend.require()
         _PLACEHOLDERS.sweep()
+        leftovers.sweep_once()
         seccomp_program()  # fail now, not at the first command
         for grant in self.policy.folders:
             if not grant.path.is_dir():
                 raise SandboxUnavailable(
                     f"granted folder {grant.path} no longer exists", "grant an existing folder"
                 )
-        self._runtime = Path(tempfile.mkdtemp(prefix=f"errand-{self.policy.session}-"))
+        self._runtime = Path(
+            tempfile.mkdtemp(prefix=f"errand-{self.policy.session}-{leftovers.owner_tag()}-")
+        )
         # The sandbox's user must be able to read its /etc through the bind mount.
         os.chmod(self._runtime, 0o755)  # noqa: S103
         self.backend.prepare(self._runtime, self.policy)
-        self._pids = PidsLimit.create(self.policy.session, self.policy.limits.processes)
+        self._pids = PidsLimit.create(
+            self.policy.session, self.policy.limits.processes, owner=leftovers.owner_tag()
+        )
         try:
             await self._namespace.start()
             assert self._namespace.listener is not None

@@ -26,12 +26,13 @@ from errand.store.automation import (
     ScheduleRunRecord,
 )
 from errand.store.automation_store import AutomationStore, NameTaken, NewRun, NewSchedule
-from errand.store.database import DATABASE_URL_ENV, resolve_url
+from errand.store.database import DATABASE_URL_ENV, resolve_url, store_failure
 from errand.store.errors import (
     AlreadyAnswered,
     AlreadyDecided,
     ApprovalExpired,
     ApprovalNotFound,
+    DatabaseDamaged,
     DigestMismatch,
     InvalidPayload,
     InvalidTransition,
@@ -39,6 +40,8 @@ from errand.store.errors import (
     StoreClosed,
     StoreConfigError,
     StoreError,
+    StoreFull,
+    StoreUnavailable,
     TaskNotFound,
 )
 from errand.store.records import (
@@ -73,6 +76,7 @@ __all__ = [
     "ApprovalStatus",
     "AttemptRecord",
     "AutomationStore",
+    "DatabaseDamaged",
     "DeliveryRecord",
     "DeliveryState",
     "DigestMismatch",
@@ -101,6 +105,8 @@ __all__ = [
     "StoreClosed",
     "StoreConfigError",
     "StoreError",
+    "StoreFull",
+    "StoreUnavailable",
     "TaskNotFound",
     "TaskRecord",
     "TaskSource",
@@ -109,4 +115,5 @@ __all__ = [
     "UsageTotals",
     "open_store",
     "resolve_url",
+    "store_failure",
 ]

@@ -11,6 +11,7 @@ and row locks serialise what must be serialised.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -18,12 +19,18 @@ from pathlib import Path
 
 from sqlalchemy import URL, event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from errand import config
-from errand.store.errors import StoreConfigError
+from errand.store.errors import (
+    DatabaseDamaged,
+    StoreConfigError,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+)
 
 DATABASE_URL_ENV = "ERRAND_DATABASE_URL"
 DATABASE_FILE = "errand.db"
@@ -158,6 +165,56 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
 
     event.listen(engine.sync_engine, "connect", on_connect)
     event.listen(engine.sync_engine, "begin", on_begin)
+
+
+_DAMAGED = ("file is not a database", "disk image is malformed", "database corrupt")
+_FULL = ("database or disk is full", "no space left on device", "disk full")
+_UNWRITABLE = ("readonly database", "unable to open database file", "read-only file system")
+
+
+def store_failure(exc: BaseException, url: URL | None = None) -> StoreError | None:
+    """The store's sentence for a failure of the database itself, or None for anything else.
+
+    A damaged file, a full disk and an unwritable or unopenable database each become one
+    typed error naming the database (``url``, by default the configured one) and saying what
+    to do; the caller raises it ``from exc``.
+    """
+    if not isinstance(exc, OSError | DBAPIError):
+        return None
+    if url is None:
+        try:
+            url = resolve_url()
+        except Exception:
+            return None
+    where = _where(url)
+    if isinstance(exc, OSError) and not isinstance(exc, DBAPIError):
+        if exc.errno == errno.ENOSPC:
+            return StoreFull(f"the disk holding {where} is full; free some space and retry")
+        return StoreUnavailable(
+            f"cannot open {where} ({exc.strerror}); Errand must be able to write there "
+            f"(check the folder's permissions, or set ERRAND_HOME to a writable folder)"
+        )
+    text = str(exc.orig).lower()
+    if any(part in text for part in _DAMAGED):
+        return DatabaseDamaged(
+            f"the database {where} is damaged ({exc.orig}); restore it from a backup, "
+            f"or move it aside (for example to {where}.damaged) and Errand starts a new, "
+            "empty one; Errand has not changed it"
+        )
+    if any(part in text for part in _FULL):
+        return StoreFull(f"the disk holding {where} is full; free some space and retry")
+    if any(part in text for part in _UNWRITABLE):
+        return StoreUnavailable(
+            f"cannot write to {where} ({exc.orig}); make it and its folder writable, "
+            "or set ERRAND_HOME to a writable folder"
+        )
+    return None
+
+
+def _where(url: URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
 
 
 def _redacted(text: str) -> str:

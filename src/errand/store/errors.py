@@ -87,3 +87,18 @@ class AlreadyAnswered(StoreError):
         super().__init__(f"question {question_id!r} is already {status}")
         self.question_id = question_id
         self.status = status
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be opened or written at all (a read-only place, no permission);
+    the message names the file and says what to do."""
+
+
+class DatabaseDamaged(StoreError):
+    """The database file is not a readable database (garbage, truncated). Nothing was written
+    to it; the message names the file and says how to recover."""
+
+
+class StoreFull(StoreError):
+    """A write failed because the disk (or the database's quota) is full. The transaction was
+    rolled back; the same write succeeds once space is freed."""

@@ -34,7 +34,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import asyncpg
 from alembic.util import CommandError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from errand.events import (
@@ -49,7 +49,7 @@ from errand.events import (
 from errand.store import approvals, automation, events, questions, tasks, transcript, usage
 from errand.store import events as _events
 from errand.store import usage as _usage
-from errand.store.database import Database, connect, resolve_url
+from errand.store.database import Database, connect, resolve_url, store_failure
 from errand.store.errors import (
     ApprovalExpired,
     DigestMismatch,
@@ -98,11 +98,21 @@ def _finish_writes(
 
     A task cancelled mid-transaction (Ctrl-C, a cancelled errand, shutdown) must not leave the
     single writer connection half-way through a transaction; the caller still sees the
-    cancellation, once the write is done.
+    cancellation, once the write is done. A write the database itself refuses (a full disk, a
+    damaged or read-only file) raises the store's typed error for it (``StoreFull`` ...).
     """
 
+    async def write(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(self, *args, **kwargs)
+        except DBAPIError as exc:
+            failure = store_failure(exc, self._db.url)
+            if failure is None:
+                raise
+            raise failure from exc
+
     async def shielded(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        work = asyncio.ensure_future(method(self, *args, **kwargs))
+        work = asyncio.ensure_future(write(self, *args, **kwargs))
         self._writes.add(work)
         work.add_done_callback(self._writes.discard)
         return await asyncio.shield(work)
@@ -228,6 +238,11 @@ class Store:
         """Raises ``TaskNotFound``."""
         async with self._read() as conn:
             return await tasks.get(conn, task_id)
+
+    async def task_ids_with_prefix(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """Up to ``limit`` task ids starting with ``prefix`` (for short ids typed by people)."""
+        async with self._read() as conn:
+            return await tasks.ids_with_prefix(conn, prefix, _page(limit))
 
     async def list_tasks(
         self,
@@ -791,12 +806,24 @@ async def open_store(url: str | None = None) -> Store:
     Raises:
         StoreConfigError: unusable URL, missing driver, or a database whose schema is newer
             than this Errand knows.
+        DatabaseDamaged: the file is not a readable database (left exactly as it was).
+        StoreUnavailable: the database or its folder cannot be opened or written.
+        StoreFull: the disk is full.
     """
-    database = connect(resolve_url(url))
+    resolved = resolve_url(url)
+    try:
+        database = connect(resolved)
+    except OSError as exc:
+        failure = store_failure(exc, resolved)
+        assert failure is not None  # every OSError has a sentence
+        raise failure from exc
     try:
         await upgrade_to_head(database.writer)
     except (OSError, OperationalError, InterfaceError) as exc:
         await database.dispose()
+        failure = store_failure(exc, resolved)  # a full disk, an unwritable SQLite file
+        if failure is not None and database.is_sqlite:
+            raise failure from exc
         raise StoreConfigError(
             f"cannot reach the database at {database.url.render_as_string(hide_password=True)}"
             f": {exc}"
@@ -807,8 +834,11 @@ async def open_store(url: str | None = None) -> Store:
             f"cannot bring the database at {database.url.render_as_string(hide_password=True)} "
             f"up to date ({exc}); was it written by a newer Errand?"
         ) from exc
-    except BaseException:
+    except BaseException as exc:
         await database.dispose()
+        failure = store_failure(exc, resolved)
+        if failure is not None:
+            raise failure from exc
         raise
     store = Store(database)
     try:

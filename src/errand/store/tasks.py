@@ -119,6 +119,17 @@ async def exists(conn: AsyncConnection, task_id: str) -> bool:
     return found.first() is not None
 
 
+async def ids_with_prefix(conn: AsyncConnection, prefix: str, limit: int) -> list[str]:
+    """Up to ``limit`` task ids that start with ``prefix``, in id order."""
+    query = (
+        select(tasks.c.id)
+        .where(tasks.c.id.startswith(prefix, autoescape=True))
+        .order_by(tasks.c.id)
+        .limit(limit)
+    )
+    return [str(row[0]) for row in (await conn.execute(query)).all()]
+
+
 async def page(
     conn: AsyncConnection,
     *,
