@@ -26,6 +26,8 @@ class Receiver:
     secret: str | None = None
     received: list[Received] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: asyncio.Event | None = None
+    """While set to an unset event, requests are recorded but not answered."""
     port: int = 0
 
     @property
@@ -58,12 +60,16 @@ class Receiver:
                 except Exception:
                     verified = False
             self.received.append(Received(headers, body, verified))
+            self.arrived.set()
+            if self.hold is not None:
+                await self.hold.wait()
             status = self.statuses.pop(0) if self.statuses else 200
             writer.write(
                 f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
             )
             await writer.drain()
-            self.arrived.set()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the sender went away (killed): what it sent is recorded
         finally:
             writer.close()
             with contextlib.suppress(Exception):

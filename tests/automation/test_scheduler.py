@@ -3,7 +3,10 @@ crashes between steps, missed occurrences and daylight-saving changes."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from automation.clock import FakeClock
 from errand.automation import (
@@ -15,7 +18,9 @@ from errand.automation import (
 )
 from errand.automation._intake import Intake, TaskSource
 from errand.automation.scheduler import run_ref
-from errand.store import AutomationStore, NewRun, RunReason, RunState, Store, open_store
+from errand.runner import LocalRunner
+from errand.server.gateway import clients_answer
+from errand.store import AutomationStore, NewRun, RunReason, RunState, Store, TaskStatus, open_store
 from errand.store import TaskSource as Stored
 
 
@@ -232,3 +237,58 @@ async def test_run_now_and_pause(store: Store, intake: Intake, clock: FakeClock)
     resumed = await schedules.resume("news")
     assert resumed.record.next_at == clock.now + timedelta(hours=1)
     assert [r.reason for r in resumed.runs] == [RunReason.MANUAL]
+
+
+async def test_a_run_over_its_token_budget_is_stopped_and_its_tokens_shown(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    script = tmp_path / "budget.json"
+    script.write_text(
+        json.dumps(
+            {
+                "turns": [
+                    {
+                        "tool_calls": [{"name": "ask_user", "arguments": {"question": "Go on?"}}],
+                        "usage": [900, 200],
+                    },
+                    {"text": "done", "usage": [10, 10]},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    # Questions wait for an answer from a client, so the run is still going when checked.
+    runner = LocalRunner(store, concurrency=1, responder_factory=clients_answer)
+    await runner.start()
+    try:
+        intake = Intake(store, wake=runner.submit, default_model=f"script:{script}")
+        schedules = Schedules(store, clock=clock)
+        await schedules.add(
+            NewScheduleRequest(
+                name="costly",
+                prompt="Do something expensive",
+                timing=parse_timing(every="1h"),
+                template=TaskTemplate(),
+                token_budget=1000,
+            )
+        )
+        scheduler = Scheduler(store, intake, clock=clock, cancel=runner.cancel)
+        clock.advance(timedelta(hours=1))
+        await scheduler.tick()
+        [run] = (await schedules.show("costly")).runs
+        assert run.task_id is not None
+        seq = 0
+        async with asyncio.timeout(30):
+            while (await store.usage_totals(run.task_id)).input_tokens < 900:
+                found = await store.wait_for_events(run.task_id, seq, timeout=5)
+                seq = found[-1].seq if found else seq
+        assert (await scheduler.tick()).stopped == 1
+        task = await store.get_task(run.task_id)
+        assert task.status is TaskStatus.CANCELLED
+        logged = [e for e in await store.events(run.task_id) if e.type == "budget.exceeded"]
+        assert logged and logged[0].payload["budget"] == 1000
+        [shown] = (await schedules.show("costly")).runs
+        assert shown.tokens == 1100 and shown.outcome == "cancelled"
+        assert (await scheduler.tick()).stopped == 0
+    finally:
+        await runner.aclose()

@@ -30,6 +30,7 @@ import errand
 from errand.automation.timing import Clock, system_clock
 from errand.automation.webhooks import Resolver, check_address, resolve, split_url
 from errand.store import (
+    AttemptOutcome,
     AttemptRecord,
     AutomationStore,
     DeliveryRecord,
@@ -112,16 +113,27 @@ class Deliverer:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
 
     async def deliver_due(self) -> int:
-        """Attempt every delivery due now (at most ``BATCH``); returns how many were tried."""
+        """Attempt every delivery due now (at most ``BATCH``); returns how many were tried.
+
+        The attempts of one pass are recorded in one transaction, so a busy outbox costs
+        running tasks one store write per pass, not one per delivery.
+        """
         due = await self._store.due_deliveries(now=self._clock(), limit=BATCH)
-        if due:
-            await asyncio.gather(*(self._attempt(d, e) for d, e in due))
+        outcomes = await asyncio.gather(*(self._attempt(d, e) for d, e in due))
+        await self._store.record_attempts([o for o in outcomes if o is not None])
+        for outcome, (_, endpoint) in zip(outcomes, due, strict=True):
+            if outcome is not None and outcome.attempt.status_code == 410:
+                await self._store.disable_endpoint(
+                    endpoint.id, "the receiver answered 410 Gone", now=outcome.attempt.at
+                )
         return len(due)
 
-    async def _attempt(self, delivery: DeliveryRecord, endpoint: EndpointRecord) -> None:
+    async def _attempt(
+        self, delivery: DeliveryRecord, endpoint: EndpointRecord
+    ) -> AttemptOutcome | None:
+        if endpoint.disabled_at is not None:
+            return None
         async with self._limit:
-            if endpoint.disabled_at is not None:
-                return
             started = time.monotonic()
             status, error = await self._send(delivery, endpoint)
             latency = int((time.monotonic() - started) * 1000)
@@ -141,11 +153,7 @@ class Deliverer:
             state, next_at = DeliveryState.FAILED, None
         else:
             state, next_at = DeliveryState.PENDING, now + RETRY_DELAYS[number - 1]
-        await self._store.record_attempt(delivery, attempt, state=state, next_attempt_at=next_at)
-        if status == 410:
-            await self._store.disable_endpoint(
-                endpoint.id, "the receiver answered 410 Gone", now=now
-            )
+        return AttemptOutcome(attempt, state, next_at)
 
     async def _send(
         self, delivery: DeliveryRecord, endpoint: EndpointRecord

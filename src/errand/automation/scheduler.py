@@ -34,6 +34,8 @@ from errand.automation.template import TaskTemplate
 from errand.automation.timing import Clock, system_clock
 from errand.events import BudgetExceeded, event_item
 from errand.store import (
+    RUN_REF_PREFIX,
+    Advance,
     AutomationStore,
     NewRun,
     RunReason,
@@ -116,35 +118,42 @@ class Scheduler:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
 
     async def tick(self) -> TickReport:
-        """One pass: advance due schedules, start pending runs, enforce budgets."""
+        """One pass: advance due schedules, start pending runs, enforce budgets.
+
+        Writes are batched (one transaction advances every due schedule of the pass, one
+        claims the runs, one links them) so a busy pass leaves room for running tasks.
+        """
         now = self._clock()
-        advanced = 0
-        for schedule in await self._automation.due_schedules(now=now, limit=BATCH):
-            if await self._advance(schedule, now):
-                advanced += 1
+        due = await self._automation.due_schedules(now=now, limit=BATCH)
+        advanced = await self._automation.advance_many(
+            [self._plan(schedule, now) for schedule in due], now=now
+        )
+        pending = await self._automation.runs_in_state(RunState.PENDING, limit=BATCH)
+        claimed = set(await self._automation.claim_runs([r.id for r in pending], now=now))
+        links: list[tuple[str, str]] = []
+        for run in pending:
+            if run.id in claimed:
+                task_id = await self._submit(run)
+                if task_id is not None:
+                    links.append((run.id, task_id))
             await asyncio.sleep(0)
-        started = 0
-        for run in await self._automation.runs_in_state(RunState.PENDING, limit=BATCH):
-            if await self._automation.claim_run(run.id, now=now):
-                await self._start(run)
-                started += 1
-            await asyncio.sleep(0)
+        await self._automation.link_runs(links)
         stopped = await self._enforce_budgets()
-        return TickReport(advanced=advanced, started=started, stopped=stopped)
+        return TickReport(advanced=len(advanced), started=len(claimed), stopped=stopped)
 
     async def recover(self) -> int:
         """Finish runs claimed by a process that stopped before linking their task."""
         repaired = 0
         for run in await self._automation.runs_in_state(RunState.STARTING):
             task = await self._task_with_ref(run)
-            if task is not None:
-                await self._automation.link_run(run.id, task.id)
-            else:
-                await self._start(run)
+            task_id = task.id if task is not None else await self._submit(run)
+            if task_id is not None:
+                await self._automation.link_run(run.id, task_id)
             repaired += 1
         return repaired
 
-    async def _advance(self, schedule: ScheduleRecord, now: datetime) -> bool:
+    def _plan(self, schedule: ScheduleRecord, now: datetime) -> Advance:
+        """The runs a due schedule records now, and its next time."""
         assert schedule.next_at is not None
         timing = timing_of(schedule)
         times: list[datetime] = []
@@ -179,12 +188,13 @@ class Scheduler:
                 room -= 1
         if room is not None and room <= 0:
             upcoming = None
-        return await self._automation.advance(schedule, next_at=upcoming, runs=runs, now=now)
+        return Advance(schedule, upcoming, tuple(runs))
 
-    async def _start(self, run: ScheduleRunRecord) -> None:
+    async def _submit(self, run: ScheduleRunRecord) -> str | None:
+        """Create the run's task through intake; None if it was refused (and recorded so)."""
         schedule = await self._automation.get_schedule(run.schedule_id)
         if schedule is None:
-            return  # removed meanwhile; its runs went with it
+            return None  # removed meanwhile; its runs went with it
         template = TaskTemplate.from_json(schedule.request)
         request = template.request(
             schedule.prompt,
@@ -204,8 +214,8 @@ class Scheduler:
                 },
                 now=self._clock(),
             )
-            return
-        await self._automation.link_run(run.id, task.id)
+            return None
+        return task.id
 
     async def _task_with_ref(self, run: ScheduleRunRecord) -> TaskRecord | None:
         # Only a crash between claim and link gets here; the task, if any, is among the
@@ -236,7 +246,7 @@ class Scheduler:
 
 def run_ref(run_id: str) -> str:
     """The source ref a schedule run's task carries."""
-    return f"schedule-run:{run_id}"
+    return f"{RUN_REF_PREFIX}{run_id}"
 
 
 def source_ref_of(task: TaskRecord) -> str | None:

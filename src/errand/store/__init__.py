@@ -13,6 +13,7 @@ here is the public surface; the modules behind it are private to the store.
 from errand.store.access_store import AccessStore
 from errand.store.automation import (
     EVENT_NAMES,
+    RUN_REF_PREFIX,
     AttemptRecord,
     DeliveryRecord,
     DeliveryState,
@@ -25,7 +26,14 @@ from errand.store.automation import (
     ScheduleRecord,
     ScheduleRunRecord,
 )
-from errand.store.automation_store import AutomationStore, NameTaken, NewRun, NewSchedule
+from errand.store.automation_store import (
+    Advance,
+    AttemptOutcome,
+    AutomationStore,
+    NameTaken,
+    NewRun,
+    NewSchedule,
+)
 from errand.store.database import DATABASE_URL_ENV, resolve_url, store_failure
 from errand.store.errors import (
     AlreadyAnswered,
@@ -67,13 +75,16 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "DATABASE_URL_ENV",
     "EVENT_NAMES",
+    "RUN_REF_PREFIX",
     "AccessStore",
+    "Advance",
     "AlreadyAnswered",
     "AlreadyDecided",
     "ApprovalExpired",
     "ApprovalNotFound",
     "ApprovalRecord",
     "ApprovalStatus",
+    "AttemptOutcome",
     "AttemptRecord",
     "AutomationStore",
     "DatabaseDamaged",

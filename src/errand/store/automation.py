@@ -209,6 +209,9 @@ TASK_EVENTS: dict[TaskStatus, str] = {
 }
 """The webhook event each task status causes; other statuses cause none."""
 
+RUN_REF_PREFIX = "schedule-run:"
+"""A schedule run's task is created with the source ref ``schedule-run:<run id>``."""
+
 EVENT_NAMES = frozenset(TASK_EVENTS.values()) | {"schedule.refused", "webhook.test"}
 
 
@@ -496,12 +499,16 @@ async def on_task_status(conn: AsyncConnection, record: TaskRecord, now: datetim
     event = TASK_EVENTS.get(record.status)
     if event is None:
         return
+    # Found by the ref the task was created with, not by the run's task_id: the task may
+    # change status before the scheduler has linked it to its run.
+    ref = _source_ref(record)
+    by = (
+        schedule_runs.c.id == ref.removeprefix(RUN_REF_PREFIX)
+        if ref is not None and ref.startswith(RUN_REF_PREFIX)
+        else schedule_runs.c.task_id == record.id
+    )
     run = (
-        await conn.execute(
-            select(schedule_runs.c.id, schedule_runs.c.schedule_id).where(
-                schedule_runs.c.task_id == record.id
-            )
-        )
+        await conn.execute(select(schedule_runs.c.id, schedule_runs.c.schedule_id).where(by))
     ).first()
     schedule_id = run.schedule_id if run is not None else None
     schedule_name: str | None = None
@@ -514,12 +521,15 @@ async def on_task_status(conn: AsyncConnection, record: TaskRecord, now: datetim
         ).first()
         if found is not None:
             schedule_name, notify = found.name, bool(found.notify)
-        if record.status.is_terminal:
-            await conn.execute(
-                update(schedule_runs)
-                .where(schedule_runs.c.id == run.id)
-                .values(outcome=record.status.value)
+        await conn.execute(
+            update(schedule_runs)
+            .where(schedule_runs.c.id == run.id)
+            .values(
+                task_id=record.id,
+                state=RunState.STARTED.value,
+                **({"outcome": record.status.value} if record.status.is_terminal else {}),
             )
+        )
     summary = await _summary(conn, record)
     payload: JsonObject = {
         "type": event,
@@ -567,3 +577,9 @@ async def _summary(conn: AsyncConnection, record: TaskRecord) -> str | None:
         if isinstance(text, str) and text.strip():
             return text if len(text) <= 1000 else text[:999] + "…"
     return None
+
+
+def _source_ref(record: TaskRecord) -> str | None:
+    """The source ref the task was submitted with, if any."""
+    ref = record.policy.get("source_ref")
+    return ref if isinstance(ref, str) else None

@@ -76,6 +76,24 @@ class NewRun:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """One schedule to move to ``next_at``, recording ``runs``."""
+
+    schedule: ScheduleRecord
+    next_at: datetime | None
+    runs: tuple[NewRun, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """One attempt to record, and where its delivery goes next."""
+
+    attempt: AttemptRecord
+    state: DeliveryState
+    next_attempt_at: datetime | None
+
+
 class AutomationStore:
     """Schedules and their runs, hooks and their receipts, endpoints and their outbox."""
 
@@ -186,38 +204,50 @@ class AutomationStore:
         (or a tick racing a pause) finds it moved and records nothing. Returns whether it
         advanced. Runs that will start count towards ``max_runs``.
         """
+        return bool(await self.advance_many([Advance(schedule, next_at, tuple(runs))], now=now))
+
+    async def advance_many(self, advances: Sequence[Advance], *, now: datetime) -> list[str]:
+        """``advance`` for several schedules in one transaction; returns the ids advanced.
+
+        Each schedule is guarded on its own: one that moved meanwhile is left out, the others
+        still advance.
+        """
         table = tables.schedules
-        starting = sum(1 for run in runs if run.state is RunState.PENDING)
+        advanced: list[str] = []
+        rows: list[dict[str, object]] = []
+        if not advances:
+            return advanced
         async with self._store._write() as conn:
-            moved = await conn.execute(
-                update(table)
-                .where(
-                    table.c.id == schedule.id,
-                    table.c.next_at == schedule.next_at,
-                    table.c.paused.is_(False),
+            for item in advances:
+                starting = sum(1 for run in item.runs if run.state is RunState.PENDING)
+                moved = await conn.execute(
+                    update(table)
+                    .where(
+                        table.c.id == item.schedule.id,
+                        table.c.next_at == item.schedule.next_at,
+                        table.c.paused.is_(False),
+                    )
+                    .values(next_at=item.next_at, runs=table.c.runs + starting)
                 )
-                .values(next_at=next_at, runs=table.c.runs + starting)
-            )
-            if not moved.rowcount:
-                return False
-            if runs:
-                await conn.execute(
-                    tables.schedule_runs.insert(),
-                    [
-                        {
-                            "id": new_id(),
-                            "schedule_id": schedule.id,
-                            "due_at": run.due_at,
-                            "reason": run.reason.value,
-                            "missed_count": run.missed_count,
-                            "state": run.state.value,
-                            "error": run.error,
-                            "created_at": now,
-                        }
-                        for run in runs
-                    ],
+                if not moved.rowcount:
+                    continue
+                advanced.append(item.schedule.id)
+                rows.extend(
+                    {
+                        "id": new_id(),
+                        "schedule_id": item.schedule.id,
+                        "due_at": run.due_at,
+                        "reason": run.reason.value,
+                        "missed_count": run.missed_count,
+                        "state": run.state.value,
+                        "error": run.error,
+                        "created_at": now,
+                    }
+                    for run in item.runs
                 )
-        return True
+            if rows:
+                await conn.execute(tables.schedule_runs.insert(), rows)
+        return advanced
 
     async def add_manual_run(self, schedule_id: str, *, now: datetime) -> ScheduleRunRecord:
         """A ``run now`` occurrence, pending; it does not move the schedule's next time."""
@@ -255,24 +285,41 @@ class AutomationStore:
 
     async def claim_run(self, run_id: str, *, now: datetime) -> bool:
         """``pending`` → ``starting``; False if another process claimed it first."""
+        return bool(await self.claim_runs([run_id], now=now))
+
+    async def claim_runs(self, run_ids: Sequence[str], *, now: datetime) -> list[str]:
+        """Claim several pending runs in one transaction; returns those this call claimed."""
         table = tables.schedule_runs
+        claimed: list[str] = []
+        if not run_ids:
+            return claimed
         async with self._store._write() as conn:
-            result = await conn.execute(
-                update(table)
-                .where(table.c.id == run_id, table.c.state == RunState.PENDING.value)
-                .values(state=RunState.STARTING.value, claimed_at=now)
-            )
-        return bool(result.rowcount)
+            for run_id in run_ids:
+                result = await conn.execute(
+                    update(table)
+                    .where(table.c.id == run_id, table.c.state == RunState.PENDING.value)
+                    .values(state=RunState.STARTING.value, claimed_at=now)
+                )
+                if result.rowcount:
+                    claimed.append(run_id)
+        return claimed
 
     async def link_run(self, run_id: str, task_id: str) -> None:
         """``starting`` → ``started`` with its task."""
+        await self.link_runs([(run_id, task_id)])
+
+    async def link_runs(self, links: Sequence[tuple[str, str]]) -> None:
+        """``link_run`` for several ``(run id, task id)`` pairs in one transaction."""
         table = tables.schedule_runs
+        if not links:
+            return
         async with self._store._write() as conn:
-            await conn.execute(
-                update(table)
-                .where(table.c.id == run_id)
-                .values(state=RunState.STARTED.value, task_id=task_id)
-            )
+            for run_id, task_id in links:
+                await conn.execute(
+                    update(table)
+                    .where(table.c.id == run_id)
+                    .values(state=RunState.STARTED.value, task_id=task_id)
+                )
 
     async def refuse_run(
         self, run: ScheduleRunRecord, error: str, *, payload: JsonObject, now: datetime
@@ -596,39 +643,42 @@ class AutomationStore:
             ).first()
         return row[0] if row is not None else None
 
-    async def record_attempt(
-        self,
-        delivery: DeliveryRecord,
-        attempt: AttemptRecord,
-        *,
-        state: DeliveryState,
-        next_attempt_at: datetime | None,
-    ) -> None:
-        """Log one attempt and move the delivery on, in one transaction."""
+    async def record_attempts(self, outcomes: Sequence[AttemptOutcome]) -> None:
+        """Log attempts and move their deliveries on, all in one transaction."""
         table = tables.webhook_deliveries
-        values: dict[str, object] = {
-            "state": state.value,
-            "attempts": attempt.number,
-            "next_attempt_at": next_attempt_at,
-        }
-        if state is not DeliveryState.PENDING:
-            values["finished_at"] = attempt.at
+        if not outcomes:
+            return
         async with self._store._write() as conn:
             await conn.execute(
-                tables.webhook_attempts.insert().values(
-                    delivery_id=attempt.delivery_id,
-                    number=attempt.number,
-                    at=attempt.at,
-                    status_code=attempt.status_code,
-                    error=attempt.error,
-                    latency_ms=attempt.latency_ms,
+                tables.webhook_attempts.insert(),
+                [
+                    {
+                        "delivery_id": o.attempt.delivery_id,
+                        "number": o.attempt.number,
+                        "at": o.attempt.at,
+                        "status_code": o.attempt.status_code,
+                        "error": o.attempt.error,
+                        "latency_ms": o.attempt.latency_ms,
+                    }
+                    for o in outcomes
+                ],
+            )
+            for outcome in outcomes:
+                values: dict[str, object] = {
+                    "state": outcome.state.value,
+                    "attempts": outcome.attempt.number,
+                    "next_attempt_at": outcome.next_attempt_at,
+                }
+                if outcome.state is not DeliveryState.PENDING:
+                    values["finished_at"] = outcome.attempt.at
+                await conn.execute(
+                    update(table)
+                    .where(
+                        table.c.id == outcome.attempt.delivery_id,
+                        table.c.state == DeliveryState.PENDING.value,
+                    )
+                    .values(values)
                 )
-            )
-            await conn.execute(
-                update(table)
-                .where(table.c.id == delivery.id, table.c.state == DeliveryState.PENDING.value)
-                .values(values)
-            )
 
     async def disable_endpoint(self, endpoint_id: str, reason: str, *, now: datetime) -> None:
         """Stop delivering to an endpoint; its pending deliveries are marked failed."""
