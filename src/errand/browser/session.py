@@ -62,6 +62,7 @@ _DISABLED_FEATURES = (
 # refused and would clutter the task's network log.
 _CHROMIUM_ARGS = (
     "--disable-gpu",
+    "--in-process-gpu",  # one process fewer: about 100 MB less per task
     "--no-pings",
     "--disable-domain-reliability",
     "--disable-client-side-phishing-detection",

@@ -1,0 +1,171 @@
+"""The browser tool: prints one JSON object of figures.
+
+- ``start_to_first_snapshot_s``: from a task's first browser call to its first page snapshot:
+  the Playwright driver and Chromium started inside a fresh sandbox session, one clean
+  context, a local page loaded, its ARIA snapshot taken (median of ROUNDS fresh starts).
+- ``action_ms``: one ``browser_click`` with the new snapshot it returns (and the form reading
+  done for approvals), on a local page whose button changes the page (median and p90 of
+  ACTIONS clicks).
+- ``memory_mb``: proportional set size of everything the task's browser runs (driver and
+  Chromium processes), after the clicks.
+- ``cpu_s``: processor time (user + system) the browser's processes and Errand used for the
+  start and per action: unlike wall time, it does not grow when other work loads the machine
+  (``load_average_1m`` says how loaded it was).
+
+Goals on a 2-core machine: <= 1.5 s to the first snapshot, <= 300 ms per action.
+The page is set directly in the browser (no network), so the figures are the browser's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+from errand.browser import BrowserToolset
+from errand.models import ToolCall
+from errand.sandbox import Sandbox, SandboxPolicy
+from errand.tools import ToolContext
+
+ROUNDS = 3
+ACTIONS = 20
+
+PAGE = """<!doctype html><title>Bench</title><h1>Counter</h1>
+<form action="/next" method="post"><label>Name <input name="name"></label>
+<select name="plan"><option>Basic</option><option>Pro</option></select>
+<label><input type="checkbox" name="news"> News</label></form>
+<p id="count">clicked 0 times</p><button id="more" type="button">More</button>
+<ul id="items"></ul>
+<script>
+let n = 0;
+document.getElementById("more").onclick = () => {
+  n += 1;
+  document.getElementById("count").textContent = "clicked " + n + " times";
+  const li = document.createElement("li"); li.textContent = "item " + n;
+  document.getElementById("items").appendChild(li);
+};
+</script>"""
+
+
+async def _no_questions(text: str) -> str:
+    return ""
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8")
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _cpu_s(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    own = os.times()
+    return ticks / os.sysconf("SC_CLK_TCK") + own.user + own.system
+
+
+def _pss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="utf-8").splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+async def one_round(index: int, *, actions: int) -> tuple[float, list[float], float, float, float]:
+    policy = SandboxPolicy.build(session=f"bench-browser-{index}")
+    async with Sandbox(policy) as sandbox:
+        ctx = ToolContext(sandbox=sandbox, policy=policy, roots={}, ask_user=_no_questions)
+        toolset = BrowserToolset(ctx, artifacts=Path("/tmp/errand-bench-artifacts"))
+        try:
+            cpu_before = _cpu_s([])
+            started = time.perf_counter()
+            page = await toolset.session.page("bench")
+            await page.set_content(PAGE)
+            snapshot = await toolset.invoke(ToolCall("s", "browser_snapshot", "{}"), ctx)
+            first = time.perf_counter() - started
+            assert "[ref=" in snapshot.content, snapshot.content
+            root = toolset.session.driver_pid
+            assert root is not None
+            cpu_start = _cpu_s(_tree(root)) - cpu_before
+            ref = next(
+                line.split("[ref=")[1].split("]")[0]
+                for line in snapshot.content.splitlines()
+                if 'button "More"' in line
+            )
+            timings = []
+            cpu_before = _cpu_s(_tree(root))
+            for _ in range(actions):
+                call = ToolCall("c", "browser_click", json.dumps({"ref": ref}))
+                began = time.perf_counter()
+                out = await toolset.invoke(call, ctx)
+                timings.append((time.perf_counter() - began) * 1000)
+                assert not out.is_error, out.content
+            cpu_action = (_cpu_s(_tree(root)) - cpu_before) / actions
+            memory = _pss_mb(_tree(root))
+        finally:
+            await toolset.aclose()
+    return first, timings, memory, cpu_start, cpu_action
+
+
+async def main() -> None:
+    firsts: list[float] = []
+    actions: list[float] = []
+    memory: list[float] = []
+    cpu_start: list[float] = []
+    cpu_action: list[float] = []
+    for index in range(ROUNDS):
+        first, timings, mb, cpu_first, cpu_click = await one_round(index, actions=ACTIONS)
+        firsts.append(first)
+        actions += timings
+        memory.append(mb)
+        cpu_start.append(cpu_first)
+        cpu_action.append(cpu_click)
+    actions.sort()
+    print(
+        json.dumps(
+            {
+                "start_to_first_snapshot_s": round(statistics.median(firsts), 3),
+                "start_to_first_snapshot_runs_s": [round(f, 3) for f in firsts],
+                "action_ms": {
+                    "median": round(statistics.median(actions), 1),
+                    "p90": round(actions[int(len(actions) * 0.9) - 1], 1),
+                    "n": len(actions),
+                },
+                "memory_mb": round(statistics.median(memory), 1),
+                "cpu_s": {
+                    "start_to_first_snapshot": round(statistics.median(cpu_start), 2),
+                    "per_action": round(statistics.median(cpu_action), 3),
+                },
+                "cpus": os.cpu_count(),
+                "load_average_1m": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
