@@ -18,6 +18,7 @@ from errand.models import (
     Endpoint,
     Message,
     ModelAuthError,
+    ModelSettings,
     ModelNotFound,
     ModelProtocolError,
     ModelRateLimited,
@@ -32,6 +33,7 @@ from errand.models import (
     ToolResult,
     ToolSpec,
     Usage,
+    resolve_model,
     user_text,
 )
 from fakes.collect import collect, streamed_text
@@ -145,6 +147,31 @@ async def test_local_server_quirks_still_yield_every_tool_call(quirks: CompatQui
     assert len({c.id for c in calls}) == 2, "each call has its own id, made up if need be"
     assert done.stop_reason == "tool_use"
     assert server.posts[0]["max_tokens"] == 4096
+
+
+@pytest.mark.parametrize(
+    "quirks",
+    [
+        CompatQuirks(omit_ids=True),
+        CompatQuirks(whole_call_in_one_chunk=True),
+        CompatQuirks(index_always_zero=True, omit_ids=True, whole_call_in_one_chunk=True),
+        CompatQuirks(omit_index=True, omit_ids=True, whole_call_in_one_chunk=True),
+    ],
+    ids=["no-ids", "whole-calls", "index-0-no-ids-whole-calls", "no-index-no-ids-whole-calls"],
+)
+async def test_the_openai_provider_reads_what_routers_and_proxies_send(
+    quirks: CompatQuirks,
+) -> None:
+    with OpenAIFakeServer(quirks=quirks) as server:
+        server.enqueue(TWO_CALLS)
+        environ = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key"}
+        model = resolve_model("openai:test-model", settings=ModelSettings(FAST, environ=environ))
+        _, done = await collect(model, ask())
+
+    calls = done.message.tool_calls
+    assert [c.arguments() for c in calls] == [{"path": "a.txt"}, {"path": "b.txt"}]
+    assert len({c.id for c in calls}) == 2 and all(c.id for c in calls)
+    assert "max_completion_tokens" in server.posts[0]
 
 
 async def test_missing_usage_is_reported_as_unreported() -> None:

@@ -76,7 +76,10 @@ class ChatQuirks:
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_completion_tokens"
 
 
-OPENAI_QUIRKS = ChatQuirks()
+OPENAI_QUIRKS = ChatQuirks(unreliable_tool_call_index=True, may_omit_call_ids=True)
+"""The ``openai`` provider's flags. ``OPENAI_BASE_URL`` often points at a router or proxy
+(OpenRouter, LiteLLM, vLLM) that streams calls the way local servers do, so the dialect reads
+calls without ids and whole calls in one chunk; what OpenAI itself sends reads the same."""
 LOCAL_SERVER_QUIRKS = ChatQuirks(
     unreliable_tool_call_index=True, may_omit_call_ids=True, max_tokens_field="max_tokens"
 )
