@@ -94,8 +94,8 @@ async def test_run_shell_describes_as_a_shell_action_with_the_command(harness: H
 async def test_a_sandbox_that_cannot_start_is_a_tool_error_not_an_exit_status(
     harness: Harness,
 ) -> None:
-    shutil.rmtree(harness.docs)  # a granted folder vanished: bwrap cannot mount it
+    shutil.rmtree(harness.docs)  # a granted folder vanished: the sandbox cannot mount it
     out = await harness.call("run_shell", command="echo hi")
     assert out.is_error
     assert out.content.startswith("The sandbox could not be set up, so the command did not run: ")
-    assert "bwrap: " in out.content
+    assert "the folder 'docs' no longer exists on the computer" in out.content

@@ -10,7 +10,7 @@ when the sandbox could not start it) or ``await session.spawn(argv)`` for a long
 from errand.sandbox.addresses import refusal_reason
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision, Verdict
 from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
-from errand.sandbox.errors import PathRefused, SandboxUnavailable
+from errand.sandbox.errors import PathRefused, SandboxUnavailable, folder_gone
 from errand.sandbox.files import Entry, GrantedRoot
 from errand.sandbox.policy import (
     FolderGrant,
@@ -54,5 +54,6 @@ __all__ = [
     "SandboxProcess",
     "SandboxUnavailable",
     "Verdict",
+    "folder_gone",
     "refusal_reason",
 ]

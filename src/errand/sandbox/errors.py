@@ -18,3 +18,12 @@ class SandboxUnavailable(RuntimeError):
 class PathRefused(PermissionError):
     """A host-side file operation named a path outside the grant, a protected path, or one
     reached through a symlink; nothing was read or written."""
+
+
+def folder_gone(name: str) -> str:
+    """What the model is told when the granted folder ``name`` was deleted or moved on the
+    host while its task ran (tools say this rather than a raw file-not-found error)."""
+    return (
+        f"the folder '{name}' no longer exists on the computer (it was deleted or moved "
+        "while this task ran); ask the user before relying on it"
+    )

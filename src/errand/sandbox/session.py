@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -29,7 +29,7 @@ from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision
 from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
 from errand.sandbox.bwrap import BubblewrapBackend
 from errand.sandbox.cgroup import PidsLimit
-from errand.sandbox.errors import SandboxUnavailable
+from errand.sandbox.errors import SandboxUnavailable, folder_gone
 from errand.sandbox.namespace import PROXY_PORT, NetworkNamespace
 from errand.sandbox.placeholders import PlaceholderRegistry
 from errand.sandbox.policy import FolderMode, SandboxPolicy
@@ -210,13 +210,20 @@ class Sandbox:
         Raises:
             SandboxUnavailable: the session was not started.
         """
+        missing = self.missing_folder()
+        if missing is not None:
+            return ExecResult(125, 0.0, b"", b"", launch_failed=missing)
         with self._launch(argv, call_id, cwd, env, extra_mounts) as launch:
-            return await self._execute(
+            result = await self._execute(
                 launch,
                 stdin=stdin,
                 timeout=timeout or self.policy.limits.timeout_seconds,
                 on_output=on_output,
             )
+        missing = self.missing_folder() if result.launch_failed else None
+        if missing is not None:  # it went while the sandbox was being set up
+            return replace(result, launch_failed=missing)
+        return result
 
     async def spawn(
         self,
@@ -245,6 +252,9 @@ class Sandbox:
             LaunchFailed: the sandbox could not start the command (nothing runs).
             SandboxUnavailable: the session was not started.
         """
+        missing = self.missing_folder()
+        if missing is not None:
+            raise LaunchFailed(missing)
         with self._launch(
             argv, call_id, cwd, env, extra_mounts, pass_fds=pass_fds, address_space=address_space
         ) as launch:
@@ -271,6 +281,14 @@ class Sandbox:
                 await asyncio.shield(process.aclose())
                 raise
         return process
+
+    def missing_folder(self) -> str | None:
+        """The sentence for a granted folder that is gone from the host (deleted or moved
+        while the task runs), or None when every one is still there."""
+        for grant in self.policy.folders:
+            if not grant.path.is_dir():
+                return folder_gone(grant.name)
+        return None
 
     @contextlib.contextmanager
     def _launch(

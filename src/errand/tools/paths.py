@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from errand.sandbox import FolderGrant, FolderMode, GrantedRoot, SandboxPolicy
+from errand.sandbox import FolderGrant, FolderMode, GrantedRoot, SandboxPolicy, folder_gone
 from errand.tools.errors import ToolError
 
 
@@ -103,9 +103,11 @@ def granted_root(roots: Mapping[str, GrantedRoot], found: GrantPath) -> GrantedR
 
     Raises:
         ToolError: the task's context has no handle for that folder (a wiring mistake that
-            the model can only report).
+            the model can only report), or the folder is gone from the host.
     """
     root = roots.get(found.grant.name)
     if root is None:
         raise ToolError(f"The folder {found.grant.name!r} is not open for file tools.")
+    if not found.grant.path.is_dir():
+        raise ToolError(folder_gone(found.grant.name))
     return root
