@@ -19,6 +19,8 @@ have_pkg fonts-dejavu-core || need+=(fonts-dejavu-core)
 if [ "$purpose" = test ]; then
   have_cmd ip || need+=(iproute2)
   have_cmd curl || need+=(curl)
+  have_cmd node || need+=(nodejs)
+  have_cmd npm || need+=(npm)
   # The store's tests start a throwaway PostgreSQL server of their own (tests/pg.py).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi

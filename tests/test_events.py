@@ -17,6 +17,7 @@ from errand.events import (
     AssistantMessage,
     BudgetExceeded,
     CallRequest,
+    McpServerChanged,
     MessageDelta,
     NetworkDecided,
     QuestionAnswered,
@@ -67,6 +68,7 @@ EXAMPLES: list[TaskEvent] = [
     QuestionAsked(question_id="q1", text="Which colour?"),
     QuestionAnswered(question_id="q1", answer="blue", answered_by="cli"),
     BudgetExceeded(tokens=12, budget=10, message="stopped"),
+    McpServerChanged(server="git", state="ready", tools=3, skipped=("tool 'x': bad",), at=1.5),
 ]
 
 

@@ -193,6 +193,20 @@ class BudgetExceeded(_Event):
     message: str
 
 
+class McpServerChanged(_Event):
+    """An MCP server the task uses changed state: ``starting``, ``ready`` (with its number
+    of ``tools`` and what its listing ``skipped``), ``failed`` (with the ``reason``) or
+    ``stopped``; ``at`` is seconds since the epoch."""
+
+    type: Literal["mcp.server"] = "mcp.server"
+    server: str
+    state: str
+    tools: int = 0
+    reason: str | None = None
+    skipped: tuple[str, ...] = ()
+    at: float
+
+
 TaskEvent = Annotated[
     TaskCreated
     | TaskStatusChanged
@@ -207,7 +221,8 @@ TaskEvent = Annotated[
     | ApprovalDecided
     | QuestionAsked
     | QuestionAnswered
-    | BudgetExceeded,
+    | BudgetExceeded
+    | McpServerChanged,
     Field(discriminator="type"),
 ]
 """Any event of a task's log whose type Errand knows."""
@@ -243,6 +258,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "question.asked",
     "question.answered",
     "budget.exceeded",
+    "mcp.server",
 )
 """Every type :data:`TaskEvent` covers, in the order ``docs/api.md`` lists them."""
 

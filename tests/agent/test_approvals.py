@@ -123,3 +123,22 @@ async def test_listing_and_closing_pass_through(ctx: ToolContext) -> None:
     assert [t.name for t in await wrapped.list_tools(ctx)] == ["open_page"]
     await wrapped.aclose()
     assert browser.closed
+
+
+def test_tool_rules_ending_in_a_star_cover_a_prefix_and_exact_rules_win() -> None:
+    policy = ApprovalPolicy(
+        tools={
+            "mcp__git__*": Verdict.ASK,
+            "mcp__git__git_log": Verdict.ALLOW,
+            "mcp__git__git_push*": Verdict.DENY,
+        }
+    )
+
+    def verdict(tool: str) -> Verdict:
+        return policy.decide(Action(tool=tool, kind=ActionKind.MCP, summary=""))
+
+    assert verdict("mcp__git__git_status") is Verdict.ASK
+    assert verdict("mcp__git__git_log") is Verdict.ALLOW
+    assert verdict("mcp__git__git_push_tags") is Verdict.DENY
+    assert verdict("mcp__time__now") is Verdict.ASK  # the MCP kind's default
+    assert ApprovalPolicy().decide(Action("read_file", ActionKind.READ, "")) is Verdict.ALLOW

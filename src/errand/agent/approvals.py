@@ -36,6 +36,7 @@ _DEFAULTS: Mapping[ActionKind, Verdict] = {
     ActionKind.SEND: Verdict.ASK,  # the user sees the data before it leaves for such a domain
     ActionKind.ASK: Verdict.ALLOW,
     ActionKind.SKILL: Verdict.ALLOW,
+    ActionKind.MCP: Verdict.ASK,  # MCP servers' settings say otherwise per server and tool
 }
 
 
@@ -48,8 +49,14 @@ class ApprovalPolicy:
     kinds: Mapping[ActionKind, Verdict] = field(default_factory=lambda: dict(_DEFAULTS))
 
     def decide(self, action: Action) -> Verdict:
+        """The verdict for ``action``. A tool rule ending in ``*`` (``mcp__git__*``) covers
+        every tool whose name starts with the rest; an exact rule wins over it, and a longer
+        prefix over a shorter one."""
         if action.tool in self.tools:
             return self.tools[action.tool]
+        prefixes = [k for k in self.tools if k.endswith("*") and action.tool.startswith(k[:-1])]
+        if prefixes:
+            return self.tools[max(prefixes, key=len)]
         if action.folder is not None and action.folder in self.folders:
             return self.folders[action.folder]
         return self.kinds.get(action.kind, Verdict.ASK)

@@ -66,7 +66,7 @@ from errand.store import (
     TaskStatus,
     UsageRecord,
 )
-from errand.tools import Action, DuplicateTool, Toolbox, ToolContext, ToolOutput
+from errand.tools import Action, DuplicateTool, Toolbox, ToolContext, ToolOutput, ToolsetFailed
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -272,6 +272,8 @@ class _TaskRun:
             specs = tuple(await toolbox.specs(ctx))
         except DuplicateTool as exc:
             raise StopTask(f"the task's tools cannot be offered: {exc}") from exc
+        except ToolsetFailed as exc:
+            raise StopTask(str(exc)) from exc
         reserved = len(system) + sum(len(str(s.input_schema)) + len(s.description) for s in specs)
         for _step in range(max_steps):
             await self._read_inbox(messages)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from errand.agent.approvals import ApprovalPolicy
+from errand.agent.approvals import ApprovalPolicy, Verdict
 from errand.agent.loop import TaskOptions
+from errand.agent.toolsets import ToolsetRequest
+from errand.events import McpServerChanged, NetworkDecided, event_item
+from errand.mcp import McpConfig, ServerHealth, approval_rules
+from errand.sandbox import NetworkDecision
 from errand.sandbox.policy import SandboxPolicy
+from errand.store import Store
+from errand.tools import Toolset
 
 
 def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> TaskOptions:
@@ -27,3 +34,72 @@ def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> Tas
     trusted_paths = {Path(p).expanduser().resolve() for p in trusted_raw}
     trusted = frozenset(g.name for g in policy.folders if g.path in trusted_paths)
     return replace(TaskOptions(), approvals=approvals, trusted_folders=trusted)
+
+
+def with_mcp_servers(
+    options: TaskOptions,
+    config: McpConfig,
+    chosen: Sequence[str] | None,
+    *,
+    store: Store,
+    required: bool,
+) -> TaskOptions:
+    """Add the MCP servers a task uses to its toolsets, and their approval settings to its
+    approval rules (under the user's own ``[approvals]`` rules).
+
+    ``chosen`` names servers (``None``: every configured one); ``required`` says the task
+    named them, so one that fails fails the task. Each server's state changes are recorded
+    in the task's log as ``mcp.server`` events.
+
+    Raises:
+        McpConfigError: ``chosen`` names a server that is not configured.
+    """
+    servers = config.select(chosen)
+    if not servers:
+        return options
+    base = options.toolsets
+
+    def toolsets(request: ToolsetRequest) -> Sequence[Toolset]:
+        from errand.mcp import McpServers, allowed_folders
+
+        async def record(health: ServerHealth) -> None:
+            event = McpServerChanged(
+                server=health.server,
+                state=health.state.value,
+                tools=health.tools,
+                reason=health.reason,
+                skipped=health.skipped,
+                at=health.at,
+            )
+            await store.append_event(request.task_id, *event_item(event))
+
+        async def record_decision(decision: NetworkDecision) -> None:
+            event = NetworkDecided(
+                call_id=decision.call_id,
+                host=decision.host,
+                port=decision.port,
+                verdict=str(decision.verdict),
+                reason=decision.reason,
+            )
+            await store.append_event(request.task_id, *event_item(event))
+
+        def decided(decision: NetworkDecision) -> None:
+            # The proxy decides synchronously; the event is written by a kept task.
+            task = asyncio.ensure_future(record_decision(decision))
+            writes.add(task)
+            task.add_done_callback(writes.discard)
+
+        writes: set[asyncio.Task[None]] = set()
+        hub = McpServers(
+            servers,
+            allowed=lambda: allowed_folders(store),
+            budget=config.tool_budget,
+            required=required,
+            on_health=record,
+            on_decision=decided,
+        )
+        return [*base(request), *hub.toolsets()]
+
+    rules = {**approval_rules(config), **options.approvals.tools}
+    approvals = replace(options.approvals, tools={k: Verdict(v) for k, v in rules.items()})
+    return replace(options, toolsets=toolsets, approvals=approvals)

@@ -9,6 +9,7 @@ import typer
 from errand.cli import devices as devices_cli
 from errand.cli import folders as folders_cli
 from errand.cli import hooks as hooks_cli
+from errand.cli import mcp as mcp_cli
 from errand.cli import sandbox as sandbox_cli
 from errand.cli import schedules as schedules_cli
 from errand.cli import sessions as sessions_cli
@@ -40,6 +41,7 @@ app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(schedules_cli.app, name="schedules")
 app.add_typer(hooks_cli.app, name="hooks")
 app.add_typer(webhooks_cli.app, name="webhooks")
+app.add_typer(mcp_cli.app, name="mcp")
 
 
 def main() -> None:

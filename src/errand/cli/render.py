@@ -17,6 +17,7 @@ from errand.events import (
     ApprovalDecided,
     ApprovalRequested,
     AssistantMessage,
+    McpServerChanged,
     MessageDelta,
     NetworkDecided,
     QuestionAnswered,
@@ -65,6 +66,16 @@ class EventPrinter:
                 self.console.print(f"  answer: {escape(answer)}")
             case TaskStatusChanged(status=status) as changed if status in _FINAL:
                 self._status(changed)
+            case McpServerChanged(state="ready") as ready:
+                note = f" ({len(ready.skipped)} left out)" if ready.skipped else ""
+                self.console.print(
+                    f"[dim]MCP server {escape(ready.server)}: ready with {ready.tools} tools"
+                    f"{escape(note)}[/]"
+                )
+            case McpServerChanged(state="failed", server=server, reason=reason):
+                self.console.print(
+                    f"[red]MCP server {escape(server)} failed:[/] {escape(reason or '')}"
+                )
             case _:
                 pass
 

@@ -17,6 +17,7 @@ from errand.sandbox.policy import PolicyError, SandboxPolicy, policy_from_reques
 
 if TYPE_CHECKING:
     from errand.agent import TaskOptions
+    from errand.mcp import McpConfig
     from errand.store import ApprovalRecord, QuestionRecord, Store
 
 # The model SDKs, the agent and the store are imported inside the command: `errand --help`
@@ -63,16 +64,25 @@ def run(
             "--browser", help="Give the agent a web browser (Chromium, inside the sandbox)."
         ),
     ] = False,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option("--mcp", help="An MCP server to use (default: every configured one)."),
+    ] = None,
+    no_mcp: Annotated[bool, typer.Option("--no-mcp", help="Use no MCP server.")] = False,
 ) -> None:
     """Run TASK with the agent; exits 0 done, 1 failed, 124 timed out, 130 cancelled."""
     from errand.agent import with_browser
     from errand.agent.settings import options_from_config
     from errand.browser import BrowserUnavailable, chromium_path
     from errand.config import data_dir
+    from errand.mcp import McpConfigError, mcp_config
     from errand.models import UnknownProvider, resolve_model
 
     try:
         config = load_config()
+        servers = mcp_config(config)
+        chosen = [] if no_mcp else mcp
+        servers.select(chosen)
         policy = policy_from_request(
             config.get("sandbox", {}),
             folders=folder or [],
@@ -80,7 +90,7 @@ def run(
             config_file=config_path(),
         )
         base_options = options_from_config(config, policy)
-    except (PolicyError, ConfigError, ValueError) as exc:
+    except (PolicyError, ConfigError, McpConfigError, ValueError) as exc:
         err.print(f"errand: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from exc
     spec = model or os.environ.get("ERRAND_MODEL") or _str(config.get("model"))
@@ -108,7 +118,16 @@ def run(
     interactive = sys.stdin.isatty() and not yes
     try:
         code = asyncio.run(
-            _run(task, policy, spec, options, as_json=as_json, interactive=interactive)
+            _run(
+                task,
+                policy,
+                spec,
+                options,
+                as_json=as_json,
+                interactive=interactive,
+                servers=servers,
+                chosen=chosen,
+            )
         )
     except KeyboardInterrupt:
         err.print("errand: cancelled", markup=False)
@@ -124,8 +143,11 @@ async def _run(
     *,
     as_json: bool,
     interactive: bool,
+    servers: McpConfig,
+    chosen: list[str] | None,
 ) -> int:
     from errand.agent import run_task
+    from errand.agent.settings import with_mcp_servers
     from errand.cli.render import EventPrinter, follow
     from errand.models import resolve_model
     from errand.runner.claims import TaskClaims, interrupt_orphans
@@ -135,6 +157,8 @@ async def _run(
     claims = TaskClaims()
     try:
         await interrupt_orphans(store, claims)
+        # Servers the owner named must start; the default (all of them) reports failures.
+        options = with_mcp_servers(options, servers, chosen, store=store, required=bool(chosen))
         task = await store.create_task(
             prompt,
             model=spec,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     # Imported where used: other commands must not pay for the agent and the store.
     from errand.access import PendingPairing
     from errand.agent import TaskOptions
+    from errand.mcp import McpConfig
     from errand.sandbox import SandboxPolicy
     from errand.store import TaskRecord
 
@@ -165,6 +166,7 @@ async def _serve(
         admin_hosts=exposure.admin_hosts,
         exposed=exposure.exposed,
         base_policy=settings.base_policy,
+        mcp=settings.mcp,
     )
     runner = LocalRunner(
         store,
@@ -242,6 +244,7 @@ class _Settings:
 
     config: Mapping[str, Any]
     base_policy: SandboxPolicy
+    mcp: McpConfig
 
     def options_for(self, task: TaskRecord) -> TaskOptions:
         """The task's options: approvals, and trusted skill folders among its grants."""
@@ -259,6 +262,7 @@ class _Settings:
 def _settings_from(config: Mapping[str, Any]) -> _Settings:
     """Raises ValueError (PolicyError included) for a malformed table, in one sentence."""
     from errand.agent.settings import options_from_config
+    from errand.mcp import mcp_config
     from errand.sandbox import SandboxPolicy
 
     table = config.get("sandbox", {})
@@ -268,7 +272,7 @@ def _settings_from(config: Mapping[str, Any]) -> _Settings:
         {k: v for k, v in table.items() if k != "folders"}, base=Path(".")
     )
     options_from_config(config, base)  # refuse a malformed [approvals] now, not per task
-    return _Settings(config=config, base_policy=base)
+    return _Settings(config=config, base_policy=base, mcp=mcp_config(config))
 
 
 def _str(value: object) -> str | None:

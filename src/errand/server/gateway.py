@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from errand.access import PairingService, Principal, Scope, authenticate, still_valid
 from errand.automation import Automation
+from errand.mcp import McpConfig
 from errand.runner import TaskRunner
 from errand.sandbox import SandboxPolicy
 from errand.server.errors import ApiError
@@ -50,6 +51,8 @@ class GatewayConfig:
     base_policy: SandboxPolicy = field(default_factory=SandboxPolicy)
     """Limits and network rules from ``errand.toml`` every task starts from (its folders
     are not used: remote clients choose among the allowed folders only)."""
+    mcp: McpConfig = field(default_factory=McpConfig)
+    """The configured MCP servers (tasks use only those they name)."""
 
 
 @dataclass(eq=False)

@@ -20,7 +20,14 @@ from errand.tools.paths import GrantPath, resolve_path
 from errand.tools.search import SearchFiles
 from errand.tools.shell import RunShell
 from errand.tools.skill import ActivateSkill
-from errand.tools.toolset import OUTPUT_CAP, DuplicateTool, Toolbox, ToolDef, Toolset
+from errand.tools.toolset import (
+    OUTPUT_CAP,
+    DuplicateTool,
+    Toolbox,
+    ToolDef,
+    Toolset,
+    ToolsetFailed,
+)
 from errand.tools.web import FetchUrl, checked_host
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "ToolOutput",
     "Toolbox",
     "Toolset",
+    "ToolsetFailed",
     "WriteFile",
     "checked_host",
     "default_tools",

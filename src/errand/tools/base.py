@@ -31,6 +31,8 @@ class ActionKind(StrEnum):
     the summary shows what would be sent."""
     ASK = "ask"
     SKILL = "skill"
+    MCP = "mcp"
+    """A call to a tool of an MCP server (run in the server's own sandbox)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,11 @@ class Toolset(Protocol):
         ...
 
 
+class ToolsetFailed(Exception):
+    """A toolset the task needs could not start; the message says which and why, in one
+    sentence (the task fails with it rather than run without the tools)."""
+
+
 class DuplicateTool(ValueError):
     """Two toolsets (or one twice) offer a tool of the same name; the task cannot say which
     the model means."""

@@ -1,5 +1,6 @@
 // This device: its name and pairing dates, and "forget this device", which revokes its
 // token on the computer (DELETE /devices/{id}) and then clears everything stored here.
+// Below it, the computer's MCP servers and the state each was last seen in (GET /mcp).
 
 import { Unreachable, session } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
@@ -16,6 +17,9 @@ export function showDevice(root, ctx) {
   const details = h("dl", { class: "device-details" },
     h("dt", { text: "Name" }), h("dd", { class: "device-name", text: stored?.name ?? "This device" }));
   const error = h("p", { class: "error", role: "alert", hidden: true });
+  const mcpList = h("ul", { class: "mcp-servers" });
+  const mcpSection = h("section", { class: "mcp", hidden: true },
+    h("h2", { text: "MCP servers" }), mcpList);
   const forget = h("button", { type: "button", class: "danger", text: "Forget this device" });
   const confirmBox = h("div", { class: "confirm", hidden: true },
     h("p", { text: "This phone will no longer reach your computer. To use it again, you will pair it again." }),
@@ -26,7 +30,7 @@ export function showDevice(root, ctx) {
     h("header", { class: "bar" },
       h("a", { class: "icon-button", href: "#/", "aria-label": "Back to tasks", title: "Back to tasks", text: "‹" }),
       h("h1", { text: "This device" })),
-    details, error, forget, confirmBox));
+    details, error, forget, confirmBox, mcpSection));
 
   forget.addEventListener("click", () => {
     forget.hidden = true;
@@ -65,7 +69,37 @@ export function showDevice(root, ctx) {
     }
   })();
 
+  void (async () => {
+    try {
+      const answer = await ctx.api.request("GET", "/mcp");
+      if (closed || answer.servers.length === 0) return;
+      replaceChildren(mcpList, ...answer.servers.map((/** @type {any} */ s) => mcpServer(s)));
+      mcpSection.hidden = false;
+    } catch {
+      // Without the list the screen still works.
+    }
+  })();
+
   return () => {
     closed = true;
   };
+}
+
+/**
+ * One server's line: its name, and its state in words (a failure with its reason).
+ * @param {{name: string, state: string, tools: number, reason: string | null, skipped: string[]}} server
+ */
+function mcpServer(server) {
+  /** @type {Record<string, string>} */
+  const words = {
+    not_started: "not started yet",
+    starting: "starting…",
+    ready: `ready with ${server.tools} tool${server.tools === 1 ? "" : "s"}`,
+    failed: `failed: ${server.reason ?? "no reason given"}`,
+    stopped: "stopped",
+  };
+  const skipped = server.skipped.length ? ` (${server.skipped.length} left out)` : "";
+  return h("li", { class: `mcp-server state-${server.state}` },
+    h("span", { class: "mcp-name", text: server.name }),
+    h("span", { class: "mcp-state", text: (words[server.state] ?? server.state) + skipped }));
 }

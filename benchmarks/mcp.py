@@ -1,0 +1,119 @@
+"""MCP servers in the sandbox versus run directly: prints one JSON object of figures.
+
+For each test server (mcp-server-time from PyPI; server-everything from npm when
+``make mcp-servers`` has installed it):
+
+- ``start_s``: from launch to a finished handshake and tool listing, median over STARTS runs,
+  in Errand's sandbox (a session of its own, as a task starts it) and as a plain process;
+- ``call_ms``: one tool call on a started server (get_current_time; echo), median and p95
+  over CALLS calls, both ways; ``call_added_ms`` is the sandbox's share of a call.
+
+Needs root (the sandbox's namespaces). Run: ``.venv/bin/python benchmarks/mcp.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from errand.mcp import (
+    ServerConfig,
+    ServerConnection,
+    sandboxed,
+    server_config,
+    server_policy,
+    unsandboxed,
+)
+
+STARTS = 5
+CALLS = 100
+HERE = Path(__file__).resolve().parent.parent
+EVERYTHING = (
+    HERE
+    / "tests/connectors/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+)
+PROGRAMS = [sys.prefix, str(Path(sys.base_prefix).resolve()), str(EVERYTHING.parents[3])]
+
+
+def _ms(samples: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "median": round(statistics.median(ordered) * 1000, 3),
+        "p95": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 3),
+    }
+
+
+async def _measure(
+    config: ServerConfig, tool: str, arguments: Mapping[str, Any], *, sandbox: bool
+) -> tuple[list[float], list[float]]:
+    def launcher() -> Any:
+        if sandbox:
+            return sandboxed(config, server_policy(config, {}))
+        return unsandboxed(list(config.command), {"PATH": "/usr/bin:/bin"})
+
+    starts: list[float] = []
+    calls: list[float] = []
+    for run in range(STARTS):
+        began = time.perf_counter()
+        connection = ServerConnection(config, launcher())
+        try:
+            await connection.start()
+            starts.append(time.perf_counter() - began)
+            if run == 0:
+                await connection.call(tool, dict(arguments))  # warm the server's code path
+                for _ in range(CALLS):
+                    began = time.perf_counter()
+                    result = await connection.call(tool, dict(arguments))
+                    calls.append(time.perf_counter() - began)
+                    assert not result.is_error, result
+        finally:
+            await connection.aclose()
+    return starts, calls
+
+
+async def _server(
+    name: str, command: list[str], tool: str, arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    config = server_config(name, {"command": command, "programs": PROGRAMS, "start_timeout": 300})
+    boxed_starts, boxed_calls = await _measure(config, tool, arguments, sandbox=True)
+    plain_starts, plain_calls = await _measure(config, tool, arguments, sandbox=False)
+    boxed, plain = _ms(boxed_calls), _ms(plain_calls)
+    return {
+        "start_s": {
+            "sandboxed_median": round(statistics.median(boxed_starts), 3),
+            "direct_median": round(statistics.median(plain_starts), 3),
+            "runs": STARTS,
+        },
+        "call_ms": {"sandboxed": boxed, "direct": plain, "calls": CALLS},
+        "call_added_ms": round(boxed["median"] - plain["median"], 3),
+    }
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["ERRAND_HOME"] = home
+        figures: dict[str, Any] = {
+            "time": await _server(
+                "time",
+                [str(Path(sys.prefix) / "bin/mcp-server-time")],
+                "get_current_time",
+                {"timezone": "UTC"},
+            )
+        }
+        if EVERYTHING.exists():
+            figures["everything"] = await _server(
+                "everything", ["node", str(EVERYTHING), "stdio"], "echo", {"message": "hi"}
+            )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,113 @@
+"""The ``[mcp]`` table: what is accepted, and one sentence for what is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from errand.mcp import (
+    Approval,
+    McpConfigError,
+    add_server,
+    approval_rules,
+    mcp_config,
+    remove_server,
+    server_config,
+)
+from errand.sandbox import FolderMode
+
+
+def test_a_full_stdio_server_is_read() -> None:
+    config = mcp_config(
+        {
+            "mcp": {
+                "tool_budget": 500,
+                "servers": {
+                    "git": {
+                        "command": ["mcp-server-git"],
+                        "folders": [{"name": "site", "mode": "rw"}],
+                        "allow_domains": ["GitHub.com"],
+                        "env": {"GIT_AUTHOR_NAME": "Errand"},
+                        "secrets": ["GITHUB_TOKEN"],
+                        "approval": "allow",
+                        "tools": {"git_commit": "ask"},
+                    },
+                    "notes": {"url": "https://mcp.example.com/mcp"},
+                },
+            }
+        }
+    )
+    git = config.servers["git"]
+    assert config.tool_budget == 500
+    assert git.command == ("mcp-server-git",)
+    assert git.folders[0].name == "site" and git.folders[0].mode is FolderMode.READ_WRITE
+    assert git.allow_domains == ("github.com",)
+    assert git.tools == {"git_commit": Approval.ASK}
+    assert config.servers["notes"].transport == "http"
+    assert config.servers["notes"].approval is Approval.ASK
+    assert approval_rules(config) == {
+        "mcp__git__*": "allow",
+        "mcp__git__git_commit": "ask",
+        "mcp__notes__*": "ask",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("git", {}, "mcp.servers.git needs exactly one of command (a list) and url"),
+        ("git", {"command": "git"}, "mcp.servers.git.command must be a list of non-empty strings"),
+        ("a__b", {"command": ["x"]}, "mcp.servers.a__b: server names are lowercase"),
+        ("git", {"command": ["x"], "approval": "maybe"}, "mcp.servers.git.approval must be"),
+        ("git", {"command": ["x"], "colour": 1}, "mcp.servers.git.colour is not a setting"),
+        ("git", {"url": "ftp://x"}, "mcp.servers.git.url must be an http(s) URL"),
+        ("git", {"url": "https://u:p@x"}, "mcp.servers.git.url must not hold credentials"),
+        ("git", {"command": ["x"], "allow_domains": ["*"]}, "mcp.servers.git.allow_domains"),
+        ("git", {"command": ["x"], "env": {"A B": "1"}}, "mcp.servers.git.env: 'A B' is not"),
+        ("git", {"command": ["x"], "programs": ["rel"]}, "must be an absolute path"),
+        ("git", {"command": ["x"], "programs": ["/"]}, "the whole file system"),
+        ("git", {"command": ["x"], "folders": [{"mode": "rw"}]}, "each folder needs a name"),
+        ("git", {"command": ["x"], "start_timeout": 0}, "start_timeout must be a number"),
+    ],
+)
+def test_mistakes_get_one_sentence(name: str, body: dict[str, object], message: str) -> None:
+    with pytest.raises(McpConfigError) as caught:
+        server_config(name, body)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_secret_is_named() -> None:
+    server = server_config("git", {"command": ["x"], "secrets": ["GITHUB_TOKEN"]})
+    with pytest.raises(McpConfigError, match="needs the environment variable GITHUB_TOKEN"):
+        server.secret_values({})
+    assert server.secret_values({"GITHUB_TOKEN": "t", "OTHER": "o"}) == {"GITHUB_TOKEN": "t"}
+
+
+def test_select_by_name_or_all() -> None:
+    config = mcp_config({"mcp": {"servers": {"a": {"command": ["x"]}, "b": {"command": ["y"]}}}})
+    assert [s.name for s in config.select(None)] == ["a", "b"]
+    assert [s.name for s in config.select(["mcp:b"])] == ["b"]
+    with pytest.raises(McpConfigError, match="there is no MCP server named 'c'"):
+        config.select(["c"])
+
+
+def test_add_and_remove_keep_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "errand.toml"
+    path.write_text('# my settings\nmodel = "anthropic:x"\n', encoding="utf-8")
+    add_server(path, "time", {"command": ["mcp-server-time"], "approval": "allow"})
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith('# my settings\nmodel = "anthropic:x"\n')
+    assert "[mcp.servers.time]" in text
+    with pytest.raises(McpConfigError, match="already configured"):
+        add_server(path, "time", {"command": ["x"]})
+    with pytest.raises(McpConfigError, match="needs exactly one of"):
+        add_server(path, "bad", {})
+    import tomllib
+
+    assert mcp_config(tomllib.loads(text)).servers["time"].approval is Approval.ALLOW
+    remove_server(path, "time")
+    assert "mcp-server-time" not in path.read_text(encoding="utf-8")
+    with pytest.raises(McpConfigError, match="there is no MCP server named 'time'"):
+        remove_server(path, "time")
