@@ -50,7 +50,8 @@ async def interrupt_orphans(store: Store, claims: TaskClaims) -> list[str]:
     """Mark running or waiting tasks whose owning process is gone as interrupted."""
     found: list[str] = []
     for task in await store.list_tasks(status=[TaskStatus.RUNNING, TaskStatus.WAITING], limit=500):
-        if claims.owner_alive(task.id):
+        # A worker's task is judged by its lease (Store.interrupt_expired_leases), not here.
+        if task.lease_owner is not None or claims.owner_alive(task.id):
             continue
         with contextlib.suppress(InvalidTransition):
             await store.set_task_status(task.id, TaskStatus.INTERRUPTED, error=_INTERRUPTED)

@@ -46,6 +46,8 @@ STORE_WRITTEN_TYPES = {
     "question.asked": "create_question",
     "question.answered": "answer_question",
     "usage": "record_usage",
+    "task.cancel_requested": "request_cancel",
+    "task.follow_up": "request_follow_up",
 }
 """Event types the store writes itself, with the method that writes each."""
 

@@ -103,7 +103,11 @@ class QuestionStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TaskRecord:
-    """One task. ``last_seq`` is the sequence number of its newest event (0 before any)."""
+    """One task. ``last_seq`` is the sequence number of its newest event (0 before any).
+
+    ``lease_owner`` names the worker holding a running or waiting task it claimed, and
+    ``lease_expires_at`` when that claim runs out unless the worker's heartbeat renews it.
+    """
 
     id: str
     title: str
@@ -119,6 +123,8 @@ class TaskRecord:
     error: str | None
     exit_code: int | None
     last_seq: int
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

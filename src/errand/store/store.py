@@ -28,7 +28,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
@@ -85,6 +85,7 @@ DEFAULT_POLL_INTERVAL_S = 1.0
 LISTENING_POLL_INTERVAL_S = 10.0
 """How often waits re-read anyway while PostgreSQL notifications arrive (a safety net only)."""
 INTERRUPTED_REASON = "Errand stopped while the task was running; it can be resumed"
+LEASE_LOST_REASON = "The worker running this task stopped answering; it can be resumed"
 
 
 _R = TypeVar("_R")
@@ -314,6 +315,143 @@ class Store:
         for task_id in stale:
             self._notifier.publish(task_id, task_list=True)
         return list(stale)
+
+    # -- workers: leases, and requests for the worker holding a task ------------------------
+
+    @_finish_writes
+    async def claim_next_task(self, owner: str, *, lease_seconds: float) -> TaskRecord | None:
+        """Take the oldest queued task for worker ``owner``: it becomes ``running`` under a
+        lease that lasts ``lease_seconds`` unless renewed (``renew_leases``). None when no
+        task is queued. Racing workers never get the same task (``FOR UPDATE SKIP LOCKED``
+        on PostgreSQL). Logs ``task.status`` with the ``worker``.
+        """
+        now = utc_now()
+        async with self._write() as conn:
+            record = await tasks.claim_next(
+                conn, owner=owner, expires_at=now + timedelta(seconds=lease_seconds), now=now
+            )
+            if record is None:
+                return None
+            payload = {"status": "running", "previous": "queued", "worker": owner}
+            await events.insert_at(
+                conn,
+                record.id,
+                record.last_seq,
+                "task.status",
+                encode_json(payload, what="status"),
+                now,
+            )
+        self._notifier.publish(record.id, task_list=True)
+        return record
+
+    @_finish_writes
+    async def renew_leases(self, owner: str, *, lease_seconds: float) -> set[str]:
+        """Extend the leases of every task ``owner`` holds (its heartbeat); returns their ids.
+
+        A task missing from the answer is no longer the worker's (its lease ran out and it
+        was marked interrupted, or it ended): the worker must stop running it.
+        """
+        expires = utc_now() + timedelta(seconds=lease_seconds)
+        async with self._write() as conn:
+            return await tasks.renew_leases(conn, owner=owner, expires_at=expires)
+
+    @_finish_writes
+    async def interrupt_expired_leases(self) -> list[str]:
+        """Mark running or waiting tasks whose lease ran out ``interrupted``; returns their ids.
+
+        Any process may call this at any time (the first to notice wins): a live worker's
+        tasks are never touched, since its heartbeat keeps their leases in the future, and
+        tasks run without a lease (``set_task_status``) are left to their runner.
+        """
+        now = utc_now()
+        async with self._write() as conn:
+            expired = await tasks.expired_lease_ids(conn, now=now)
+            for task_id in expired:
+                await self._transition(
+                    conn,
+                    task_id,
+                    TaskStatus.INTERRUPTED,
+                    error=None,
+                    exit_code=None,
+                    reason=LEASE_LOST_REASON,
+                    now=now,
+                )
+        for task_id in expired:
+            self._notifier.publish(task_id, task_list=True)
+        return list(expired)
+
+    @_finish_writes
+    async def request_cancel(self, task_id: str, *, requested_by: str | None = None) -> bool:
+        """Stop a task wherever it runs. A queued or interrupted task is cancelled here and
+        now; a running or waiting one gets ``task.cancel_requested`` in its log, which the
+        worker holding it acts on (the worker records the cancellation). False when the
+        task had already ended.
+
+        Raises:
+            TaskNotFound: no such task.
+        """
+        now = utc_now()
+        async with self._write() as conn:
+            status = await tasks.status_for_update(conn, task_id)
+            if status.is_terminal:
+                return False
+            if status in tasks.UNFINISHED:
+                requested = encode_json({"requested_by": requested_by}, what="cancel")
+                await events.append(conn, task_id, "task.cancel_requested", requested, now)
+            else:
+                await self._transition(
+                    conn,
+                    task_id,
+                    TaskStatus.CANCELLED,
+                    error="cancelled",
+                    exit_code=130,
+                    reason=None,
+                    now=now,
+                )
+        self._notifier.publish(task_id, task_list=True)
+        return True
+
+    @_finish_writes
+    async def request_follow_up(self, task_id: str, text: str, *, message: JsonInputObject) -> bool:
+        """Give a task another message from the user, wherever it runs.
+
+        A running or waiting task gets ``task.follow_up`` {"text"} in its log; the worker
+        holding it hands the text to the task before its next model call (True). Any other
+        task takes ``message`` (the canonical user message) into its transcript, logs
+        ``message.user`` and is queued again (False): a worker continues it.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidPayload: empty text or a malformed message.
+        """
+        if not text.strip():
+            raise InvalidPayload("the follow-up message is empty")
+        message_json = require_object(message, what="message")
+        now = utc_now()
+        async with self._write() as conn:
+            status = await tasks.status_for_update(conn, task_id)
+            delivered = status in tasks.UNFINISHED
+            if delivered:
+                await events.append(
+                    conn, task_id, "task.follow_up", encode_json({"text": text}, what="text"), now
+                )
+            else:
+                await transcript.append(conn, task_id, [message_json], now)
+                await events.append(
+                    conn, task_id, "message.user", encode_json({"text": text}, what="text"), now
+                )
+                if status is not TaskStatus.QUEUED:
+                    await self._transition(
+                        conn,
+                        task_id,
+                        TaskStatus.QUEUED,
+                        error=None,
+                        exit_code=None,
+                        reason=None,
+                        now=now,
+                    )
+        self._notifier.publish(task_id, task_list=True)
+        return delivered
 
     async def _transition(
         self,

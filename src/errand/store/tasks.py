@@ -49,7 +49,11 @@ tasks = Table(
     Column("exit_code", Integer, nullable=True),
     Column("last_seq", Integer, nullable=False, server_default="0"),
     Column("message_count", Integer, nullable=False, server_default="0"),
+    # Which worker holds the task and until when (renewed by its heartbeat).
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", UtcDateTime, nullable=True),
     Index("ix_tasks_status_id", "status", "id"),
+    Index("ix_tasks_lease_expires_at", "lease_expires_at"),
 )
 
 UNFINISHED = (TaskStatus.RUNNING, TaskStatus.WAITING)
@@ -73,6 +77,8 @@ def to_record(row: Row[tuple[object, ...]]) -> TaskRecord:
         error=m["error"],
         exit_code=m["exit_code"],
         last_seq=m["last_seq"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
     )
 
 
@@ -191,6 +197,9 @@ async def transition(
         values["error"] = error
     if exit_code is not None:
         values["exit_code"] = exit_code
+    if status not in UNFINISHED:
+        values["lease_owner"] = None
+        values["lease_expires_at"] = None
     # The status guard makes a concurrent writer (PostgreSQL) that got there first win cleanly.
     row = (
         await conn.execute(
@@ -204,6 +213,20 @@ async def transition(
         latest = await get(conn, task_id)
         raise InvalidTransition(task_id, latest.status.value, status.value)
     return to_record(row), previous
+
+
+async def status_for_update(conn: AsyncConnection, task_id: str) -> TaskStatus:
+    """The task's status, its row locked until the transaction ends (PostgreSQL).
+
+    Raises:
+        TaskNotFound: no such task.
+    """
+    row = (
+        await conn.execute(select(tasks.c.status).where(tasks.c.id == task_id).with_for_update())
+    ).first()
+    if row is None:
+        raise TaskNotFound(task_id)
+    return TaskStatus(row[0])
 
 
 async def unfinished_ids(conn: AsyncConnection) -> Sequence[str]:
@@ -249,3 +272,66 @@ async def _advance(conn: AsyncConnection, task_id: str, counter: Column[int], co
     if row is None:
         raise TaskNotFound(task_id)
     return int(row[0]) - count + 1
+
+
+async def claim_next(
+    conn: AsyncConnection, *, owner: str, expires_at: datetime, now: datetime
+) -> TaskRecord | None:
+    """Move the oldest queued task to ``running`` under a lease for ``owner``, or None.
+
+    The queued row is picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): racing workers
+    each get a different task without waiting on each other. On SQLite the single writer
+    already serialises claims. ``last_seq`` is bumped for the caller's ``task.status`` event.
+    """
+    oldest = (
+        select(tasks.c.id)
+        .where(tasks.c.status == TaskStatus.QUEUED.value)
+        .order_by(tasks.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    row = (
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id == oldest, tasks.c.status == TaskStatus.QUEUED.value)
+            .values(
+                status=TaskStatus.RUNNING.value,
+                started_at=func.coalesce(tasks.c.started_at, literal(now, UtcDateTime)),
+                lease_owner=owner,
+                lease_expires_at=expires_at,
+                last_seq=tasks.c.last_seq + 1,
+            )
+            .returning(*tasks.c)
+        )
+    ).first()
+    return None if row is None else to_record(row)
+
+
+async def renew_leases(conn: AsyncConnection, *, owner: str, expires_at: datetime) -> set[str]:
+    """Extend every lease ``owner`` holds; returns the ids of the tasks it still holds."""
+    rows = await conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.lease_owner == owner,
+            tasks.c.status.in_([status.value for status in UNFINISHED]),
+        )
+        .values(lease_expires_at=expires_at)
+        .returning(tasks.c.id)
+    )
+    return {row[0] for row in rows}
+
+
+async def expired_lease_ids(conn: AsyncConnection, *, now: datetime) -> Sequence[str]:
+    """Running or waiting tasks whose lease ran out, locked for this transaction (others
+    noticing at the same moment skip them)."""
+    rows = await conn.execute(
+        select(tasks.c.id)
+        .where(
+            tasks.c.status.in_([status.value for status in UNFINISHED]),
+            tasks.c.lease_expires_at < now,
+        )
+        .order_by(tasks.c.id)
+        .with_for_update(skip_locked=True)
+    )
+    return [row[0] for row in rows]
