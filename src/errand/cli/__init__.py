@@ -20,6 +20,7 @@ from errand.cli.models import models
 from errand.cli.pair import pair
 from errand.cli.run import run
 from errand.cli.serve import serve
+from errand.cli.worker import worker
 
 app = typer.Typer(
     name="errand",
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.command()(run)
 app.command()(models)
 app.command()(serve)
+app.command()(worker)
 app.command()(pair)
 app.add_typer(sessions_cli.app, name="sessions")
 app.add_typer(skills_cli.app, name="skills")

@@ -57,6 +57,13 @@ def serve(
         bool, typer.Option("--tailscale", help="Reach this computer over your tailnet (HTTPS).")
     ] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Tasks run at once.")] = 2,
+    no_runner: Annotated[
+        bool,
+        typer.Option(
+            "--no-runner",
+            help="Only serve; `errand worker` processes run the tasks (needs PostgreSQL).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the phone app and the API, and run tasks, until Ctrl-C."""
     try:
@@ -85,6 +92,7 @@ def serve(
                 public_url=public_url,
                 tailscale=tailscale,
                 concurrency=concurrency,
+                no_runner=no_runner,
                 model=model,
                 settings=settings,
             )
@@ -102,11 +110,12 @@ async def _serve(
     public_url: str | None,
     tailscale: bool,
     concurrency: int,
+    no_runner: bool,
     model: str | None,
     settings: _Settings,
 ) -> int:
     from errand.access import PairingService
-    from errand.runner import LocalRunner
+    from errand.runner import LocalRunner, StoreRunner, TaskRunner
     from errand.server.app import build_automation, build_gateway
     from errand.server.exposure import (
         ExposureError,
@@ -151,6 +160,14 @@ async def _serve(
         sock.close()
         err.print(f"errand: {exc}", markup=False)
         return 1
+    if no_runner and store.is_sqlite:
+        from errand.cli.worker import SQLITE_REFUSED
+
+        sock.close()
+        await store.aclose()
+        err.print(SQLITE_REFUSED.format(what="errand serve --no-runner"), markup=False)
+        return 2
+    err.print(f"errand: tasks are stored in {store.url}", markup=False)
     admin_secret = secrets.token_urlsafe(32)
     streams = StreamSettings()
     pairing = PairingService(store, confirm=_confirm_in_terminal, on_warning=_warn)
@@ -168,11 +185,15 @@ async def _serve(
         base_policy=settings.base_policy,
         mcp=settings.mcp,
     )
-    runner = LocalRunner(
-        store,
-        concurrency=concurrency,
-        options_factory=settings.options_for,
-        responder_factory=clients_answer,
+    runner: TaskRunner = (
+        StoreRunner(store)
+        if no_runner
+        else LocalRunner(
+            store,
+            concurrency=concurrency,
+            options_factory=settings.options_for,
+            responder_factory=clients_answer,
+        )
     )
     automation = build_automation(store, runner, config)
     gateway = build_gateway(store, runner, pairing, config, automation)

@@ -37,6 +37,7 @@ OptionsFactory = Callable[[TaskRecord], TaskOptions]
 ResponderFactory = Callable[[TaskRecord], Responder | None]
 
 _SHUTDOWN_SECONDS = 10.0
+LEASE_ENV = "ERRAND_LEASE_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,18 @@ class LeaseSettings:
     @property
     def heartbeat_seconds(self) -> float:
         return self.lease_seconds / 3
+
+    @classmethod
+    def from_env(cls) -> LeaseSettings:
+        """The defaults, or ``$ERRAND_LEASE_SECONDS`` (checks every third of it) for tests
+        and deployments that want dead workers noticed sooner."""
+        text = os.environ.get(LEASE_ENV, "")
+        try:
+            lease = float(text) if text else cls.lease_seconds
+        except ValueError:
+            lease = cls.lease_seconds
+        lease = min(max(lease, 1.0), 300.0)
+        return cls(lease_seconds=lease, check_seconds=lease / 3, idle_poll_seconds=5.0)
 
 
 def worker_id(name: str | None = None) -> str:
@@ -81,7 +94,7 @@ class Worker:
         self.store = store
         self.id = worker_id(name)
         self.concurrency = concurrency
-        self.leases = leases or LeaseSettings()
+        self.leases = leases or LeaseSettings.from_env()
         self._model_factory = model_factory
         self._options_factory = options_factory or (lambda task: TaskOptions())
         self._responder_factory = responder_factory or (lambda task: None)
@@ -168,10 +181,12 @@ class Worker:
         while not self._closing:
             await asyncio.sleep(self.leases.heartbeat_seconds)
             try:
+                # Only tasks claimed before the renewal can be judged by its answer.
+                claimed = list(self._running.items())
                 held = await self.store.renew_leases(
                     self.id, lease_seconds=self.leases.lease_seconds
                 )
-                for task_id, job in list(self._running.items()):
+                for task_id, job in claimed:
                     if task_id not in held and not job.done():
                         log.warning("task %s is no longer ours; stopping it", task_id)
                         self._lost.add(task_id)
@@ -279,7 +294,7 @@ class StoreRunner:
 
     def __init__(self, store: Store, *, leases: LeaseSettings | None = None) -> None:
         self.store = store
-        self.leases = leases or LeaseSettings()
+        self.leases = leases or LeaseSettings.from_env()
         self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -136,6 +136,11 @@ class Store:
         self._no_reads.set()
 
     @property
+    def is_sqlite(self) -> bool:
+        """True on SQLite, which serves the processes of one computer only."""
+        return self._db.is_sqlite
+
+    @property
     def url(self) -> str:
         """The database URL, password hidden."""
         return self._db.url.render_as_string(hide_password=True)

@@ -1,0 +1,93 @@
+"""``errand worker``: run queued tasks from a shared PostgreSQL store, until Ctrl-C.
+
+Any number of workers, on any hosts that reach the database, run the tasks a gateway
+(``errand serve --no-runner``) or the CLI queues. Each runs tasks in its own sandbox with
+its own egress proxy, with the folders and ``errand.toml`` of the host it runs on. Ctrl-C
+or SIGTERM stops it: its running tasks are recorded interrupted (resumable on any worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from errand.config import ConfigError, config_path, load_config
+
+if TYPE_CHECKING:
+    from errand.runner.worker import OptionsFactory
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SQLITE_REFUSED = (
+    "errand: {what} needs PostgreSQL, since tasks are shared between processes through "
+    "the database; set ERRAND_DATABASE_URL=postgresql://USER@HOST/DB (SQLite serves one "
+    "process: use plain `errand serve`)."
+)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Tasks run at once.")] = 2,
+    name: Annotated[
+        str | None, typer.Option(help="How this worker is named in task logs (default: host-pid).")
+    ] = None,
+) -> None:
+    """Run queued tasks from the shared PostgreSQL database, until Ctrl-C."""
+    from errand.cli.serve import _settings_from
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        err.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    try:
+        settings = _settings_from(config)
+    except ValueError as exc:
+        err.print(f"errand: {config_path()}: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    raise typer.Exit(asyncio.run(_work(concurrency, name, settings.options_for)))
+
+
+async def _work(concurrency: int, name: str | None, options_for: OptionsFactory) -> int:
+    from errand.runner import Worker
+    from errand.server.gateway import clients_answer
+    from errand.store import StoreError, open_store
+
+    try:
+        store = await open_store()
+    except StoreError as exc:
+        err.print(f"errand: {exc}", markup=False)
+        return 1
+    try:
+        if store.is_sqlite:
+            err.print(SQLITE_REFUSED.format(what="errand worker"), markup=False)
+            return 2
+        runner = Worker(
+            store,
+            name=name,
+            concurrency=concurrency,
+            options_factory=options_for,
+            responder_factory=clients_answer,
+        )
+        err.print(
+            f"errand worker {runner.id}: running up to {concurrency} tasks from {store.url}",
+            markup=False,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await runner.start()
+            await stop.wait()
+            err.print("errand: stopping…", markup=False)
+        finally:
+            await runner.aclose()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    finally:
+        await store.aclose()
+    return 0
