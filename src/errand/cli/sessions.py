@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,7 +14,7 @@ from errand.cli import tables
 from errand.cli.ids import MAX_LISTED, Candidate, IdProblem, resolve_id
 
 if TYPE_CHECKING:
-    from errand.store import Store, TaskRecord
+    from errand.store import PruneResult, Store, TaskRecord
 
 app = typer.Typer(help="List past tasks and replay one.", no_args_is_help=True)
 
@@ -41,6 +42,49 @@ async def _list(limit: int) -> list[TaskRecord]:
 
     async with await open_store() as store:
         return await store.list_tasks(limit=limit)
+
+
+_UNITS = {"d": 86_400, "h": 3_600, "w": 604_800}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90d``, ``12h`` or ``4w`` as a duration.
+
+    Raises:
+        typer.BadParameter: anything else.
+    """
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _UNITS or not number.isdigit() or int(number) < 1:
+        raise typer.BadParameter(f"{text!r} is not an age like 90d, 12h or 4w")
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age of the tasks to remove: 90d, 12h, 4w.")
+    ],
+) -> None:
+    """Remove tasks that ended longer ago than --older-than, with their logs; compact the
+    database. Tasks still queued, running, waiting or interrupted are never removed."""
+    cutoff = datetime.now(UTC) - parse_age(older_than)
+    result = asyncio.run(_prune(cutoff))
+    when = cutoff.astimezone().strftime("%Y-%m-%d %H:%M")
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"Removed {result.deleted} task(s) that ended before {when}.", markup=False)
+    if result.kept_unfinished:
+        out.print(
+            f"Kept {result.kept_unfinished} older task(s) that have not ended "
+            "(cancel them first to remove them).",
+            markup=False,
+        )
+
+
+async def _prune(cutoff: datetime) -> PruneResult:
+    from errand.store import open_store
+
+    async with await open_store() as store:
+        return await store.prune_tasks(ended_before=cutoff)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from errand.store import (
     InvalidTransition,
     QuestionNotFound,
     StoreError,
+    StoreFull,
     TaskNotFound,
 )
 
@@ -43,6 +44,7 @@ _STATUS_CODES = {
     421: "misdirected_request",
     422: "invalid_request",
     429: "too_many_requests",
+    507: "insufficient_storage",
 }
 
 
@@ -96,6 +98,12 @@ def store_error(exc: StoreError) -> ApiError:
             return ApiError(409, "invalid_state", "The task cannot do that in its current state.")
         case InvalidPayload():
             return ApiError(422, "invalid_request", str(exc))
+        case StoreFull():
+            return ApiError(
+                507,
+                "insufficient_storage",
+                "The disk of the computer running Errand is full; free some space and retry.",
+            )
         case _:
             return ApiError(503, "store_unavailable", "Errand's store cannot answer right now.")
 

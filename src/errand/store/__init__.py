@@ -52,6 +52,7 @@ from errand.store.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
+from errand.store.prune import PruneResult
 from errand.store.records import (
     ALLOWED_TRANSITIONS,
     ApprovalRecord,
@@ -105,6 +106,7 @@ __all__ = [
     "NewRun",
     "NewSchedule",
     "NotificationRecord",
+    "PruneResult",
     "QuestionNotFound",
     "QuestionRecord",
     "QuestionStatus",

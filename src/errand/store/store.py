@@ -46,7 +46,16 @@ from errand.events import (
     TaskStatusChanged,
     UsageRecorded,
 )
-from errand.store import approvals, automation, events, questions, tasks, transcript, usage
+from errand.store import (
+    approvals,
+    automation,
+    events,
+    prune,
+    questions,
+    tasks,
+    transcript,
+    usage,
+)
 from errand.store import events as _events
 from errand.store import usage as _usage
 from errand.store.database import Database, connect, resolve_url, store_failure
@@ -60,6 +69,7 @@ from errand.store.errors import (
 from errand.store.ids import new_id
 from errand.store.migrate import upgrade_to_head
 from errand.store.notify import EventNotifier, PgEventListener
+from errand.store.prune import PruneResult
 from errand.store.records import (
     ApprovalRecord,
     ApprovalStatus,
@@ -244,6 +254,18 @@ class Store:
         """Raises ``TaskNotFound``."""
         async with self._read() as conn:
             return await tasks.get(conn, task_id)
+
+    @_finish_writes
+    async def prune_tasks(self, *, ended_before: datetime) -> PruneResult:
+        """Delete tasks that ended (completed, failed, cancelled) before ``ended_before``,
+        with their events, transcript, approvals, questions and usage, then compact the
+        database. Tasks that have not ended are never deleted; ``kept_unfinished`` counts
+        those created before the cutoff."""
+        async with self._write() as conn:
+            result = await prune.delete_finished_before(conn, ended_before)
+        if result.deleted:
+            await prune.compact(self._db.writer)
+        return result
 
     async def task_ids_with_prefix(self, prefix: str, *, limit: int = 10) -> list[str]:
         """Up to ``limit`` task ids starting with ``prefix`` (for short ids typed by people)."""
