@@ -8,7 +8,7 @@ For each test server (mcp-server-time from PyPI; server-everything from npm when
 - ``call_ms``: one tool call on a started server (get_current_time; echo), median and p95
   over CALLS calls, both ways; ``call_added_ms`` is the sandbox's share of a call.
 
-Needs root (the sandbox's namespaces). Run: ``.venv/bin/python benchmarks/mcp.py``.
+Needs root (the sandbox's namespaces). Run: ``.venv/bin/python benchmarks/mcp_servers.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from errand.mcp import (
     server_policy,
     unsandboxed,
 )
+from errand.mcp.connection import Launcher
 
 STARTS = 5
 CALLS = 100
@@ -54,10 +55,10 @@ def _ms(samples: Sequence[float]) -> dict[str, float]:
 async def _measure(
     config: ServerConfig, tool: str, arguments: Mapping[str, Any], *, sandbox: bool
 ) -> tuple[list[float], list[float]]:
-    def launcher() -> Any:
+    def launcher() -> Launcher:
         if sandbox:
             return sandboxed(config, server_policy(config, {}))
-        return unsandboxed(list(config.command), {"PATH": "/usr/bin:/bin"})
+        return lambda: unsandboxed(list(config.command), {"PATH": "/usr/bin:/bin"})
 
     starts: list[float] = []
     calls: list[float] = []
