@@ -53,7 +53,7 @@ RETRY_DELAYS: tuple[timedelta, ...] = (
     timedelta(hours=10),
 )
 """Wait after the first, second ... failed attempt; one more failure and it is failed."""
-BATCH = 50
+BATCH = 20
 TIMEOUT_SECONDS = 15.0
 MAX_ERROR = 300
 
@@ -67,7 +67,7 @@ class Deliverer:
         *,
         clock: Clock = system_clock,
         base_url: str | None = None,
-        concurrency: int = 8,
+        concurrency: int = 4,
         interval: float = 1.0,
         timeout: float = TIMEOUT_SECONDS,
         resolver: Resolver = resolve,

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 MAX_OCCURRENCES = 10_000
 """Occurrences counted per wake-up; a longer absence is recorded as this many."""
-BATCH = 100
+BATCH = 25
 """Schedules advanced and runs started per tick, so one tick never monopolises the store."""
 
 Cancel = Callable[[str], Awaitable[bool]]
