@@ -52,6 +52,7 @@ class ErrandConfig(BaseModel):
     sandbox: dict[str, Any] = {}
     approvals: dict[str, Any] = {}
     skills: dict[str, Any] = {}
+    mcp: dict[str, Any] = {}
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(ErrandConfig.model_fields)

@@ -111,3 +111,14 @@ def test_add_and_remove_keep_the_rest_of_the_file(tmp_path: Path) -> None:
     assert "mcp-server-time" not in path.read_text(encoding="utf-8")
     with pytest.raises(McpConfigError, match="there is no MCP server named 'time'"):
         remove_server(path, "time")
+
+
+def test_the_mcp_table_is_a_known_part_of_errand_toml(tmp_path: Path) -> None:
+    from errand.config import load_config
+
+    path = tmp_path / "errand.toml"
+    path.write_text('[mcp.servers.time]\ncommand = ["mcp-server-time"]\n', encoding="utf-8")
+    warnings: list[str] = []
+    config = load_config(path, on_warning=warnings.append)
+    assert warnings == []
+    assert mcp_config(config).servers["time"].command == ("mcp-server-time",)
