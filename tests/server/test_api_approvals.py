@@ -74,6 +74,12 @@ async def test_an_approval_is_decided_once_and_only_for_the_digest_shown(live: L
         )
         assert wrong.status_code == 409
         assert wrong.json()["error"]["code"] == "digest_mismatch"
+        for hostile in ("é" * 64, "\u202e" + "0" * 63, "\ud7ff" * 3):
+            odd = await client.post(
+                f"/api/v1/approvals/{approval.id}", json={"approve": True, "digest": hostile}
+            )
+            assert odd.status_code == 409, odd.text
+            assert odd.json()["error"]["code"] == "digest_mismatch"
         decided = await client.post(
             f"/api/v1/approvals/{approval.id}", json={"approve": True, "digest": approval.digest}
         )

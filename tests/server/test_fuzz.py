@@ -4,11 +4,15 @@ with a server error. Streams are left out (they stay open by design; tests in te
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -102,3 +106,77 @@ def test_no_request_makes_the_gateway_fail(gateway_for_fuzzing: _ServerThread) -
         call()
     created = gateway_for_fuzzing.run(live.store.list_tasks())
     assert created, "no fuzzed request got through to create a task"
+
+
+HOSTILE_TEXT = [
+    "é" * 40,
+    "\u202e\u0000\u0007",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢" * 20,
+    "' OR 1=1 --",
+    "../../../../etc/passwd",
+    "%00%ff",
+    "١٢٣",
+    "x" * 5000,
+]
+HOSTILE_HEADERS: list[dict[str, bytes]] = [
+    {"Authorization": "Bearer é".encode()},
+    {"Authorization": "Bearer errand_dev_é_ü".encode()},
+    {"Idempotency-Key": "ключ".encode()},
+    {"Last-Event-ID": "١٢٣".encode()},
+    {"Last-Event-ID": b"\xff\xfe"},
+    {"X-Errand-Admin": "secret-é".encode()},
+    {"Content-Type": "application/json; charset=ü".encode()},
+    {"Origin": "http://é.example".encode()},
+]
+
+
+def _hostile_bodies(schema: dict[str, Any], components: dict[str, Any]) -> list[bytes]:
+    """Raw bodies that break every rule: invalid UTF-8, wrong JSON, and the operation's own
+    fields each filled with hostile text."""
+    bodies = [b"\xff\xfe\xfd", b"{", b"[]", b'{"a":' * 200, '"é"'.encode()]
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        schema = components.get(ref.rsplit("/", 1)[-1], {})
+    fields = list(schema.get("properties", {}))
+    for text in HOSTILE_TEXT:
+        bodies.append(json.dumps({name: text for name in fields}).encode())
+    return bodies
+
+
+def test_hostile_headers_and_bodies_never_make_a_server_error(
+    gateway_for_fuzzing: _ServerThread,
+) -> None:
+    live = gateway_for_fuzzing.live
+    assert live is not None
+    document = httpx.get(f"{live.url}/openapi.json", trust_env=False).json()
+    components = document.get("components", {}).get("schemas", {})
+    auth = {"Authorization": f"Bearer {live.token}".encode()}
+    tried = 0
+    with httpx.Client(base_url=live.url, trust_env=False, timeout=10) as client:
+        for path, operations in document["paths"].items():
+            if path.endswith("/events"):
+                continue  # streams stay open by design (tests in test_sse)
+            for method, operation in operations.items():
+                for hostile in HOSTILE_TEXT[:3]:
+                    target = re.sub(r"\{[^}]+\}", quote(hostile, safe=""), path)
+                    for headers in HOSTILE_HEADERS:
+                        answer = client.request(method, target, headers={**auth, **headers})
+                        assert answer.status_code < 500, (method, target, headers, answer.text)
+                        tried += 1
+                body_schema = (
+                    operation.get("requestBody", {})
+                    .get("content", {})
+                    .get("application/json", {})
+                    .get("schema", {})
+                )
+                target = re.sub(r"\{[^}]+\}", "x", path)
+                for body in _hostile_bodies(body_schema, components):
+                    answer = client.request(
+                        method,
+                        target,
+                        content=body,
+                        headers={**auth, "Content-Type": b"application/json"},
+                    )
+                    assert answer.status_code < 500, (method, target, body[:80], answer.text)
+                    tried += 1
+    assert tried > 200

@@ -50,7 +50,8 @@ class PairedPhone:
     device_id: str
     storage_state: dict[str, object]
     confirmation_on_phone: str
-    confirmation_on_computer: str
+    approved_on_computer: str
+    """What ``errand devices approve <number on the phone>`` printed."""
     address_after_pairing: str
 
 
@@ -109,8 +110,10 @@ def pair_phone(
     link: str | None = None,
     screenshot: str | None = None,
 ) -> tuple[str, str]:
-    """Pair ``page`` through ``link`` (default: a fresh one from ``errand pair``); returns the
-    confirmation numbers shown on the phone and on the computer."""
+    """Pair ``page`` through ``link`` (default: a fresh one from ``errand pair``), approving it
+    as the owner would from another terminal (``errand serve`` runs without one here): with
+    ``errand devices approve`` and the number the phone shows. Returns that number and what
+    the approval printed."""
     page.goto(link or gateway.pairing_link())
     page.get_by_label("Name for this device").fill(name)
     since = gateway.mark()
@@ -120,9 +123,12 @@ def pair_phone(
     on_phone = shown.inner_text()
     if screenshot:
         snap(page, screenshot)
-    found = gateway.wait_for_output(r"A phone asks to pair; it shows (\d{6})\.", since=since)
-    on_computer = found.group(1)
-    gateway.type_line("y")
+    gateway.wait_for_output(
+        rf'A phone "{re.escape(name)}" \(from [^)]+\) asks to pair', since=since
+    )
+    approved = gateway.cli("devices", "approve", on_phone)
+    assert approved.returncode == 0, approved.stderr
+    on_computer = approved.stdout.strip()
     expect(page.get_by_role("heading", name="Errand")).to_be_visible(timeout=15_000)
     return on_phone, on_computer
 
@@ -147,6 +153,6 @@ def paired(browser: Browser, gateway: GatewayProcess) -> PairedPhone:
         device_id=str(device["id"]),
         storage_state=dict(state),
         confirmation_on_phone=on_phone,
-        confirmation_on_computer=on_computer,
+        approved_on_computer=on_computer,
         address_after_pairing=address,
     )

@@ -21,6 +21,7 @@ Secrets (codes, claim tokens, device tokens) never reach a log, a repr or an exc
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import secrets
@@ -53,6 +54,7 @@ LOCK_FOR = timedelta(minutes=15)
 DEFAULT_MAX_DEVICES = 5
 MAX_WAIT_S = 25.0
 UNCOLLECTED_TTL_S = 600.0
+_CARRY_OUT_S = 10.0
 """A decided claim whose phone never collects the answer is forgotten after this long."""
 LINK_VERSION = "v1"
 USED_TWICE_WARNING = (
@@ -123,6 +125,11 @@ class _Pending:
 
     code_id: str
     claim_token_hash: str = field(repr=False)
+    info: PendingPairing
+    decided_elsewhere: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    """Set by :meth:`PairingService.decide` (``errand devices approve`` from any terminal)."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     issued: IssuedDevice | None = None
     refusal: PairingError | None = None
@@ -170,6 +177,7 @@ class PairingService:
         secret, code_id = secrets.token_urlsafe(16), new_id()
         expires_at = now + CODE_TTL
         await self._access.expire_open_codes(now=now)
+        await self._withdraw_unconfirmed(now)
         await self._access.add_code(
             code_id,
             secret_hash=hash_secret(secret),
@@ -236,10 +244,10 @@ class PairingService:
             if latest.state == CodeState.OPEN:
                 raise _expired()
             await self._refuse_claimed(latest, now)
-        pending = _Pending(code_id=code.id, claim_token_hash=hash_secret(claim_token))
+        info = PendingPairing(claim_id, name, confirmation, client_id)
+        pending = _Pending(code_id=code.id, claim_token_hash=hash_secret(claim_token), info=info)
         self._pending[claim_id] = pending
         log.info("pairing code %s claimed by %r (%s)", code.id, name, client_id)
-        info = PendingPairing(claim_id, name, confirmation, client_id)
         pending.task = asyncio.create_task(
             self._decide(pending, info, auto_approve=code.auto_approve),
             name=f"pairing-confirm-{claim_id}",
@@ -284,6 +292,35 @@ class PairingService:
         self._pending.pop(claim_id, None)
         return pending.issued
 
+    def waiting(self) -> list[PendingPairing]:
+        """The claims waiting for the owner's confirmation, oldest first."""
+        return [p.info for p in self._pending.values() if not p.done.is_set()]
+
+    async def decide(self, confirmation: str, *, approve: bool) -> PendingPairing | None:
+        """Decide the one waiting claim whose phone shows ``confirmation`` (the owner typed
+        the number from the phone, so the decision is bound to that phone's claim) and wait
+        until it is carried out.
+
+        Returns the claim decided, or None when no waiting claim shows that number.
+
+        Raises:
+            PairingError: approved, but the device could not be issued (``device_limit``,
+                or the claim was withdrawn meanwhile: ``pairing_refused``).
+        """
+        number = "".join(confirmation.split())
+        for pending in list(self._pending.values()):
+            if (
+                not pending.done.is_set()
+                and not pending.decided_elsewhere.done()
+                and hmac.compare_digest(pending.info.confirmation.encode(), number.encode())
+            ):
+                pending.decided_elsewhere.set_result(approve)
+                await asyncio.wait_for(pending.done.wait(), _CARRY_OUT_S)
+                if approve and pending.refusal is not None:
+                    raise pending.refusal
+                return pending.info
+        return None
+
     async def aclose(self) -> None:
         """Stop every confirmation still waiting for the host."""
         tasks = [p.task for p in self._pending.values() if p.task is not None]
@@ -301,7 +338,7 @@ class PairingService:
             if auto_approve:
                 approved = True
             else:
-                approved = await asyncio.wait_for(self._confirm(info), self._confirm_timeout)
+                approved = await self._ask_host(pending, info)
         except TimeoutError:
             approved, reason = False, "timeout"
         except Exception:
@@ -336,6 +373,37 @@ class PairingService:
         log.info("paired device %s (%r)", device.id, device.name)
         token = format_credential("device", device_id, secret)
         self._finish(pending, issued=IssuedDevice(device=device, device_token=token))
+
+    async def _ask_host(self, pending: _Pending, info: PendingPairing) -> bool:
+        """The first answer from the terminal prompt or from :meth:`decide`; the other is
+        withdrawn. Raises TimeoutError when neither came in time."""
+        prompt = asyncio.ensure_future(self._confirm(info))
+        try:
+            done, _ = await asyncio.wait(
+                {prompt, pending.decided_elsewhere},
+                timeout=self._confirm_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            prompt.cancel()
+            await asyncio.gather(prompt, return_exceptions=True)
+        if pending.decided_elsewhere in done:
+            return pending.decided_elsewhere.result()
+        if prompt in done:
+            return prompt.result()
+        raise TimeoutError
+
+    async def _withdraw_unconfirmed(self, now: datetime) -> None:
+        """A new code replaces every claim still waiting for confirmation, so an old claim
+        (say, of the start-up QR code) can never be confirmed after the owner moved on."""
+        for pending in list(self._pending.values()):
+            if pending.done.is_set():
+                continue
+            if pending.task is not None:
+                pending.task.cancel()
+            await self._access.withdraw_claim(pending.code_id, now=now)
+            self._finish(pending, refusal=_refused())
+            log.info("pairing %s withdrawn by a new code", pending.info.claim_id)
 
     async def _refuse_claimed(self, code: PairingCodeRecord, now: datetime) -> None:
         """Answer a claim of a code that is not open; a second claim burns it."""

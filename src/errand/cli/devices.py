@@ -119,3 +119,35 @@ async def _revoke_all() -> int:
 
     async with await open_store() as store:
         return await AccessStore(store).revoke_all_devices(now=now_of(time.time))
+
+
+@app.command("pending")
+def pending() -> None:
+    """Phones waiting for you to confirm their pairing (approve with `errand devices approve`)."""
+    from errand.cli.admin import admin_call
+
+    waiting = admin_call("GET", "pairings")["pairings"]
+    if not waiting:
+        console.print("No phone is waiting to pair. Make a code with `errand pair`.", markup=False)
+        return
+    for claim in waiting:
+        console.print(f'"{claim["device_name"]}" from {claim["client"]}', markup=False)
+    console.print(
+        "Approve one with `errand devices approve NUMBER`, NUMBER being what its screen shows.",
+        markup=False,
+    )
+
+
+@app.command("approve")
+def approve(
+    number: Annotated[str, typer.Argument(help="The six digits the phone shows.")],
+    refuse: Annotated[
+        bool, typer.Option("--refuse", help="Refuse this phone instead of pairing it.")
+    ] = False,
+) -> None:
+    """Pair the waiting phone that shows NUMBER (works where `errand serve` has no terminal)."""
+    from errand.cli.admin import admin_call
+
+    decided = admin_call("POST", "pairings/decide", {"confirmation": number, "approve": not refuse})
+    verb = "Refused" if refuse else "Paired"
+    console.print(f'{verb} "{decided["device_name"]}" (from {decided["client"]}).', markup=False)

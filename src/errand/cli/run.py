@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
@@ -220,25 +219,10 @@ class TerminalResponder:
 
 
 async def read_line(prompt: str) -> str:
-    """Read one line from the terminal without blocking the event loop. The reading thread is
-    a daemon, so a task that ends while a prompt is open does not keep Errand alive."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[str] = loop.create_future()
+    """Ask ``prompt`` on the terminal (one question at a time; see :mod:`errand.cli.terminal`)."""
+    from errand.cli.terminal import terminal
 
-    def reader() -> None:
-        try:
-            line = input(prompt)
-        except EOFError:
-            line = ""
-        loop.call_soon_threadsafe(_settle, done, line)
-
-    threading.Thread(target=reader, daemon=True).start()
-    return await done
-
-
-def _settle(future: asyncio.Future[str], value: str) -> None:
-    if not future.done():
-        future.set_result(value)
+    return await terminal().ask(prompt)
 
 
 def _str(value: object) -> str | None:

@@ -240,11 +240,29 @@ def show_pairing(link: str, expires: str) -> None:
 
 
 async def _confirm_in_terminal(pending: PendingPairing) -> bool:
-    from errand.cli.run import read_line
+    """Ask the owner to type the number the phone shows. Typing the number (not "y") binds
+    the answer to this phone: an answer meant for another phone cannot approve this one."""
+    from errand.cli.terminal import terminal
 
-    out.print(f"A phone asks to pair; it shows {pending.confirmation}.", markup=False)
-    answer = await read_line(f'Pair "{pending.device_name}"? [y/N] ')
-    return answer.strip().lower() in ("y", "yes")
+    who = f'"{pending.device_name}" (from {pending.client_id})'
+    if not sys.stdin.isatty():
+        out.print(
+            f"A phone {who} asks to pair. To approve it, run `errand devices approve NUMBER` "
+            "with the number the phone shows.",
+            markup=False,
+        )
+        await asyncio.Event().wait()  # decided by `errand devices approve`, or times out
+    answer = await terminal().ask(
+        f"\nA phone {who} asks to pair.\n"
+        "Type the number it shows to pair it, or press Enter to refuse: ",
+        withdrawn=f"(The pairing request of {who} is no longer waiting; ignore it.)",
+    )
+    typed = "".join(answer.split())
+    if typed == pending.confirmation:
+        return True
+    if typed:
+        out.print("That is not the number this phone shows: pairing refused.", markup=False)
+    return False
 
 
 def _warn(message: str) -> None:

@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,13 +121,13 @@ async def wait_for_confirmation(
     )
 
 
-@router.post("/admin/pairing-codes", response_model=NewCode, include_in_schema=False)
-async def new_pairing_code(
+async def _admin_only(
     request: Request,
     gateway: GatewayDep,
     x_errand_admin: Annotated[str | None, Header(max_length=200)] = None,
-) -> NewCode:
-    """A fresh pairing code for ``errand pair`` on this computer."""
+) -> None:
+    """Let through only the CLI on this computer: the admin secret, sent to a loopback name
+    from a loopback peer, with no forwarding or browser headers."""
     secret = gateway.config.admin_secret
     host = request.headers.get("host", "").lower()
     peer = request.client.host if request.client else ""
@@ -140,12 +140,82 @@ async def new_pairing_code(
         or any(name in request.headers for name in _FORWARDING_HEADERS)
         or request.headers.get("origin") is not None
     ):
-        raise ApiError(403, "forbidden", "Only errand pair on this computer may ask for codes.")
+        raise ApiError(403, "forbidden", "Only the errand command on this computer may ask this.")
+
+
+AdminOnly = Depends(_admin_only)
+
+
+class WaitingPairing(BaseModel):
+    """A phone waiting for the owner's confirmation. Its number is not here: the owner reads
+    it from the phone, which binds the confirmation to that phone."""
+
+    claim_id: str
+    device_name: str
+    client: str
+
+
+class WaitingPairings(BaseModel):
+    pairings: list[WaitingPairing]
+
+
+class DecideBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confirmation: str = Field(pattern=r"^\s*\d{3}\s?\d{3}\s*$")
+    approve: bool = True
+
+
+@router.post(
+    "/admin/pairing-codes",
+    response_model=NewCode,
+    include_in_schema=False,
+    dependencies=[AdminOnly],
+)
+async def new_pairing_code(gateway: GatewayDep) -> NewCode:
+    """A fresh pairing code for ``errand pair`` on this computer; it withdraws every claim
+    still waiting for confirmation."""
     try:
         code = await gateway.pairing.new_code(gateway.config.base_url)
     except PairingError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     return NewCode(link=code.link, expires_at=code.expires_at.isoformat())
+
+
+@router.get(
+    "/admin/pairings",
+    response_model=WaitingPairings,
+    include_in_schema=False,
+    dependencies=[AdminOnly],
+)
+async def waiting_pairings(gateway: GatewayDep) -> WaitingPairings:
+    """The phones waiting for confirmation (``errand devices pending``)."""
+    return WaitingPairings(
+        pairings=[
+            WaitingPairing(claim_id=p.claim_id, device_name=p.device_name, client=p.client_id)
+            for p in gateway.pairing.waiting()
+        ]
+    )
+
+
+@router.post(
+    "/admin/pairings/decide",
+    response_model=WaitingPairing,
+    include_in_schema=False,
+    dependencies=[AdminOnly],
+)
+async def decide_pairing(body: DecideBody, gateway: GatewayDep) -> WaitingPairing:
+    """Approve or refuse the waiting phone that shows this number (``errand devices
+    approve NUMBER``)."""
+    try:
+        decided = await gateway.pairing.decide(body.confirmation, approve=body.approve)
+    except PairingError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    if decided is None:
+        raise ApiError(404, "not_found", "No phone waiting to pair shows that number.")
+    return WaitingPairing(
+        claim_id=decided.claim_id, device_name=decided.device_name, client=decided.client_id
+    )
 
 
 def _is_loopback(address: str) -> bool:

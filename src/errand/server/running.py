@@ -16,6 +16,7 @@ from collections.abc import Generator
 
 import uvicorn
 
+from errand.server import access_log as access_log_filter
 from errand.server.app import create_app
 from errand.server.gateway import Gateway
 
@@ -68,6 +69,7 @@ class GatewayServer:
             ws="none",
         )
         self._server = _Server(config)
+        access_log_filter.install()
         self._task: asyncio.Task[None] | None = None
 
     @property

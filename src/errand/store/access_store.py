@@ -319,6 +319,16 @@ class AccessStore:
                 .values(state=CodeState.EXPIRED, reason="expired", closed_at=now)
             )
 
+    async def withdraw_claim(self, code_id: str, *, now: datetime) -> None:
+        """Close a claimed code the owner replaced with a new one before confirming it (not a
+        burn: it does not count to the lock)."""
+        async with self._store._write() as conn:
+            await conn.execute(
+                update(pairing_codes)
+                .where(pairing_codes.c.id == code_id, pairing_codes.c.state == CodeState.CLAIMED)
+                .values(state=CodeState.BURNED, reason="replaced", closed_at=now)
+            )
+
     async def count_bad_secret(
         self, *, now: datetime, burn_after: int, lock_after: int, lock_for: timedelta
     ) -> list[str]:

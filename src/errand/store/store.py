@@ -732,7 +732,7 @@ class Store:
             async with self._write() as conn:
                 if digest is not None:
                     stored = await approvals.get(conn, approval_id)
-                    if not hmac.compare_digest(stored.digest, digest):
+                    if not hmac.compare_digest(stored.digest.encode(), digest.encode()):
                         raise DigestMismatch(approval_id)
                 record = await approvals.decide(
                     conn, approval_id, status, decided_by=decided_by, now=now
