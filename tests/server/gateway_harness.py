@@ -173,7 +173,7 @@ async def read_some(
     headers = {"Last-Event-ID": last} if last else {}
     seen: list[SseEvent] = []
     async with client.stream("GET", f"/api/v1/tasks/{task_id}/events", headers=headers) as r:
-        assert r.status_code == 200
+        assert r.status_code == 200, (r.status_code, await r.aread())
         async for item in read_sse(r):
             if isinstance(item, SseEvent):
                 seen.append(item)

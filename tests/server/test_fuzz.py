@@ -118,15 +118,15 @@ HOSTILE_TEXT = [
     "١٢٣",
     "x" * 5000,
 ]
-HOSTILE_HEADERS: list[dict[str, bytes]] = [
-    {"Authorization": "Bearer é".encode()},
-    {"Authorization": "Bearer errand_dev_é_ü".encode()},
-    {"Idempotency-Key": "ключ".encode()},
-    {"Last-Event-ID": "١٢٣".encode()},
-    {"Last-Event-ID": b"\xff\xfe"},
-    {"X-Errand-Admin": "secret-é".encode()},
-    {"Content-Type": "application/json; charset=ü".encode()},
-    {"Origin": "http://é.example".encode()},
+HOSTILE_HEADERS: list[dict[bytes, bytes]] = [
+    {b"Authorization": "Bearer é".encode()},
+    {b"Authorization": "Bearer errand_dev_é_ü".encode()},
+    {b"Idempotency-Key": "ключ".encode()},
+    {b"Last-Event-ID": "١٢٣".encode()},
+    {b"Last-Event-ID": b"\xff\xfe"},
+    {b"X-Errand-Admin": "secret-é".encode()},
+    {b"Content-Type": "application/json; charset=ü".encode()},
+    {b"Origin": "http://é.example".encode()},
 ]
 
 
@@ -150,7 +150,7 @@ def test_hostile_headers_and_bodies_never_make_a_server_error(
     assert live is not None
     document = httpx.get(f"{live.url}/openapi.json", trust_env=False).json()
     components = document.get("components", {}).get("schemas", {})
-    auth = {"Authorization": f"Bearer {live.token}".encode()}
+    auth = {b"Authorization": f"Bearer {live.token}".encode()}
     tried = 0
     with httpx.Client(base_url=live.url, trust_env=False, timeout=10) as client:
         for path, operations in document["paths"].items():
@@ -175,7 +175,7 @@ def test_hostile_headers_and_bodies_never_make_a_server_error(
                         method,
                         target,
                         content=body,
-                        headers={**auth, "Content-Type": b"application/json"},
+                        headers={**auth, b"Content-Type": b"application/json"},
                     )
                     assert answer.status_code < 500, (method, target, body[:80], answer.text)
                     tried += 1
