@@ -53,6 +53,7 @@ class ErrandConfig(BaseModel):
     approvals: dict[str, Any] = {}
     skills: dict[str, Any] = {}
     mcp: dict[str, Any] = {}
+    browser: dict[str, Any] = {}
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(ErrandConfig.model_fields)

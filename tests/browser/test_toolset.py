@@ -207,10 +207,9 @@ async def test_a_screenshot_is_saved_as_a_task_artifact(browsing: Browsing) -> N
     await browsing.call("browser_navigate", url=browsing.url(ALLOWED, "/"))
     out = await browsing.call("browser_take_screenshot", fullPage=True)
     assert not out.is_error, out.content
-    (path,) = out.files
-    data = await asyncio.to_thread(Path(path).read_bytes)
+    assert out.files == ("/artifacts/screenshot-1.png",)
+    data = await asyncio.to_thread((browsing.artifacts / "screenshot-1.png").read_bytes)
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert Path(path).parent == browsing.artifacts
 
 
 async def test_a_browser_killed_mid_task_is_a_tool_error_and_the_next_call_works(

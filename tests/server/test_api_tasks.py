@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from errand.store import TaskStatus
+from errand.store import JsonInputObject, TaskStatus
 from errand.store.access_store import AccessStore
 from server.gateway_harness import LiveGateway, SseEvent, live_gateway, read_sse
 
@@ -181,3 +181,41 @@ async def test_resume_refuses_a_task_that_was_not_interrupted(live: LiveGateway)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_a_screenshot_artifact_is_listed_and_served(
+    live: LiveGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    task = await live.store.create_task("look", model="script:none")
+    shots = tmp_path / "home" / "artifacts" / task.id
+    shots.mkdir(parents=True)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    (shots / "screenshot-1.png").write_bytes(png)
+    (tmp_path / "home" / "artifacts" / "secret.png").write_bytes(b"other")
+    result: JsonInputObject = {
+        "call_id": "c1",
+        "tool": "browser_take_screenshot",
+        "is_error": False,
+    }
+    await live.store.append_event(
+        task.id,
+        "tool.result",
+        {**result, "content": "saved", "files": ["/artifacts/screenshot-1.png"]},
+    )
+    await live.store.append_event(
+        task.id, "tool.result", {**result, "content": "x", "files": ["/artifacts/../secret.png"]}
+    )
+    async with live.client() as client:
+        files = (await client.get(f"/api/v1/tasks/{task.id}/files")).json()["files"]
+        assert [(f["folder"], f["name"], f["size"]) for f in files] == [
+            ("artifacts", "screenshot-1.png", len(png))
+        ]
+        content = await client.get(
+            f"/api/v1/tasks/{task.id}/files/content", params={"path": files[0]["path"]}
+        )
+        assert content.status_code == 200 and content.content == png
+        escape = await client.get(
+            f"/api/v1/tasks/{task.id}/files/content", params={"path": "/artifacts/../secret.png"}
+        )
+        assert escape.status_code == 404

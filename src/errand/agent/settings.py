@@ -10,7 +10,8 @@ from typing import Any
 
 from errand.agent.approvals import ApprovalPolicy, Verdict
 from errand.agent.loop import TaskOptions
-from errand.agent.toolsets import ToolsetRequest
+from errand.agent.toolsets import ToolsetRequest, with_browser
+from errand.config import data_dir
 from errand.events import McpServerChanged, NetworkDecided, event_item
 from errand.mcp import McpConfig, ServerHealth, approval_rules
 from errand.sandbox import NetworkDecision
@@ -20,8 +21,9 @@ from errand.tools import Toolset
 
 
 def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> TaskOptions:
-    """Read ``[approvals]`` and ``[skills] trusted = ["/path", ...]`` (folders whose
-    ``.agents/skills`` may be loaded when they are granted).
+    """Read ``[approvals]``, ``[skills] trusted = ["/path", ...]`` (folders whose
+    ``.agents/skills`` may be loaded when they are granted) and ``[browser] enabled = true``
+    (every task gets the browser; screenshots go to the data directory's ``artifacts``).
 
     Raises:
         ValueError: a malformed table, in one sentence.
@@ -33,7 +35,14 @@ def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> Tas
         raise ValueError("skills.trusted must be a list of folder paths")
     trusted_paths = {Path(p).expanduser().resolve() for p in trusted_raw}
     trusted = frozenset(g.name for g in policy.folders if g.path in trusted_paths)
-    return replace(TaskOptions(), approvals=approvals, trusted_folders=trusted)
+    options = replace(TaskOptions(), approvals=approvals, trusted_folders=trusted)
+    browser = config.get("browser", {})
+    enabled = browser.get("enabled", False) if isinstance(browser, Mapping) else False
+    if not isinstance(enabled, bool):
+        raise ValueError("browser.enabled must be true or false")
+    if enabled:
+        options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
+    return options
 
 
 def with_mcp_servers(

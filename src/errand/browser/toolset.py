@@ -48,6 +48,8 @@ from errand.tools import (
     lean_schema,
 )
 
+ARTIFACTS_PREFIX = "/artifacts/"
+"""How a task's artifacts are named in ``ToolOutput.files`` (the gateway serves them)."""
 ACTION_MS = 5_000
 """How long an action waits for its element to be ready (refs point at existing elements)."""
 NAVIGATION_MS = 30_000
@@ -223,7 +225,7 @@ class BrowserToolset:
             f"Saved a screenshot of {page.url} as the task artifact {name} "
             f"({len(data) // 1024} kB); the user can see it. Use browser_snapshot to act on "
             "the page.",
-            files=(str(path),),
+            files=(f"{ARTIFACTS_PREFIX}{name}",),
         )
 
     async def _snapshot_output(self, page: Page) -> ToolOutput:

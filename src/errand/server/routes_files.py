@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from errand.config import data_dir
 from errand.events import ToolResulted
 from errand.sandbox import GrantedRoot, PathRefused
 from errand.server.errors import ApiError
@@ -30,6 +31,7 @@ from errand.store import TaskRecord
 router = APIRouter(prefix="/api/v1", tags=["files"])
 
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+ARTIFACTS_PREFIX = "/artifacts/"
 _MAX_FILES = 1000
 _MAX_EVENT_PAGES = 20
 
@@ -114,11 +116,13 @@ async def _written_paths(gateway: Gateway, task_id: str) -> list[str]:
 
 
 def _mounts(task: TaskRecord) -> list[_Mount]:
+    # Screenshots and other artifacts Errand itself saved for the task, reported as
+    # ``/artifacts/NAME`` (see errand.browser); then the task's granted folders.
+    mounts = [_Mount("artifacts", data_dir() / "artifacts" / task.id, ARTIFACTS_PREFIX)]
     # The agent runs each task in a sandbox session named after the task.
     sandbox = task.policy.get("sandbox")
     if not isinstance(sandbox, dict):
-        return []
-    mounts = []
+        return mounts
     grants = sandbox.get("folders")
     for grant in grants if isinstance(grants, list) else []:
         if not isinstance(grant, dict):
