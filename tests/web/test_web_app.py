@@ -572,3 +572,28 @@ def test_dark_mode_follows_the_system(browser: Browser, gateway: GatewayProcess)
         finally:
             context.close()
     assert backgrounds == ["rgb(246, 247, 246)", "rgb(16, 21, 19)"]
+
+
+def test_do_this_every_morning_and_the_schedules_screen(phone: Phone, tmp_path: Path) -> None:
+    model = write_script(tmp_path / "water.json", [{"text": "The plants are watered."}])
+    task_id = start_task(phone, "Water the plants", model)
+    page = phone.page
+    page.goto(phone.gateway.url(f"/#/tasks/{task_id}"))
+    expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
+    page.get_by_role("button", name="Do this every morning").click()
+    expect(page.locator(".task-info")).to_contain_text("Scheduled every morning", timeout=10_000)
+    page.goto(phone.gateway.url("/"))
+    page.get_by_role("link", name="Schedules").click()
+    row = page.locator(".schedule", has_text="water-the-plants")
+    expect(row).to_contain_text("cron 0 8 * * *")
+    expect(row.locator(".next-run")).to_contain_text("Next:")
+    expect(row.locator(".last-result")).to_have_text("Last: Not run yet")
+    row.get_by_role("button", name="Pause").click()
+    expect(row.get_by_role("button", name="Resume")).to_be_visible(timeout=10_000)
+    expect(row.locator(".next-run")).to_have_text("Paused")
+    row.get_by_role("button", name="Run now").click()
+    expect(page.get_by_role("status")).to_contain_text("was queued", timeout=10_000)
+    listed = phone.api("GET", "/schedules").json()["schedules"]
+    mine = [s for s in listed if s["name"].startswith("water-the-plants")]
+    assert len(mine) == 1 and mine[0]["paused"] and mine[0]["prompt"] == "Water the plants"
+    phone.assert_nothing_ran()

@@ -3,13 +3,14 @@
 //
 // Screens are chosen from the address: `/pair#v1.<secret>` pairs (the fragment is read once
 // and removed from the address bar at once); without a device token the pairing screen shows;
-// otherwise the fragment routes: `#/` task list, `#/new`, `#/tasks/<id>`, `#/device`.
+// otherwise the fragment routes: `#/` task list, `#/new`, `#/tasks/<id>`, `#/device`, `#/schedules`.
 
 import { Api, Connection, session } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import { showDevice } from "./device.js";
 import { showNewTask } from "./new-task.js";
 import { showPairing } from "./pair.js";
+import { showSchedules } from "./schedules.js";
 import { showTask } from "./task-view.js";
 import { showTaskList } from "./task-list.js";
 
@@ -69,6 +70,7 @@ function route() {
   if (task) cleanup = showTask(root, ctx, task[1]);
   else if (hash === "#/new") cleanup = showNewTask(root, ctx);
   else if (hash === "#/device") cleanup = showDevice(root, ctx);
+  else if (hash === "#/schedules") cleanup = showSchedules(root, ctx);
   else cleanup = showTaskList(root, ctx);
 }
 

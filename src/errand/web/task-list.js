@@ -55,6 +55,7 @@ export function showTaskList(root, ctx) {
   root.appendChild(h("section", { class: "screen task-list" },
     h("header", { class: "bar" },
       h("h1", { text: "Errand" }),
+      h("a", { class: "icon-button", href: "#/schedules", "aria-label": "Schedules", title: "Schedules", text: "⏰" }),
       h("a", { class: "icon-button", href: "#/device", "aria-label": "This device", title: "This device", text: "⚙" })),
     error,
     waitingSection,

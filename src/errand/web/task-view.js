@@ -11,6 +11,7 @@ import { h, replaceChildren } from "./dom.js";
 import { showFiles } from "./files.js";
 import { renderMarkdown } from "./markdown.js";
 import { LiveStream } from "./stream.js";
+import { repeatEveryMorning } from "./schedules.js";
 import { FINAL_STATUSES, STATUS_LABELS, shortTime, statusBadge } from "./task-list.js";
 
 /**
@@ -44,6 +45,7 @@ export function showTask(root, ctx, taskId) {
   const problem = h("p", { class: "error", role: "alert", hidden: true });
   const cancel = h("button", { type: "button", class: "danger small", hidden: true, text: "Cancel task", onclick: () => void cancelTask() });
   const resume = h("button", { type: "button", class: "secondary small", hidden: true, text: "Resume", onclick: () => void resumeTask() });
+  const repeat = h("button", { type: "button", class: "secondary small", hidden: true, text: "Do this every morning", onclick: () => void repeatTask() });
   const filesButton = h("button", { type: "button", class: "secondary small", text: "Files", "aria-expanded": "false", onclick: () => void toggleFiles() });
   const filesBox = h("section", { class: "files", hidden: true, "aria-label": "Files the task wrote" });
   const followText = h("textarea", { id: "follow-up", rows: "2", placeholder: "Reply or ask for more…" });
@@ -57,7 +59,7 @@ export function showTask(root, ctx, taskId) {
       h("a", { class: "icon-button", href: "#/", "aria-label": "Back to tasks", title: "Back to tasks", text: "‹" }),
       title),
     h("div", { class: "task-summary" }, badge, meta),
-    h("div", { class: "task-actions" }, filesButton, resume, cancel),
+    h("div", { class: "task-actions" }, filesButton, repeat, resume, cancel),
     filesBox,
     problem,
     log,
@@ -83,6 +85,7 @@ export function showTask(root, ctx, taskId) {
     meta.textContent = parts.join(" · ");
     cancel.hidden = !["queued", "running", "waiting"].includes(status);
     resume.hidden = status !== "interrupted";
+    repeat.hidden = status !== "completed";
   };
 
   const refreshTask = async () => {
@@ -247,6 +250,19 @@ export function showTask(root, ctx, taskId) {
       showProblem(`Could not cancel: ${message(err)}`);
     } finally {
       cancel.removeAttribute("disabled");
+    }
+  };
+
+  const repeatTask = async () => {
+    try {
+      const name = await repeatEveryMorning(ctx, task);
+      repeat.hidden = true;
+      problem.textContent = "";
+      problem.hidden = true;
+      meta.textContent = `Scheduled every morning at 8:00 as “${name}”.`;
+    } catch (err) {
+      problem.textContent = err instanceof Error ? err.message : String(err);
+      problem.hidden = false;
     }
   };
 
