@@ -109,7 +109,7 @@ async def test_revoking_the_token_closes_its_open_stream_within_a_second(
         client.stream("GET", f"/api/v1/tasks/{task_id}/events") as response,
     ):
         assert response.status_code == 200
-        got: list[str] = []
+        got: list[str | None] = []
         items = read_sse(response)
         async for item in items:  # the stream is open and authorised: it has sent the log
             if isinstance(item, SseEvent):
