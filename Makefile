@@ -15,12 +15,14 @@ test: os-deps-test $(VENV)/.installed-test $(MCP_SERVERS)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	ERRAND_TEST_POSTGRES=required $(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 os-deps:
 	@bash scripts/os-deps.sh serve
