@@ -51,12 +51,16 @@ class Scope(StrEnum):
     DEVICES = "devices"
     SCHEDULES = "schedules"
     WEBHOOKS = "webhooks"
+    MAINTENANCE = "maintenance"
 
 
 ALL_SCOPES: tuple[Scope, ...] = tuple(Scope)
-DEVICE_SCOPES: tuple[Scope, ...] = tuple(scope for scope in Scope if scope is not Scope.WEBHOOKS)
+DEVICE_SCOPES: tuple[Scope, ...] = tuple(
+    scope for scope in Scope if scope not in (Scope.WEBHOOKS, Scope.MAINTENANCE)
+)
 """A paired phone's scopes: everything but adding webhook endpoints, which only the owner
-does (the CLI, or an API token given ``webhooks``), so a phone cannot aim Errand's requests."""
+does (the CLI, or an API token given ``webhooks``), so a phone cannot aim Errand's requests,
+and ``maintenance`` (pruning old tasks), the owner's too."""
 
 
 class CredentialError(ValueError):

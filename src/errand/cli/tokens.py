@@ -27,8 +27,8 @@ def create(
         list[str] | None,
         typer.Option(
             "--scope",
-            help="tasks:read, tasks:write, approvals, devices, schedules or webhooks; repeat "
-            "for several "
+            help="tasks:read, tasks:write, approvals, devices, schedules, webhooks or maintenance; "
+            "repeat for several "
             "(default: all).",
         ),
     ] = None,

@@ -27,6 +27,7 @@ from errand.server import (
     routes_events,
     routes_files,
     routes_hooks,
+    routes_maintenance,
     routes_mcp,
     routes_pairing,
     routes_tasks,
@@ -107,6 +108,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_automation,
         routes_hooks,
         routes_mcp,
+        routes_maintenance,
     ):
         app.include_router(module.router)
     web_dir = gateway.config.web_dir or WEB_DIR

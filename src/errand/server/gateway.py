@@ -133,6 +133,7 @@ ApprovalsScope = Annotated[Principal, Depends(scoped(Scope.APPROVALS))]
 DevicesScope = Annotated[Principal, Depends(scoped(Scope.DEVICES))]
 SchedulesScope = Annotated[Principal, Depends(scoped(Scope.SCHEDULES))]
 WebhooksScope = Annotated[Principal, Depends(scoped(Scope.WEBHOOKS))]
+MaintenanceScope = Annotated[Principal, Depends(scoped(Scope.MAINTENANCE))]
 
 
 class ClientsAnswer:
