@@ -74,9 +74,18 @@ async def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
             return [ipaddress.ip_address(hosts[host])]
         raise OSError(f"{host} does not resolve in this test")
 
-    policy = SandboxPolicy.build(**spec["policy"])
-    async with Sandbox(policy, resolver=resolver) as sandbox:
-        result = await sandbox.run(spec["argv"], timeout=spec.get("timeout"))
+    saved = {name: os.environ.get(name) for name in spec.get("env", {})}
+    os.environ.update(spec.get("env", {}))
+    try:
+        policy = SandboxPolicy.build(**spec["policy"])
+        async with Sandbox(policy, resolver=resolver) as sandbox:
+            result = await sandbox.run(spec["argv"], timeout=spec.get("timeout"))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return {**result.as_json(), "resolved": resolved}
 
 

@@ -94,6 +94,11 @@ def data_dir() -> Path:
     return path
 
 
+def data_dir_path() -> Path:
+    """Where the data directory is (whether or not it exists yet)."""
+    return _home_override() or Path(platformdirs.user_data_dir(APP_NAME))
+
+
 def config_path() -> Path:
     """Return the path of ``errand.toml`` (it may not exist)."""
     base = _home_override() or Path(platformdirs.user_config_dir(APP_NAME))

@@ -62,6 +62,17 @@ def test_folders_add_list_remove(home: Path, tmp_path: Path) -> None:
     assert gone.returncode == 2 and "no allowed folder" in gone.stderr
 
 
+def test_folders_add_names_what_stays_hidden(home: Path, tmp_path: Path) -> None:
+    added = errand(home, "folders", "add", str(tmp_path), "--mode", "rw")
+    assert added.returncode == 0, added.stderr
+    assert f"{home} is Errand's own and stays hidden from tasks." in added.stdout
+    home.mkdir(exist_ok=True)
+    refused = errand(home, "folders", "add", str(home), "--name", "data")
+    assert refused.returncode == 2
+    assert "is Errand's own directory; allow a folder outside it." in refused.stderr
+    assert "data" not in errand(home, "folders", "list").stdout
+
+
 def test_tokens_create_list_revoke(home: Path) -> None:
     created = errand(home, "tokens", "create", "--name", "backup", "--scope", "tasks:read")
     assert created.returncode == 0, created.stderr

@@ -126,8 +126,9 @@ def workspace(who: Identity) -> Iterator[Path]:
 
 @pytest.fixture
 def sandboxed(who: Identity, request: pytest.FixtureRequest) -> RunSandboxed:
-    """``sandboxed(script, folders=[...], network={...}, hosts={...}, timeout=...)`` runs
-    ``/bin/sh -c script`` in a fresh sandbox session as the test's identity."""
+    """``sandboxed(script, folders=[...], network={...}, hosts={...}, timeout=...,
+    env={...})`` runs ``/bin/sh -c script`` in a fresh sandbox session as the test's
+    identity; ``env`` is set in the Errand process (``ERRAND_HOME``, say), not the sandbox."""
 
     def run(
         script: str | list[str],
@@ -137,13 +138,20 @@ def sandboxed(who: Identity, request: pytest.FixtureRequest) -> RunSandboxed:
         limits: dict[str, Any] | None = None,
         hosts: dict[str, str] | None = None,
         timeout: float = 20.0,
+        env: dict[str, str] | None = None,
     ) -> Outcome:
         argv = ["/bin/sh", "-c", script] if isinstance(script, str) else script
         policy: dict[str, Any] = {"session": "escape", "network": network or {}}
         policy["folders"] = [_grant(spec) for spec in folders or []]
         if limits:
             policy["limits"] = limits
-        spec = {"policy": policy, "argv": argv, "timeout": timeout, "hosts": hosts or {}}
+        spec = {
+            "policy": policy,
+            "argv": argv,
+            "timeout": timeout,
+            "hosts": hosts or {},
+            "env": env or {},
+        }
         if os.geteuid() != 0 or who.uid == 0:
             return outcome(asyncio.run(run_spec(spec)))
         code: Path = request.getfixturevalue("portable_code")

@@ -7,6 +7,7 @@ import hashlib
 import os
 import socket
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -587,3 +588,117 @@ def test_host_mismatch_between_connect_and_host_header_is_refused(
         hosts={"api.allowed.test": str(test_host.address), "evil.test": str(test_host.address)},
     )
     assert "REACHED" not in result.stdout
+
+
+# --- Errand's own files --------------------------------------------------------------------
+
+ERRAND_FILES = {
+    "errand.db": "SQLite format 3\x00 DEVICE-TOKENS",
+    "errand.toml": "[approvals]\nshell = 'ask'\n",
+    "server.json": '{"admin_secret": "ADMIN-SECRET"}',
+}
+
+OWN_FILES_ATTACK = r"""
+import os, sys
+root = sys.argv[1]
+for rel in sys.argv[2:]:
+    for name in ("errand.db", "errand.toml", "server.json"):
+        path = os.path.join(root, rel, name)
+        try:
+            print("READ", open(path, encoding="latin-1").read())
+        except OSError as e:
+            print("no read", name, e.errno)
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write("\nESCAPED = true\n")
+            print("WROTE", path)
+        except OSError as e:
+            print("no write", name, e.errno)
+    try:
+        os.rename(os.path.join(root, rel), os.path.join(root, "moved-away"))
+        print("MOVED", rel)
+    except OSError as e:
+        print("no move", e.errno)
+for top, dirs, files in os.walk(root):
+    for name in files:
+        if name in ("errand.db", "server.json"):
+            print("FOUND", os.path.join(top, name))
+print("done")
+"""
+
+
+def _errand_home(base: Path, who: Identity) -> Path:
+    return make_dir(base, who, dict(ERRAND_FILES))
+
+
+@pytest.mark.parametrize("mode", ["rw", "ro"])
+def test_errand_data_dir_inside_a_granted_home_is_invisible(
+    sandboxed: RunSandboxed, workspace: Path, who: Identity, mode: str
+) -> None:
+    home = make_dir(workspace / "home", who, {"notes.txt": "mine"})
+    data = _errand_home(home / ".local/share/errand", who)
+    before = snapshot(data)
+    result = sandboxed(
+        [PY, "-c", OWN_FILES_ATTACK, "/sessions/escape/mnt/home", ".local/share/errand"],
+        folders=[f"{home}:{mode}"],
+        env={"ERRAND_HOME": str(data)},
+    )
+    assert "done" in result.stdout, result.output
+    for secret in ("DEVICE-TOKENS", "ADMIN-SECRET", "approvals", "WROTE", "MOVED", "FOUND"):
+        assert secret not in result.stdout, result.output
+    assert snapshot(data) == before
+
+
+def test_errand_data_dir_reached_through_a_symlink_is_invisible(
+    sandboxed: RunSandboxed, workspace: Path, who: Identity
+) -> None:
+    home = make_dir(workspace / "home", who)
+    data = _errand_home(home / "real-data", who)
+    link = workspace / "errand-link"
+    link.symlink_to(data)
+    before = snapshot(data)
+    result = sandboxed(
+        [PY, "-c", OWN_FILES_ATTACK, "/sessions/escape/mnt/home", "real-data"],
+        folders=[f"{home}:rw"],
+        env={"ERRAND_HOME": str(link)},
+    )
+    assert "done" in result.stdout, result.output
+    assert "ADMIN-SECRET" not in result.stdout and "WROTE" not in result.stdout
+    assert snapshot(data) == before
+
+
+def test_errand_data_dir_shown_again_by_a_bind_mount_is_invisible(
+    sandboxed: RunSandboxed, workspace: Path, who: Identity
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a bind mount needs root")
+    data = _errand_home(workspace / "errand-data", who)
+    home = make_dir(workspace / "home", who, {"mirror/.keep": ""})
+    subprocess.run(["mount", "--bind", str(data), str(home / "mirror")], check=True)
+    try:
+        before = snapshot(data)
+        result = sandboxed(
+            [PY, "-c", OWN_FILES_ATTACK, "/sessions/escape/mnt/home", "mirror"],
+            folders=[f"{home}:rw"],
+            env={"ERRAND_HOME": str(data)},
+        )
+    finally:
+        subprocess.run(["umount", str(home / "mirror")], check=True)
+    assert "done" in result.stdout, result.output
+    assert "ADMIN-SECRET" not in result.stdout and "WROTE" not in result.stdout, result.output
+    assert snapshot(data) == before
+
+
+def test_granting_errand_data_dir_itself_is_refused(
+    sandboxed: RunSandboxed, workspace: Path, who: Identity
+) -> None:
+    data = _errand_home(workspace / "errand-data", who)
+    inside = make_dir(data / "inside", who)
+    before = snapshot(data)
+    for folder in (data, inside):
+        with pytest.raises(Exception, match="Errand's own directory"):
+            result = sandboxed(
+                "cat errand.db", folders=[f"{folder}:rw"], env={"ERRAND_HOME": str(data)}
+            )
+            raise AssertionError(result.output)
+    assert snapshot(data) == before

@@ -537,3 +537,25 @@ def test_long_unicode_names_can_be_written(granted: GrantedRoot, root_dir: Path)
     name = "é" * 120  # 240 bytes: the temporary name beside it must still fit
     granted.write_bytes(name, b"ok")
     assert (root_dir / name).read_bytes() == b"ok"
+
+
+def test_errand_own_directory_is_invisible_to_file_tools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "server.json").write_text('{"admin_secret": "s"}', encoding="utf-8")
+    (tmp_path / "via-link").symlink_to("data")
+    monkeypatch.setenv("ERRAND_HOME", str(data))
+    with GrantedRoot(tmp_path, writable=True) as root:
+        for rel in ("data/server.json", "via-link/server.json"):
+            with pytest.raises(FileNotFoundError):
+                root.read_bytes(rel, max_bytes=100)
+        with pytest.raises(FileNotFoundError):
+            root.write_bytes("data/errand.toml", b"x")
+        with pytest.raises(FileNotFoundError):
+            root.list_dir("data")
+        assert root.glob("**/server.json", limit=10) == ([], False)
+    assert not (data / "errand.toml").exists()
+    with pytest.raises(PathRefused, match="Errand's own directory"):
+        GrantedRoot(data, writable=False)

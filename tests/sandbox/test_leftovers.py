@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from errand.sandbox.cgroup import pids_base
-from errand.sandbox.leftovers import owner_tag, sweep
-from errand.sandbox.placeholders import process_start_time
+from errand.sandbox.leftovers import owner_tag, process_start_time, sweep
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups and bubblewrap need root here")
 

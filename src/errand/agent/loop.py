@@ -29,6 +29,7 @@ from errand.agent.toolsets import (
     task_toolbox,
 )
 from errand.agent.transcript import load_transcript, message_to_json
+from errand.config import data_dir
 from errand.events import (
     AssistantMessage,
     CallRequest,
@@ -59,6 +60,7 @@ from errand.sandbox import (
     Sandbox,
     SandboxPolicy,
     SandboxUnavailable,
+    task_changes_dir,
 )
 from errand.skills import SkillCatalog, SkillSource, discover_skills
 from errand.store import (
@@ -92,6 +94,9 @@ class TaskOptions:
     """``--yes``: approve what the policy would ask about. Never widens the sandbox policy:
     unlisted domains stay refused, because nobody is asked for them."""
     trusted_folders: frozenset[str] = frozenset()
+    review_folders: frozenset[str] = frozenset()
+    """Folders (by name) whose changes are held for the user's review instead of applied
+    (``review = true`` in the folder's table of ``errand.toml``)."""
     approval_timeout: float = 600.0
     question_timeout: float = 1800.0
     max_tokens: int = 8192
@@ -220,7 +225,13 @@ class _TaskRun:
         max_steps = task.max_steps or self.options.max_steps
         user = self.user
         ask = user.approve_connection if user.can_answer else None
-        async with Sandbox(policy, on_decision=self._network, ask=ask) as sandbox:
+        changes_dir = task_changes_dir(data_dir(), self.task_id)
+        review = set(self.options.review_folders)
+        if task.policy.get("review") is True:  # the task asked for review of every folder
+            review.update(g.name for g in policy.folders)
+        async with Sandbox(
+            policy, on_decision=self._network, ask=ask, changes_dir=changes_dir, hold=review
+        ) as sandbox:
             roots = {
                 g.name: GrantedRoot(g.path, writable=g.mode is FolderMode.READ_WRITE)
                 for g in policy.folders

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from errand.cli import changes as changes_cli
 from errand.cli import devices as devices_cli
 from errand.cli import folders as folders_cli
 from errand.cli import hooks as hooks_cli
@@ -34,6 +35,8 @@ app.command()(models)
 app.command()(serve)
 app.command()(worker)
 app.command()(pair)
+app.command()(changes_cli.changes)
+app.command()(changes_cli.undo)
 app.add_typer(sessions_cli.app, name="sessions")
 app.add_typer(skills_cli.app, name="skills")
 app.add_typer(sandbox_cli.app, name="sandbox")

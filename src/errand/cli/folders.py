@@ -27,15 +27,28 @@ def add(
     ] = None,
     mode: Annotated[str, typer.Option("--mode", help="The most a task may get: ro or rw.")] = "ro",
 ) -> None:
-    """Allow tasks to be given PATH, read-only or read-write at most."""
-    from errand.access import FolderError
+    """Allow tasks to be given PATH, read-only or read-write at most.
 
+    Errand's own directories inside PATH (its data and config) stay hidden from tasks; the
+    command says which.
+    """
+    from errand.access import FolderError
+    from errand.sandbox.trusted import GrantRefused, describe_hidden
+
+    try:
+        if path.is_dir():
+            describe_hidden(path)
+    except GrantRefused as exc:
+        errors.print(f"errand: {exc}; allow a folder outside it.", markup=False)
+        raise typer.Exit(2) from exc
     try:
         folder = asyncio.run(_add(path, name, mode))
     except FolderError as exc:
         errors.print(f"errand: {exc.message}", markup=False)
         raise typer.Exit(2) from exc
     console.print(f"Allowed {folder.path} as {folder.name!r} ({folder.mode.value}).", markup=False)
+    for line in describe_hidden(folder.path):
+        console.print(line, markup=False)
 
 
 async def _add(path: Path, name: str | None, mode: str) -> AllowedFolder:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from errand.config import data_dir
-from errand.sandbox.placeholders import process_start_time
+from errand.sandbox import process_start_time
 from errand.store import InvalidTransition, Store, TaskStatus
 
 _INTERRUPTED = "Errand stopped while this task ran; resume it to continue"

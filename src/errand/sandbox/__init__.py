@@ -5,13 +5,25 @@ Public surface: build a :class:`SandboxPolicy`, open a :class:`Sandbox` session 
 when the sandbox could not start it) or ``await session.spawn(argv)`` for a long-lived
 :class:`SandboxProcess`. Host-side file tools use :class:`GrantedRoot`. A
 :class:`SandboxBackend` builds each command's confinement; callers never import a backend.
+The change layer (:class:`FolderLayer`: change list, apply, discard, undo) keeps each task's
+changes to read-write folders under :func:`task_changes_dir`; :func:`open_layers` reopens them.
 """
 
 from errand.sandbox.addresses import refusal_reason
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision, Verdict
 from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
+from errand.sandbox.changes import (
+    Change,
+    ChangeKind,
+    FolderLayer,
+    LoggedChange,
+    open_layers,
+    task_changes_dir,
+    text_diff,
+)
 from errand.sandbox.errors import PathRefused, SandboxUnavailable, folder_gone
 from errand.sandbox.files import Entry, GrantedRoot
+from errand.sandbox.leftovers import process_start_time
 from errand.sandbox.policy import (
     FolderGrant,
     FolderMode,
@@ -33,16 +45,20 @@ __all__ = [
     "EXIT_SANDBOX_UNAVAILABLE",
     "EXIT_TIMEOUT",
     "AskUser",
+    "Change",
+    "ChangeKind",
     "DecisionSink",
     "Entry",
     "ExecResult",
     "ExtraMount",
     "FolderGrant",
+    "FolderLayer",
     "FolderMode",
     "GrantedRoot",
     "Launch",
     "LaunchFailed",
     "Limits",
+    "LoggedChange",
     "NetworkDecision",
     "NetworkPolicy",
     "OutputSink",
@@ -55,5 +71,9 @@ __all__ = [
     "SandboxUnavailable",
     "Verdict",
     "folder_gone",
+    "open_layers",
+    "process_start_time",
     "refusal_reason",
+    "task_changes_dir",
+    "text_diff",
 ]

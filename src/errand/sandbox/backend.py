@@ -23,6 +23,7 @@ from typing import Protocol
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.policy import SandboxPolicy
 from errand.sandbox.protected import ProtectionPlan
+from errand.sandbox.trusted import Cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,10 @@ class Launch:
     :meth:`SandboxBackend.prepare` filled it); ``namespace_pid`` names the process holding
     the session's network namespace, ``seccomp_fd`` the descriptor the seccomp program can be
     read from (both Linux only, None elsewhere); ``protected`` lists, per read-write folder,
-    what the backend's protection plan said to guard.
+    what the backend's protection plan said to guard; ``layers`` maps each read-write folder
+    to the overlay that shows it (see :mod:`errand.sandbox.changes`; a read-write folder
+    without one is shown read-only); ``covers`` lists, per granted folder, the places of
+    Errand's own directories inside it (see :mod:`errand.sandbox.trusted`).
     """
 
     policy: SandboxPolicy
@@ -53,6 +57,8 @@ class Launch:
     namespace_pid: int | None = None
     seccomp_fd: int | None = None
     protected: Mapping[Path, ProtectionPlan] = field(default_factory=dict)
+    layers: Mapping[Path, Path] = field(default_factory=dict)
+    covers: Mapping[Path, Sequence[Cover]] = field(default_factory=dict)
 
 
 class SandboxBackend(Protocol):

@@ -20,6 +20,7 @@ from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.namespace import find_tool
 from errand.sandbox.policy import FolderMode, SandboxPolicy
 from errand.sandbox.protected import ProtectionPlan, plan_protection
+from errand.sandbox.trusted import Cover
 
 __all__ = [
     "BubblewrapBackend",
@@ -27,6 +28,7 @@ __all__ = [
     "ExtraMount",
     "ProtectionPlan",
     "build_argv",
+    "cover_args",
     "plan_protection",
     "protection_args",
     "require_tools",
@@ -120,13 +122,22 @@ def build_argv(
     env: Mapping[str, str],
     cwd: str | None = None,
     protection: Mapping[Path, ProtectionPlan],
+    covers: Mapping[Path, Sequence[Cover]] | None = None,
+    layers: Mapping[Path, Path] | None = None,
     extra_mounts: Sequence[ExtraMount] = (),
 ) -> list[str]:
     """The full command line: limits, join the session's namespaces, then bwrap.
 
-    ``etc_dir`` is the session's synthetic ``/etc`` (see :func:`write_etc`). ``protection``
-    has the plan of each read-write folder, whose
-    placeholders the caller has already created: see :func:`plan_protection`.
+    ``etc_dir`` is the session's synthetic ``/etc`` (see :func:`write_etc`). ``layers`` maps
+    each read-write folder to the overlay that shows it, mounted in the session's mount
+    namespace (see :mod:`errand.sandbox.changes`); a read-write folder without one is shown
+    read-only. ``protection`` has the plan of each layered folder (see
+    :func:`plan_protection`), whose guards are mounted on the overlay, so the mount points
+    bwrap creates for them land in the task's upper layer, never in the user's folder.
+    ``covers`` has, per granted folder, the places of Errand's own directories inside it
+    (:func:`errand.sandbox.trusted.covers_for`): hidden ones get the empty directory
+    ``etc_dir``'s sibling ``empty`` (see :func:`write_etc`) bound read-only over them, the
+    others their own read-only bind.
     """
     limits = policy.limits
     out = [
@@ -140,6 +151,7 @@ def build_argv(
         nsenter,
         f"--user=/proc/{handles.holder_pid}/ns/user",
         f"--net=/proc/{handles.holder_pid}/ns/net",
+        f"--mount=/proc/{handles.holder_pid}/ns/mnt",
         "--preserve-credentials",
         "--",
         bwrap,
@@ -195,10 +207,18 @@ def build_argv(
         f"{policy.home}/mnt",
     ]
     for grant in policy.folders:
-        kind = "--bind" if grant.mode is FolderMode.READ_WRITE else "--ro-bind"
-        out += [kind, str(grant.path), policy.mount_point(grant)]
-        if grant.mode is FolderMode.READ_WRITE:
-            out += protection_args(grant.path, policy.mount_point(grant), protection[grant.path])
+        layer = (layers or {}).get(grant.path)
+        if grant.mode is FolderMode.READ_WRITE and layer is not None:
+            out += ["--bind", str(layer), policy.mount_point(grant)]
+            out += protection_args(layer, policy.mount_point(grant), protection[grant.path])
+        else:  # read-only, or a read-write folder that could not be layered
+            out += ["--ro-bind", str(grant.path), policy.mount_point(grant)]
+        out += cover_args(
+            grant.path,
+            policy.mount_point(grant),
+            (covers or {}).get(grant.path, ()),
+            etc_dir.with_name("empty"),
+        )
     for mount in extra_mounts:
         out += ["--ro-bind", str(mount.host_path), mount.sandbox_path]
     for key, value in env.items():
@@ -228,10 +248,24 @@ def protection_args(host_root: Path, mount_point: str, plan: ProtectionPlan) -> 
     return out
 
 
+def cover_args(
+    host_root: Path, mount_point: str, covers: Sequence[Cover], empty_dir: Path
+) -> list[str]:
+    """bwrap arguments that hide (or keep read-only) Errand's own directories inside a
+    granted folder; they come last so that nothing else is mounted over them."""
+    out: list[str] = []
+    for cover in covers:
+        source = empty_dir if cover.hide else host_root / cover.rel
+        out += ["--ro-bind", str(source), f"{mount_point}/{cover.rel}"]
+    return out
+
+
 def write_etc(etc_dir: Path, session: str) -> None:
     """Fill a session's synthetic ``/etc``: identity and name-service files of its own, and
-    copies of the few small host files programs read."""
+    copies of the few small host files programs read. Also makes the empty directory beside
+    it that hides Errand's own directories (see :func:`cover_args`)."""
     etc_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    etc_dir.with_name("empty").mkdir(mode=0o555, exist_ok=True)
     for name in ETC_FILES:
         source = Path("/etc") / name
         if source.is_file():
@@ -302,5 +336,7 @@ class BubblewrapBackend:
             env=launch.env,
             cwd=launch.cwd,
             protection=launch.protected,
+            covers=launch.covers,
+            layers=launch.layers,
             extra_mounts=launch.extra_mounts,
         )

@@ -36,6 +36,7 @@ from typing import Final, Literal, Self
 
 from errand.sandbox.errors import PathRefused, SandboxUnavailable
 from errand.sandbox.protected import is_protected, is_protected_parent
+from errand.sandbox.trusted import GrantRefused, covers_for
 
 EntryKind = Literal["file", "dir", "symlink", "other"]
 
@@ -125,6 +126,11 @@ class GrantedRoot:
         """
         self.path = path
         self.writable = writable
+        real = Path(os.path.realpath(path))
+        try:
+            self._hidden = tuple(real / c.rel for c in covers_for(real) if c.hide)
+        except GrantRefused as exc:
+            raise PathRefused(f"{exc}; file tools cannot use it") from None
         self._fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.close(_openat2(self._fd, ".", os.O_PATH | os.O_DIRECTORY, _READ_RESOLVE))
@@ -266,6 +272,26 @@ class GrantedRoot:
             self._replace(rel, dir_fd, parts[-1], data)
         finally:
             os.close(dir_fd)
+
+    def check_write(self, rel: str) -> None:
+        """Refuse a write to ``rel`` as :meth:`write_bytes` would (read-only grant, protected
+        path, a link on the way, a directory at ``rel``) without writing anything; for
+        writes that another layer carries out (the sandbox's change layer)."""
+        parts = self._writable_parts(rel)
+        try:
+            dir_fd = self._directory(rel, parts[:-1], create=False)
+        except FileNotFoundError:
+            return  # missing parents are created by the write
+        try:
+            existing = self._open(rel, parts[-1], os.O_PATH | os.O_NOFOLLOW, _WRITE_RESOLVE, dir_fd)
+        except FileNotFoundError:
+            return
+        finally:
+            os.close(dir_fd)
+        try:
+            _require_regular(rel, os.fstat(existing))
+        finally:
+            os.close(existing)
 
     def replace_text(self, rel: str, old: str, new: str, *, encoding: str = "utf-8") -> int:
         """Replace the one occurrence of ``old`` in a text file with ``new``; returns 1.
@@ -484,7 +510,7 @@ class GrantedRoot:
         if self._fd < 0:
             raise ValueError("the granted folder was closed")
         try:
-            return _openat2(self._fd if dir_fd is None else dir_fd, path, flags, resolve, mode)
+            fd = _openat2(self._fd if dir_fd is None else dir_fd, path, flags, resolve, mode)
         except OSError as exc:
             if exc.errno == errno.EXDEV:
                 raise PathRefused(f"{rel!r} leads outside the granted folder") from None
@@ -495,6 +521,20 @@ class GrantedRoot:
             if exc.errno == errno.ENOSYS:
                 raise PathRefused(f"{rel!r}: this kernel cannot open files safely") from None
             raise OSError(exc.errno, exc.strerror, rel) from None
+        if self._hidden and self._is_hidden(fd):
+            os.close(fd)
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), rel)
+        return fd
+
+    def _is_hidden(self, fd: int) -> bool:
+        """Whether an open file lies in one of Errand's own directories (as the sandbox
+        hides them); judged on the path the kernel reports for the open file, so symlinks
+        inside the grant cannot reach them either."""
+        try:
+            where = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            return True
+        return any(where == h or where.is_relative_to(h) for h in self._hidden)
 
 
 def _parts(rel: str) -> list[str]:

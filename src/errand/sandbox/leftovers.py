@@ -22,7 +22,18 @@ import threading
 from pathlib import Path
 
 from errand.sandbox.cgroup import pids_base
-from errand.sandbox.placeholders import process_start_time
+
+
+def process_start_time(pid: int) -> str | None:
+    """When a process started (clock ticks since boot), to tell it from a later one that
+    reused its pid; None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            # The command name (field 2) may hold spaces; the fields after ")" are fixed.
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
 
 _NAME = re.compile(r"^errand-.+-(?P<pid>\d+)\.(?P<started>\d+)-[A-Za-z0-9_]+$")
 _swept = False

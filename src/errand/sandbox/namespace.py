@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from errand.sandbox.errors import SandboxUnavailable
 
 PROXY_PORT = 3128
 _START_TIMEOUT = 10.0
 
-# Runs inside the new namespaces, with only the standard library and no site packages.
+# Runs inside the new namespaces, with only the standard library and no site packages. After
+# handing over the listener it serves mount requests (one JSON message each, answered "ok" or
+# an error text) until its control socket closes: it owns the session's mount namespace, in
+# which the read-write folders' overlays are mounted for the session's commands.
 _HOLDER = f"""
-import fcntl, socket, struct
+import ctypes, fcntl, json, os, socket, struct
 io = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 req = struct.pack("16sH14s", b"lo", 0, b"")
 flags = struct.unpack("16sH", fcntl.ioctl(io, 0x8913, req)[:18])[1]
@@ -41,7 +46,21 @@ lsn.listen(256)
 ctl = socket.socket(fileno=CONTROL_FD)
 socket.send_fds(ctl, [b"ready"], [lsn.fileno()])
 lsn.close()
-ctl.recv(1)
+libc = ctypes.CDLL(None, use_errno=True)
+def esc(p):
+    return p.replace("\\\\", "\\\\\\\\").replace(",", "\\\\,").replace(":", "\\\\:")
+while True:
+    msg = ctl.recv(65536)
+    if not msg:
+        break
+    req = json.loads(msg)
+    if req["op"] == "mount":
+        data = "lowerdir=%s,upperdir=%s,workdir=%s,userxattr" % (
+            esc(req["lower"]), esc(req["upper"]), esc(req["work"]))
+        rc = libc.mount(b"overlay", req["target"].encode(), b"overlay", 6, data.encode())
+    else:
+        rc = libc.umount2(req["target"].encode(), 2)
+    ctl.send(b"ok" if rc == 0 else os.strerror(ctypes.get_errno()).encode())
 """
 
 
@@ -61,6 +80,7 @@ class NetworkNamespace:
     def __init__(self) -> None:
         self._holder: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._lock = asyncio.Lock()
         self.listener: socket.socket | None = None
 
     async def start(self) -> None:
@@ -72,7 +92,7 @@ class NetworkNamespace:
         unshare = find_tool("unshare")
         if unshare is None:
             raise SandboxUnavailable("the 'unshare' tool is missing", "install util-linux")
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._holder = self._spawn(unshare, theirs)
         finally:
@@ -93,6 +113,39 @@ class NetworkNamespace:
             ) from exc
         self.listener = socket.socket(fileno=fds[0])
         self.listener.setblocking(False)
+        ours.setblocking(False)
+
+    async def mount_overlay(self, lower: Path, upper: Path, work: Path, target: Path) -> None:
+        """Mount an overlay of ``lower`` (read-only) and ``upper`` at ``target``, visible only
+        in the session's mount namespace (nosuid, nodev).
+
+        Raises:
+            SandboxUnavailable: the kernel refused (the message says why).
+        """
+        request = {"op": "mount", "lower": str(lower), "upper": str(upper), "work": str(work)}
+        answer = await self._request({**request, "target": str(target)})
+        if answer != "ok":
+            raise SandboxUnavailable(
+                f"could not layer the folder {lower} for the sandbox ({answer})",
+                "the folder must be on a local file system that supports overlays "
+                "(ext4, xfs, btrfs, tmpfs); grant it read-only (:ro) otherwise",
+            )
+
+    async def unmount(self, target: Path) -> None:
+        """Detach what :meth:`mount_overlay` mounted at ``target``. Detaching does not wait
+        for the kernel to tear the overlay down; nothing uses it by then (the commands that
+        did are gone), so its layers may be changed at once."""
+        await self._request({"op": "umount", "target": str(target)})
+
+    async def _request(self, request: dict[str, str]) -> str:
+        control = self._control
+        if control is None:
+            raise SandboxUnavailable("the sandbox session is not running", "start it first")
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            await loop.sock_sendall(control, json.dumps(request).encode())
+            answer = await asyncio.wait_for(loop.sock_recv(control, 4096), _START_TIMEOUT)
+        return answer.decode(errors="replace") or "the namespace holder is gone"
 
     @property
     def holder_pid(self) -> int:
@@ -109,6 +162,7 @@ class NetworkNamespace:
                 "--user",
                 "--map-root-user",
                 "--net",
+                "--mount",
                 "--",
                 sys.executable,
                 "-I",

@@ -78,8 +78,8 @@ class ProtectionPlan:
     ``cover`` are existing protected paths bound read-only onto themselves; ``pin`` are their
     parent directories bound onto themselves, because a mount point cannot be renamed or
     removed (so ``.git`` cannot be moved away and recreated writable); ``block`` are the first
-    missing components of absent protected paths, which the caller creates as empty
-    placeholder files and which are covered by ``/dev/null``.
+    missing components of absent protected paths, covered by ``/dev/null`` (bwrap creates
+    their mount points in the overlay's upper layer, which the change layer drops).
     """
 
     cover: tuple[str, ...]

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -29,13 +29,14 @@ from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision
 from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
 from errand.sandbox.bwrap import BubblewrapBackend
 from errand.sandbox.cgroup import PidsLimit
-from errand.sandbox.errors import SandboxUnavailable, folder_gone
+from errand.sandbox.changes import Change, FolderLayer
+from errand.sandbox.errors import PathRefused, SandboxUnavailable, folder_gone
 from errand.sandbox.namespace import PROXY_PORT, NetworkNamespace
-from errand.sandbox.placeholders import PlaceholderRegistry
 from errand.sandbox.policy import FolderMode, SandboxPolicy
 from errand.sandbox.protected import ProtectionPlan, plan_protection
 from errand.sandbox.proxy import EgressProxy, Resolver
 from errand.sandbox.seccomp import seccomp_program
+from errand.sandbox.trusted import Cover, GrantRefused, covers_for
 
 EXIT_TIMEOUT = 124
 EXIT_SANDBOX_UNAVAILABLE = 125
@@ -64,6 +65,9 @@ class ExecResult:
     launch_failed: str | None = None
     """Why the sandbox could not start the command (it never ran; ``exit_code`` is 125), or
     None when the command ran and the exit status is its own."""
+    changes: tuple[Change, ...] = field(default=())
+    """What the session's commands changed in read-write folders, reported by the command
+    after which they were applied (or held): the last of those running at the same time."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready view (text decoded with replacement)."""
@@ -77,6 +81,7 @@ class ExecResult:
             "stderr_dropped_bytes": self.stderr_dropped,
             "network": [d.as_dict() for d in self.network],
             "launch_failed": self.launch_failed,
+            "changes": [c.as_json() for c in self.changes],
         }
 
 
@@ -88,6 +93,13 @@ class Sandbox:
     neither allowed nor denied (without it they are denied). ``resolver`` replaces the host's
     name resolution for the proxy (tests use it to point a name at a test host). ``backend``
     builds each command's confinement (bubblewrap by default).
+
+    Read-write folders are overlays (see :mod:`errand.sandbox.changes`): the change layer
+    keeps its upper layers and pre-images in ``changes_dir`` (the task's own storage; a
+    temporary directory of the session when None), applies them to the user's folders once
+    no command of the session runs, and holds them instead for the folders named in ``hold``
+    (review mode). Errand's own directories are hidden inside every granted folder (see
+    :mod:`errand.sandbox.trusted`).
     """
 
     def __init__(
@@ -98,8 +110,22 @@ class Sandbox:
         ask: AskUser | None = None,
         resolver: Resolver | None = None,
         backend: SandboxBackend | None = None,
+        changes_dir: Path | None = None,
+        hold: Collection[str] = (),
     ) -> None:
         self.policy = policy
+        self._changes_dir = changes_dir
+        self._hold = frozenset(hold)
+        self._layers: dict[Path, FolderLayer] = {}
+        self._covers: dict[Path, tuple[Cover, ...]] = {}
+        self._mounted = 0
+        self._mount_lock = asyncio.Condition()
+        self._since_ns = 0
+        self._releases: set[asyncio.Task[list[Change]]] = set()
+        self.changes: list[Change] = []
+        """Every change the session's commands made to read-write folders, in order."""
+        self.notices: list[str] = []
+        """What the user should know about this session's folders (one sentence each)."""
         self.backend: SandboxBackend = backend or BubblewrapBackend()
         self._resolver = resolver
         self._on_decision = on_decision
@@ -127,7 +153,6 @@ class Sandbox:
             SandboxUnavailable: a layer cannot be set up here; nothing will run.
         """
         self.backend.require()
-        _PLACEHOLDERS.sweep()
         leftovers.sweep_once()
         seccomp_program()  # fail now, not at the first command
         for grant in self.policy.folders:
@@ -135,12 +160,23 @@ class Sandbox:
                 raise SandboxUnavailable(
                     f"granted folder {grant.path} no longer exists", "grant an existing folder"
                 )
+            try:
+                self._covers[grant.path] = covers_for(grant.path)
+            except GrantRefused as exc:
+                raise SandboxUnavailable(str(exc), "grant another folder") from exc
         self._runtime = Path(
             tempfile.mkdtemp(prefix=f"errand-{self.policy.session}-{leftovers.owner_tag()}-")
         )
         # The sandbox's user must be able to read its /etc through the bind mount.
         os.chmod(self._runtime, 0o755)  # noqa: S103
         self.backend.prepare(self._runtime, self.policy)
+        storage = self._changes_dir or self._runtime / "changes"
+        for grant in self.policy.folders:
+            if grant.mode is FolderMode.READ_WRITE:
+                self._layers[grant.path] = await asyncio.to_thread(
+                    FolderLayer, grant.path, storage / grant.name, grant.name
+                )
+                (self._runtime / "merged" / grant.name).mkdir(parents=True)
         self._pids = PidsLimit.create(
             self.policy.session, self.policy.limits.processes, owner=leftovers.owner_tag()
         )
@@ -155,6 +191,7 @@ class Sandbox:
                 resolver=self._resolver,
             )
             await self._proxy.serve(self._namespace.listener)
+            await self._check_layers()
         except BaseException:
             await self.aclose()
             raise
@@ -166,6 +203,8 @@ class Sandbox:
         try:
             for process in list(self._processes):
                 await asyncio.shield(process.aclose())
+            for release in list(self._releases):
+                await asyncio.shield(release)
         finally:
             proxy, self._proxy = self._proxy, None
             try:
@@ -179,6 +218,10 @@ class Sandbox:
                         self._pids.remove()
                         self._pids = None
                     if self._runtime is not None:
+                        for layer in self._layers.values():
+                            # The kernel leaves the overlay's own work dir with no permissions.
+                            with contextlib.suppress(OSError):
+                                os.chmod(layer.work / "work", 0o700)
                         shutil.rmtree(self._runtime, ignore_errors=True)
                         self._runtime = None
 
@@ -213,13 +256,18 @@ class Sandbox:
         missing = self.missing_folder()
         if missing is not None:
             return ExecResult(125, 0.0, b"", b"", launch_failed=missing)
-        with self._launch(argv, call_id, cwd, env, extra_mounts) as launch:
-            result = await self._execute(
-                launch,
-                stdin=stdin,
-                timeout=timeout or self.policy.limits.timeout_seconds,
-                on_output=on_output,
-            )
+        await self._mount_layers()
+        try:
+            with self._launch(argv, call_id, cwd, env, extra_mounts) as launch:
+                result = await self._execute(
+                    launch,
+                    stdin=stdin,
+                    timeout=timeout or self.policy.limits.timeout_seconds,
+                    on_output=on_output,
+                )
+        finally:
+            changes = await asyncio.shield(self._release_layers())
+        result = replace(result, changes=tuple(changes))
         missing = self.missing_folder() if result.launch_failed else None
         if missing is not None:  # it went while the sandbox was being set up
             return replace(result, launch_failed=missing)
@@ -255,31 +303,45 @@ class Sandbox:
         missing = self.missing_folder()
         if missing is not None:
             raise LaunchFailed(missing)
-        with self._launch(
-            argv, call_id, cwd, env, extra_mounts, pass_fds=pass_fds, address_space=address_space
-        ) as launch:
-            proc = await asyncio.create_subprocess_exec(
-                *launch.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                close_fds=True,
-                pass_fds=launch.pass_fds,
-                env={"PATH": "/usr/bin:/bin"},
-            )
-            launch.close_child_ends()
-            process = SandboxProcess(proc, launch.decisions, self._finish_launch(launch))
-            self._processes.add(process)
-            process._on_close = self._processes.discard
-            try:
-                if not await _started(launch.ready_r):
-                    code = await proc.wait()
-                    assert proc.stderr is not None
-                    stderr = await proc.stderr.read()
-                    raise LaunchFailed(_launch_reason(code, stderr))
-            except BaseException:
-                await asyncio.shield(process.aclose())
-                raise
+        await self._mount_layers()
+        handed_over = False  # once the launch holds the overlays, its release frees them
+        try:
+            with self._launch(
+                argv,
+                call_id,
+                cwd,
+                env,
+                extra_mounts,
+                pass_fds=pass_fds,
+                address_space=address_space,
+            ) as launch:
+                launch.layered = handed_over = True
+                proc = await asyncio.create_subprocess_exec(
+                    *launch.argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    close_fds=True,
+                    pass_fds=launch.pass_fds,
+                    env={"PATH": "/usr/bin:/bin"},
+                )
+                launch.close_child_ends()
+                process = SandboxProcess(proc, launch.decisions, self._finish_launch(launch))
+                self._processes.add(process)
+                process._on_close = self._processes.discard
+                try:
+                    if not await _started(launch.ready_r):
+                        code = await proc.wait()
+                        assert proc.stderr is not None
+                        stderr = await proc.stderr.read()
+                        raise LaunchFailed(_launch_reason(code, stderr))
+                except BaseException:
+                    await asyncio.shield(process.aclose())
+                    raise
+        except BaseException:
+            if not handed_over:
+                await asyncio.shield(self._release_layers())
+            raise
         return process
 
     def missing_folder(self) -> str | None:
@@ -302,7 +364,7 @@ class Sandbox:
         pass_fds: Sequence[int] = (),
         address_space: int | None = None,
     ) -> Iterator[_Launched]:
-        """Prepare one command (credential, placeholders, seccomp and ready pipes, host argv);
+        """Prepare one command (credential, seccomp and ready pipes, host argv);
         its descriptors are closed on exit, and what it holds is released unless
         ``_finish_launch`` took it over.
 
@@ -322,12 +384,9 @@ class Sandbox:
         launched.ready_r, launched.ready_w = os.pipe()
         launched.pass_fds = (seccomp_r, launched.ready_w, *pass_fds)
         try:
-            protection: dict[Path, ProtectionPlan] = {}
-            for grant in self.policy.folders:
-                if grant.mode is FolderMode.READ_WRITE:
-                    plan = plan_protection(grant.path)
-                    launched.placeholders += _PLACEHOLDERS.acquire(grant.path, plan.block)
-                    protection[grant.path] = plan
+            protection: dict[Path, ProtectionPlan] = {
+                path: plan_protection(path) for path in self._layers
+            }
             os.write(seccomp_w, seccomp_program())
             os.close(seccomp_w)
             seccomp_w = -1
@@ -347,6 +406,11 @@ class Sandbox:
                     namespace_pid=self._namespace.holder_pid,
                     seccomp_fd=seccomp_r,
                     protected=protection,
+                    layers={
+                        path: self._runtime / "merged" / layer.name
+                        for path, layer in self._layers.items()
+                    },
+                    covers=self._covers,
                 )
             )
             if self._pids is not None:
@@ -376,11 +440,87 @@ class Sandbox:
         return lambda: self._release(launched)
 
     def _release(self, launched: _Launched) -> None:
-        _PLACEHOLDERS.release(launched.placeholders)
-        launched.placeholders = []
+        if launched.layered:  # a spawned process: its overlays are released once it is gone
+            launched.layered = False
+            release = asyncio.ensure_future(self._release_layers())
+            self._releases.add(release)
+            release.add_done_callback(self._releases.discard)
         if self._proxy is not None:
             self._proxy.drop_credential(launched.user)
         self._calls.pop(launched.call, None)
+
+    async def _check_layers(self) -> None:
+        """Mount each overlay once; a folder that cannot be layered (one that holds other
+        mounted file systems, or is on a file system overlays refuse) is shown read-only
+        instead, and :attr:`notices` says so."""
+        assert self._runtime is not None
+        for path, layer in list(self._layers.items()):
+            target = self._runtime / "merged" / layer.name
+            try:
+                await self._namespace.mount_overlay(path, layer.upper, layer.work, target)
+            except SandboxUnavailable as exc:
+                del self._layers[path]
+                self.notices.append(
+                    f"The folder {layer.name!r} is read-only for this task: {exc.problem} "
+                    "(a folder that holds other mounted file systems cannot be layered)."
+                )
+            else:
+                await self._namespace.unmount(target)
+
+    async def _mount_layers(self) -> None:
+        """Mount the read-write folders' overlays unless a running command already has."""
+        if self._runtime is None:
+            raise SandboxUnavailable("the sandbox session is not running", "start it first")
+        async with self._mount_lock:
+            if self._mounted == 0 and self._layers:
+                self._since_ns = time.time_ns()
+                for path, layer in self._layers.items():
+                    target = self._runtime / "merged" / layer.name
+                    await self._namespace.mount_overlay(path, layer.upper, layer.work, target)
+            self._mounted += 1
+
+    async def _release_layers(self) -> list[Change]:
+        """After a command: once no command runs, detach the overlays and apply (or hold)
+        what they gathered; returns the changes that were applied, held or refused."""
+        async with self._mount_lock:
+            self._mounted -= 1
+            if self._mounted > 0 or not self._layers or self._runtime is None:
+                return []
+            self._mount_lock.notify_all()
+            found: list[Change] = []
+            for layer in self._layers.values():
+                await self._namespace.unmount(self._runtime / "merged" / layer.name)
+            for layer in self._layers.values():
+                hold = layer.name in self._hold
+                found += await asyncio.to_thread(layer.apply, since_ns=self._since_ns, hold=hold)
+            self.changes += found
+            return found
+
+    async def write_file(self, folder: Path, rel: str, data: bytes) -> list[Change]:
+        """Write a file of a read-write folder as a command in the sandbox would: through
+        the folder's change layer, so that it is recorded, applied (or held for review) and
+        undoable like any other change. Waits until no command of the session runs.
+        ``rel`` must have been checked by the folder's :class:`GrantedRoot` (protected
+        paths, links); returns the changes it led to.
+
+        Raises:
+            PathRefused: the folder could not be layered, so it is read-only for this task.
+        """
+        layer = self._layers.get(folder)
+        if layer is None:
+            raise PathRefused(f"{folder} is read-only for this task; nothing was changed")
+        async with self._mount_lock:
+            await self._mount_lock.wait_for(lambda: self._mounted == 0)
+            since = time.time_ns()
+            await asyncio.to_thread(layer.stage_file, rel, data)
+            hold = layer.name in self._hold
+            found = await asyncio.to_thread(layer.apply, since_ns=since, hold=hold)
+            self.changes += found
+            return found
+
+    def layered(self, folder: Path) -> bool:
+        """Whether a granted folder's writes go through the change layer."""
+        return folder in self._layers
 
     def _environment(self, user: str, password: str, extra: Mapping[str, str]) -> dict[str, str]:
         proxy = f"http://{user}:{password}@127.0.0.1:{PROXY_PORT}"
@@ -479,7 +619,8 @@ class Sandbox:
 
 @dataclass
 class _Launched:
-    """What one command holds while it runs: its credential, placeholders and argv."""
+    """What one command holds while it runs: its credential, argv and (a spawned process)
+    its hold on the session's overlays."""
 
     call: str
     user: str
@@ -489,7 +630,7 @@ class _Launched:
     ready_w: int = -1
     pass_fds: tuple[int, ...] = ()
     decisions: list[NetworkDecision] = field(default_factory=list)
-    placeholders: list[Path] = field(default_factory=list)
+    layered: bool = False
     kept: bool = False
 
     def close_child_ends(self) -> None:
@@ -680,6 +821,3 @@ class _Capture:
 
     def data(self) -> bytes:
         return b"".join(self._chunks)
-
-
-_PLACEHOLDERS = PlaceholderRegistry()

@@ -8,10 +8,12 @@ read-only folder is refused before anything is opened.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from errand.sandbox import GrantedRoot
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError, file_errors
 from errand.tools.paths import granted_root, resolve_path
@@ -60,7 +62,7 @@ class WriteFile:
                 existed = True
             except FileNotFoundError:
                 existed = False
-            await asyncio.to_thread(root.write_bytes, found.rel, data)
+            await write_through(ctx, root, found.grant.path, found.rel, data)
         what = "replaced its previous content" if existed else "new file"
         return ToolOutput(
             f"Wrote {format_size(len(data))} to {found.shown} ({what}).",
@@ -118,12 +120,16 @@ class EditFile:
             )
         # The file is checked again under the write (it may have changed since the read).
         with file_errors(found.shown):
-            try:
-                await asyncio.to_thread(
-                    root.replace_text, found.rel, args.old_string, args.new_string
-                )
-            except ValueError as exc:
-                raise ToolError(str(exc)) from None
+            if ctx.sandbox.layered(found.grant.path):
+                edited_text = text.replace(args.old_string, args.new_string, 1)
+                await write_through(ctx, root, found.grant.path, found.rel, edited_text.encode())
+            else:
+                try:
+                    await asyncio.to_thread(
+                        root.replace_text, found.rel, args.old_string, args.new_string
+                    )
+                except ValueError as exc:
+                    raise ToolError(str(exc)) from None
         first = text[: text.index(args.old_string)].count("\n") + 1
         edited = text.replace(args.old_string, args.new_string, 1).split("\n")
         span = args.new_string.count("\n") + 1
@@ -140,3 +146,15 @@ def _snippet(lines: list[str], first: int, span: int) -> str:
     if span > _SNIPPET_LINES:
         shown.append(f"[... {span - _SNIPPET_LINES} more changed lines]")
     return "\n".join(shown)
+
+
+async def write_through(
+    ctx: ToolContext, root: GrantedRoot, folder: Path, rel: str, data: bytes
+) -> None:
+    """Write a file through the sandbox's change layer when the folder has one (so the write
+    is recorded, reviewable and undoable like a command's), else directly."""
+    if ctx.sandbox.layered(folder):
+        await asyncio.to_thread(root.check_write, rel)
+        await ctx.sandbox.write_file(folder, rel, data)
+    else:
+        await asyncio.to_thread(root.write_bytes, rel, data)

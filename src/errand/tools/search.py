@@ -27,8 +27,8 @@ MAX_MATCHES = 200
 MAX_GLOB_FILES = 5_000
 MAX_MATCH_CHARS = 300
 SEARCH_TIMEOUT = 60.0
-# -s: the placeholders that block absent protected paths in read-write folders cannot be
-# opened, and grep would report each one; syntax errors in the pattern are still reported.
+# -s: the guards (/dev/null) over absent protected paths in read-write folders would each be
+# reported; syntax errors in the pattern are still reported.
 _COMMON = ["-n", "-H", "-I", "-Z", "-s", "-D", "skip", "--exclude-dir=.git"]
 
 
