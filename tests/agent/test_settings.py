@@ -38,6 +38,16 @@ def test_approvals_and_trusted_folders_come_from_the_config(tmp_path: Path) -> N
         options_from_config({"skills": {"trusted": "nope"}}, policy)
 
 
+def test_review_folders_come_from_the_config(tmp_path: Path) -> None:
+    policy = SandboxPolicy()
+    options = options_from_config(
+        {"folders": {"taxes": {"review": True}, "notes": {"review": False}}}, policy
+    )
+    assert options.review_folders == frozenset({"taxes"})
+    with pytest.raises(ValueError, match=r"folders\.taxes\.review"):
+        options_from_config({"folders": {"taxes": {"review": "yes"}}}, policy)
+
+
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))

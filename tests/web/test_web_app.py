@@ -597,3 +597,48 @@ def test_do_this_every_morning_and_the_schedules_screen(phone: Phone, tmp_path: 
     mine = [s for s in listed if s["name"].startswith("water-the-plants")]
     assert len(mine) == 1 and mine[0]["paused"] and mine[0]["prompt"] == "Water the plants"
     phone.assert_nothing_ran()
+
+
+def test_review_changes_then_apply_and_undo_from_the_files_view(
+    phone: Phone, scripts: Scripts, tmp_path: Path
+) -> None:
+    model = write_script(
+        tmp_path / "review.json",
+        [
+            {
+                "tool_calls": [
+                    {
+                        "name": "write_file",
+                        "arguments": {"path": "reviewed.txt", "content": "held back\n"},
+                    }
+                ]
+            },
+            {"text": "Wrote it for your review."},
+        ],
+    )
+    target = scripts.folder / "reviewed.txt"
+    page = phone.page
+    page.goto(phone.gateway.url("/"))
+    page.get_by_role("link", name="New task").click()
+    page.get_by_label("What should Errand do?").fill("Write a file for review")
+    page.get_by_text("Folders, websites and model").click()
+    page.get_by_label("notes", exact=True).check()
+    page.get_by_label("Access to notes").select_option("rw")
+    page.get_by_label("Review changes before they reach my folders").check()
+    page.get_by_label("Model (optional)").fill(model)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
+    assert not target.exists()
+
+    page.get_by_role("button", name="Files").click()
+    change = page.locator(".change", has_text="notes/reviewed.txt")
+    expect(change).to_contain_text("created · held")
+    change.locator("summary", has_text="Diff").click()
+    expect(change.locator("pre.diff")).to_contain_text("+held back")
+    page.get_by_role("button", name="Apply", exact=True).click()
+    expect(change).to_contain_text("created · applied")
+    assert target.read_text(encoding="utf-8") == "held back\n"
+    page.get_by_role("button", name="Undo", exact=True).click()
+    expect(page.locator(".change", has_text="notes/reviewed.txt").first).to_contain_text("undone")
+    assert not target.exists()
+    phone.assert_nothing_ran()

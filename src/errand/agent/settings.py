@@ -22,8 +22,10 @@ from errand.tools import Toolset
 
 def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> TaskOptions:
     """Read ``[approvals]``, ``[skills] trusted = ["/path", ...]`` (folders whose
-    ``.agents/skills`` may be loaded when they are granted) and ``[browser] enabled = true``
-    (every task gets the browser; screenshots go to the data directory's ``artifacts``).
+    ``.agents/skills`` may be loaded when they are granted), ``[browser] enabled = true``
+    (every task gets the browser; screenshots go to the data directory's ``artifacts``) and
+    ``[folders.NAME] review = true`` (folders whose changes are held for review; NAME is the
+    folder's name).
 
     Raises:
         ValueError: a malformed table, in one sentence.
@@ -35,7 +37,22 @@ def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> Tas
         raise ValueError("skills.trusted must be a list of folder paths")
     trusted_paths = {Path(p).expanduser().resolve() for p in trusted_raw}
     trusted = frozenset(g.name for g in policy.folders if g.path in trusted_paths)
-    options = replace(TaskOptions(), approvals=approvals, trusted_folders=trusted)
+    folders = config.get("folders", {})
+    if not isinstance(folders, Mapping):
+        raise ValueError("[folders] must be a table of folder names, e.g. [folders.taxes]")
+    review = set()
+    for name, table in folders.items():
+        flag = table.get("review", False) if isinstance(table, Mapping) else None
+        if not isinstance(flag, bool):
+            raise ValueError(f"folders.{name}.review must be true or false")
+        if flag:
+            review.add(str(name))
+    options = replace(
+        TaskOptions(),
+        approvals=approvals,
+        trusted_folders=trusted,
+        review_folders=frozenset(review),
+    )
     browser = config.get("browser", {})
     enabled = browser.get("enabled", False) if isinstance(browser, Mapping) else False
     if not isinstance(enabled, bool):

@@ -23,6 +23,7 @@ from errand.runner import TaskRunner
 from errand.server import (
     routes_approvals,
     routes_automation,
+    routes_changes,
     routes_devices,
     routes_events,
     routes_files,
@@ -104,6 +105,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_events,
         routes_approvals,
         routes_files,
+        routes_changes,
         routes_devices,
         routes_automation,
         routes_hooks,

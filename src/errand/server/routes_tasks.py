@@ -51,6 +51,8 @@ class TaskCreate(_Strict):
     folders: list[FolderChoice] = Field(default_factory=list, max_length=20)
     allow_domains: list[str] = Field(default_factory=list, max_length=100)
     model: str | None = Field(default=None, min_length=3, max_length=200)
+    review: bool = False
+    """Hold the task's changes to its folders for review instead of applying them."""
 
 
 class FollowUp(_Strict):
@@ -71,7 +73,7 @@ async def create_task(body: TaskCreate, gateway: GatewayDep, principal: TasksWri
         body.prompt,
         model=model,
         source=_source_of(principal),
-        policy={"sandbox": policy.model_dump(mode="json")},
+        policy={"sandbox": policy.model_dump(mode="json"), "review": body.review},
     )
     await gateway.runner.submit(task.id)
     return (await gateway.views([task]))[0]

@@ -1,4 +1,5 @@
-// What a task produced: the list of files it wrote and a viewer for each.
+// What a task produced: the list of files it wrote and a viewer for each, then every change
+// it made to your folders (diffs for text, Undo, and Apply / Discard for held changes).
 //
 // Files are fetched with the device token into Blobs (no token in any URL). Text shows as
 // text, images as <img> from a Blob URL, and HTML only inside an <iframe sandbox=""> with
@@ -96,6 +97,55 @@ export function showFiles(box, ctx, taskId) {
     link.remove();
   };
 
+  const changesBox = h("section", { class: "changes" });
+
+  /**
+   * @param {string} label
+   * @param {string} path
+   * @param {unknown} body
+   */
+  const act = (label, path, body) => h("button", { type: "button", class: "secondary small", text: label,
+    onclick: async () => {
+      try {
+        await ctx.api.command("POST", `${base}${path}`, body);
+      } catch (err) {
+        changesBox.appendChild(h("p", { class: "error", role: "alert", text: `${label} failed: ${err instanceof Error ? err.message : err}` }));
+        return;
+      }
+      await loadChanges();
+    } });
+
+  const loadChanges = async () => {
+    try {
+      const answer = await ctx.api.request("GET", `${base}/changes`);
+      if (closed) return;
+      /** @type {{folder: string, path: string, kind: string, status: string, is_dir: boolean, size_before: number | null, size_after: number | null, diff: string | null, reason: string | null, undo: boolean}[]} */
+      const changes = answer.changes;
+      if (!changes.length) {
+        replaceChildren(changesBox, h("h2", { text: "Changes" }), h("p", { class: "hint", text: "This task has not changed any files in your folders." }));
+        return;
+      }
+      const held = changes.some((c) => c.status === "held");
+      const applied = changes.some((c) => c.status === "applied");
+      const items = changes.map((c) => {
+        const sizes = c.size_before === null && c.size_after === null ? "" : ` · ${c.size_before === null ? "–" : formatSize(c.size_before)} → ${c.size_after === null ? "–" : formatSize(c.size_after)}`;
+        const note = `${c.kind}${c.undo ? " by undo" : ""} · ${c.status}${sizes}${c.reason ? ` · ${c.reason}` : ""}`;
+        return h("li", { class: `change change-${c.status}` },
+          h("span", { class: "file-name", text: `${c.folder}/${c.path}${c.is_dir ? "/" : ""}` }),
+          h("span", { class: "hint", text: note }),
+          c.diff ? h("details", {}, h("summary", { text: "Diff" }), h("pre", { class: "file-text diff", text: c.diff })) : null);
+      });
+      replaceChildren(changesBox, h("h2", { text: "Changes" }),
+        h("ul", { class: "change-list" }, items),
+        h("div", { class: "actions" },
+          held ? act("Apply", "/changes/apply", {}) : null,
+          held ? act("Discard", "/changes/discard", {}) : null,
+          applied || changes.some((c) => c.status === "undone") ? act("Undo", "/undo", {}) : null));
+    } catch (err) {
+      if (!closed) replaceChildren(changesBox, h("h2", { text: "Changes" }), h("p", { class: "error", text: `Could not list the changes: ${err instanceof Error ? err.message : err}` }));
+    }
+  };
+
   void (async () => {
     try {
       const answer = await ctx.api.request("GET", `${base}/files`);
@@ -108,7 +158,9 @@ export function showFiles(box, ctx, taskId) {
           h("span", { class: "hint", text: `${file.folder} · ${formatSize(file.size)}` })),
         h("button", { type: "button", class: "secondary small", "aria-label": `Download ${file.name}`, text: "Download", onclick: () => void download(file) }))));
       replaceChildren(box, h("h2", { text: "Files" }),
-        files.length ? list : h("p", { class: "hint", text: "This task has not written any files." }), viewer);
+        files.length ? list : h("p", { class: "hint", text: "This task has not written any files." }), viewer,
+        changesBox);
+      void loadChanges();
     } catch (err) {
       if (!closed) replaceChildren(box, h("h2", { text: "Files" }), h("p", { class: "error", text: `Could not list the files: ${err instanceof Error ? err.message : err}` }));
     }

@@ -43,6 +43,7 @@ export function showNewTask(root, ctx) {
   const folderBox = h("div", { class: "folders" }, h("p", { class: "hint", text: "Loading folders…" }));
   const domains = h("input", { id: "domains", name: "domains", type: "text", inputmode: "url", autocomplete: "off", autocapitalize: "none", placeholder: "example.com, docs.python.org" });
   const model = h("input", { id: "model", name: "model", type: "text", autocomplete: "off", autocapitalize: "none", placeholder: "the computer's default" });
+  const review = h("input", { id: "review", name: "review", type: "checkbox" });
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const send = h("button", { type: "submit", class: "primary", text: "Send" });
   const form = h("form", { class: "stack" },
@@ -51,6 +52,8 @@ export function showNewTask(root, ctx) {
     h("details", { class: "options" },
       h("summary", { text: "Folders, websites and model" }),
       h("fieldset", {}, h("legend", { text: "Folders Errand may use" }), folderBox),
+      h("div", { class: "folder" }, review,
+        h("label", { for: "review", text: "Review changes before they reach my folders" })),
       h("label", { for: "domains", text: "Websites it may reach (optional)" }),
       domains,
       h("label", { for: "model", text: "Model (optional)" }),
@@ -98,6 +101,7 @@ export function showNewTask(root, ctx) {
       return { name, mode: select?.value === "rw" ? "rw" : "ro" };
     });
     if (chosen.length) body.folders = chosen;
+    if (/** @type {HTMLInputElement} */ (review).checked) body.review = true;
     const allow = parseDomains(/** @type {HTMLInputElement} */ (domains).value);
     if (allow.length) body.allow_domains = allow;
     const modelName = /** @type {HTMLInputElement} */ (model).value.trim();
