@@ -54,6 +54,7 @@ class ErrandConfig(BaseModel):
     skills: dict[str, Any] = {}
     mcp: dict[str, Any] = {}
     browser: dict[str, Any] = {}
+    folders: dict[str, Any] = {}
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(ErrandConfig.model_fields)
