@@ -23,13 +23,29 @@ def call(name: str, **arguments: str) -> dict[str, object]:
     return {"tool_calls": [{"name": name, "arguments": arguments}]}
 
 
+NAP = "2.71828"
+
+
+def _running(text: str) -> bool:
+    """Whether a process with ``text`` in its command line exists."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 def test_every_tool_says_the_folder_no_longer_exists(tmp_path: Path) -> None:
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "a.txt").write_text("hello\n", encoding="utf-8")
     script = tmp_path / "script.json"
-    # Commands start in the first granted folder.
-    wait_until_deleted = f"touch started && while [ -e a.txt ]; do sleep 0.05; done; echo {MARKER}"
+    # The command's writes reach the folder only when it ends (the change layer), so the test
+    # sees it running by its process: a sleep with a length no other process uses.
+    wait_until_deleted = f"sleep {NAP} && echo {MARKER}"
     script.write_text(
         json.dumps(
             {
@@ -70,12 +86,11 @@ def test_every_tool_says_the_folder_no_longer_exists(tmp_path: Path) -> None:
     ) as proc:
         try:
             deadline = time.monotonic() + 60
-            while not (notes / "started").exists():
+            while not _running(NAP):
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 assert time.monotonic() < deadline, "the first command never started"
                 time.sleep(0.05)
-            # Moved away in one step, then deleted: the sandbox may be removing its
-            # placeholders in the folder at this very moment.
+            # Moved away in one step, then deleted, while the command runs.
             moved = notes.rename(tmp_path / "deleted")
             shutil.rmtree(moved, ignore_errors=True)
             out, err = proc.communicate(timeout=120)
