@@ -267,3 +267,16 @@ def chromium_pids(browsing: Browsing) -> list[int]:
                 found.append(child)
     assert found, "no Chromium process found under the browser's sandbox"
     return found
+
+
+async def test_an_idle_browser_is_closed_and_starts_again_on_the_next_call(
+    browsing: Browsing,
+) -> None:
+    session = browsing.toolset.session
+    session.idle_seconds = 0.5
+    await browsing.call("browser_navigate", url=browsing.url(ALLOWED, "/"))
+    assert session.running
+    await asyncio.wait_for(session.idle_closed(), 30)
+    assert session.driver_pid is None
+    again = await browsing.call("browser_navigate", url=browsing.url(ALLOWED, "/form/1"))
+    assert "Order, step 1 of 2" in again.content

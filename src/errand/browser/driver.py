@@ -229,11 +229,7 @@ class _PipeTransport(Transport):
                         size -= len(chunk)
                         chunks.append(chunk)
                 except (asyncio.IncompleteReadError, ConnectionError):
-                    if not self._stopped and not self.on_error_future.done():
-                        self.on_error_future.set_exception(
-                            ConnectionError("the browser driver stopped")
-                        )
-                    break
+                    break  # on_close fails the calls in flight
                 self.on_message(self.deserialize_message(b"".join(chunks)))
                 # The driver's client expects each message to be handled in its own turn.
                 await asyncio.sleep(0)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import shutil
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,10 +118,12 @@ class BrowserSession:
 
     def __init__(self, sandbox: Sandbox, *, idle_seconds: float = IDLE_SECONDS) -> None:
         self._sandbox = sandbox
-        self._idle_seconds = idle_seconds
+        self.idle_seconds = idle_seconds
+        """How long the browser may sit unused before it is closed."""
         self._running: _Running | None = None
         self._lock = asyncio.Lock()
         self._idle: asyncio.Task[None] | None = None
+        self._busy = 0
         self.started_at: float | None = None
 
     @property
@@ -157,7 +160,6 @@ class BrowserSession:
             SandboxUnavailable: the sandbox could not start the browser.
         """
         async with self._lock:
-            self._touch()
             running = self._running
             if running is not None and not self._healthy(running):
                 await self._stop()
@@ -169,6 +171,25 @@ class BrowserSession:
                 running = await self._start(call_id)
             return running.page
 
+    @contextlib.asynccontextmanager
+    async def use(self, call_id: str) -> AsyncIterator[Page]:
+        """The task's page for the length of one call: the idle timer is stopped while any
+        call is using the browser and restarted when the last one ends.
+
+        Raises:
+            BrowserCrashed, BrowserUnavailable, SandboxUnavailable: as :meth:`page`.
+        """
+        self._busy += 1
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        try:
+            yield await self.page(call_id)
+        finally:
+            self._busy -= 1
+            if self._busy == 0 and self._running is not None:
+                self._idle = asyncio.ensure_future(self._close_when_idle())
+
     def mark_crashed_if_dead(self) -> bool:
         """After a failed call: whether the browser itself is gone (then it restarts)."""
         running = self._running
@@ -178,6 +199,13 @@ class BrowserSession:
         """Forget a dead browser so that the next call starts a fresh one."""
         async with self._lock:
             await self._stop()
+
+    async def idle_closed(self) -> None:
+        """Wait until the idle timer started by the last call has closed the browser."""
+        timer = self._idle
+        if timer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(timer)
 
     async def aclose(self) -> None:
         """Close the browser and its sandboxed driver (idempotent)."""
@@ -250,13 +278,8 @@ class BrowserSession:
                 await running.browser.close()
         await running.driver.aclose()
 
-    def _touch(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = asyncio.ensure_future(self._close_when_idle())
-
     async def _close_when_idle(self) -> None:
-        await asyncio.sleep(self._idle_seconds)
+        await asyncio.sleep(self.idle_seconds)
         async with self._lock:
             await self._stop()
 

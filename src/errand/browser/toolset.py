@@ -115,8 +115,8 @@ class BrowserToolset:
             return parsed
         try:
             _check_before_start(parsed)
-            page = await self._session.page(ctx.call_id)
-            return await self._run(call.name, parsed, page)
+            async with self._session.use(ctx.call_id) as page:
+                return await self._run(call.name, parsed, page)
         except ToolError as exc:
             return ToolOutput(str(exc), is_error=True)
         except (BrowserCrashed, BrowserUnavailable, SandboxUnavailable) as exc:
