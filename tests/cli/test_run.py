@@ -174,12 +174,15 @@ def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
     import signal
     import time
 
+    # A marker of this run's own, so another test's sandbox on the machine is not taken for it.
+    command = f"sleep 4{os.getpid() % 10}.{time.time_ns() % 10**6:06d}"
+    marker = command.encode()
     script = workdir / "script.json"
     script.write_text(
         json.dumps(
             {
                 "turns": [
-                    {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 41.5"}}]},
+                    {"tool_calls": [{"name": "run_shell", "arguments": {"command": command}}]},
                     {"text": "never"},
                 ]
             }
@@ -197,7 +200,7 @@ def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
-    while not _running(b"41.5"):
+    while not _running(marker):
         assert time.monotonic() < deadline, "the sandboxed command never started"
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
@@ -205,8 +208,10 @@ def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
     assert proc.returncode == 130, err
     listing = errand(["sessions", "list", "--json"], workdir, {"ERRAND_HOME": env["ERRAND_HOME"]})
     assert json.loads(listing.stdout)[0]["status"] == "cancelled"
-    time.sleep(0.5)
-    assert not _running(b"41.5")
+    deadline = time.monotonic() + 10  # the sandbox's tree is killed with the task
+    while _running(marker):
+        assert time.monotonic() < deadline, "the sandboxed command outlived its task"
+        time.sleep(0.1)
 
 
 def _running(marker: bytes) -> bool:
