@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from browser.conftest import ALLOWED, UNLISTED, Browsing
-from browser.test_toolset import ref_of
+from browser.test_browser_toolset import ref_of
 from errand.agent import ApprovalAnswer, ApprovalPolicy, Approving
 from errand.models import ToolCall
 from errand.tools import Action, ActionKind, ToolContext, ToolOutput
