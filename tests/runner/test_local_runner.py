@@ -123,6 +123,12 @@ async def test_a_follow_up_reaches_a_running_task_before_its_next_step(
     task_id = (await store.create_task("hello", model="script:x")).id
     await runner.submit(task_id)
     await wait_status(store, task_id, TaskStatus.RUNNING)
+    # Follow up once the first model turn is over (its tool is running), not before it.
+    seen = 0
+    while not any(e.type == "tool.call" for e in await store.events(task_id)):
+        found = await store.wait_for_events(task_id, seen, timeout=30)
+        assert found, "the task never called its tool"
+        seen = found[-1].seq
     await runner.follow_up(task_id, "also do this")
     await wait_status(store, task_id, TaskStatus.COMPLETED)
     await runner.aclose()
