@@ -25,6 +25,7 @@ from errand.models import ScriptedModel
 from errand.sandbox import FolderGrant, SandboxPolicy
 from errand.skills import SkillCatalog
 from errand.store import open_store
+from errand.tasks import FolderGrantSpec, GrantOrigin, TaskSpec
 from errand.tools import BuiltinToolset, default_tools
 
 STEPS = 60
@@ -61,17 +62,13 @@ async def loop_overhead(workdir: Path) -> dict[str, float]:
     script.write_text(
         json.dumps({"turns": [turn] * (STEPS - 1) + [{"text": "Done."}]}), encoding="utf-8"
     )
-    policy = SandboxPolicy(folders=(FolderGrant.parse(f"{folder}:rw"),))
+    grant = FolderGrantSpec.of(FolderGrant.parse(f"{folder}:rw"), GrantOrigin.HOST)
+    spec = TaskSpec(model="script:bench", folders=(grant,), max_steps=STEPS + 1)
     per_step = []
     store = await open_store(f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
     try:
         for _ in range(ROUNDS):
-            task = await store.create_task(
-                "read notes",
-                model="script:bench",
-                policy={"sandbox": policy.model_dump(mode="json")},
-                max_steps=STEPS + 1,
-            )
+            task = await store.create_task("read notes", spec=spec)
             started = time.perf_counter()
             outcome = await run_task(store, task.id, ScriptedModel.from_file(script))
             elapsed = time.perf_counter() - started

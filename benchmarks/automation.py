@@ -26,7 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from errand.automation import Deliverer, Intake, Scheduler, Schedules, Webhooks
+from errand.intake import IntakeSettings
 from errand.store import AutomationStore, NewSchedule, RunState, Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 COUNT = 1000
 PROBE_EVERY_S = 0.02
@@ -85,7 +87,10 @@ async def measured(
 
 
 async def due_schedules(store: Store, clock: Clock) -> float:
-    intake = Intake(store, default_model="script:/nonexistent")
+    intake = Intake(
+        store,
+        config=IntakeSettings(default_model="script:/nonexistent", allow_scripted_models=True),
+    )
     scheduler = Scheduler(store, intake, clock=clock)
     clock.now += timedelta(hours=1, seconds=1)
     started = time.perf_counter()
@@ -129,7 +134,7 @@ async def main() -> None:
         store = await open_store(f"sqlite+aiosqlite:///{tmp}/errand.db")
         clock = Clock(datetime(2026, 12, 1, 7, 0, tzinfo=UTC))
         try:
-            probe_task = await store.create_task("a running task", model="script:x")
+            probe_task = await store.create_task("a running task", spec=TaskSpec(model="script:x"))
             await store.set_task_status(probe_task.id, TaskStatus.RUNNING)
             automation = AutomationStore(store)
             for n in range(COUNT):

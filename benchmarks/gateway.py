@@ -47,6 +47,7 @@ async def serve(directory: Path) -> None:
     from errand.server.running import GatewayServer, bind_socket
     from errand.server.security import SecuritySettings
     from errand.store import TaskStatus, open_store
+    from errand.tasks import TaskSpec
 
     store = await open_store(f"sqlite+aiosqlite:///{directory / 'errand.db'}")
 
@@ -66,7 +67,8 @@ async def serve(directory: Path) -> None:
     gateway = build_gateway(store, LocalRunner(store), pairing, config)
     server = GatewayServer(gateway, sock, access_log=False)
     token = (await create_token(store, "benchmark")).token
-    tasks = [await store.create_task(f"task {n}", model="script:none") for n in range(100)]
+    spec = TaskSpec(model="script:none")
+    tasks = [await store.create_task(f"task {n}", spec=spec) for n in range(100)]
     for task in tasks[:2]:
         await store.set_task_status(task.id, TaskStatus.RUNNING)
     await server.start()

@@ -165,10 +165,11 @@ async def measure_api(url: str, token: str) -> dict[str, object]:
 
 async def measure_sse(url: str, token: str, database_url: str) -> dict[str, object]:
     from errand.store import TaskStatus, open_store
+    from errand.tasks import TaskSpec
 
     store = await open_store(database_url)
     try:
-        task = await store.create_task("stream me", model="script:none")
+        task = await store.create_task("stream me", spec=TaskSpec(model="script:none"))
         await store.set_task_status(task.id, TaskStatus.RUNNING)
     finally:
         await store.aclose()

@@ -34,6 +34,7 @@ from errand.events import (
     parse_event,
 )
 from errand.store import EventRecord, Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 EXAMPLES: list[TaskEvent] = [
     TaskCreated(title="t", prompt="do it", model="scripted:x", source="cli"),
@@ -129,7 +130,7 @@ def test_docs_list_every_event_type_with_its_fields() -> None:
 async def test_the_terminal_shows_a_replayed_log(tmp_path: Path) -> None:
     store: Store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
     try:
-        task = await store.create_task("Read a file", model="scripted:x")
+        task = await store.create_task("Read a file", spec=TaskSpec(model="scripted:x"))
         for event in EXAMPLES[2:9]:
             if not isinstance(event, UsageRecorded):  # the store writes that one itself
                 await store.append_event(task.id, *event_item(event))

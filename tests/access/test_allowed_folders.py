@@ -10,9 +10,7 @@ import pytest
 
 from errand.access import (
     FolderError,
-    FolderRequest,
     add_folder,
-    grants_for,
     list_folders,
     remove_folder,
 )
@@ -63,45 +61,10 @@ async def test_adding_refuses_missing_paths_taken_names_and_bad_modes(
     assert [f.name for f in await list_folders(store)] == ["notes"]
 
 
-async def test_a_request_becomes_grants_on_the_stored_paths(store: Store, notes: Path) -> None:
-    await add_folder(store, notes, name="my notes", mode="rw")
-    grants = await grants_for(store, [FolderRequest("my notes", FolderMode.READ_ONLY)])
-    assert len(grants) == 1
-    assert (grants[0].name, grants[0].path, grants[0].mode) == (
-        "my notes",
-        notes,
-        FolderMode.READ_ONLY,
-    )
-
-
-async def test_unknown_names_and_modes_above_the_allowed_one_are_clear_errors(
-    store: Store, notes: Path
-) -> None:
-    await add_folder(store, notes, mode="ro")
-    with pytest.raises(FolderError) as info:
-        await grants_for(store, [FolderRequest("/etc", FolderMode.READ_ONLY)])
-    assert info.value.code == "unknown_folder" and "/etc" in info.value.message
-    with pytest.raises(FolderError) as info:
-        await grants_for(store, [FolderRequest("notes", FolderMode.READ_WRITE)])
-    assert info.value.code == "folder_mode_not_allowed"
-    assert "ro only" in info.value.message
-
-
-async def test_a_folder_gone_from_disk_is_unavailable(store: Store, notes: Path) -> None:
-    await add_folder(store, notes)
-    os.rmdir(notes)
-    with pytest.raises(FolderError) as info:
-        await grants_for(store, [FolderRequest("notes")])
-    assert info.value.code == "folder_unavailable"
-
-
 async def test_removing_a_folder_stops_it_being_granted(store: Store, notes: Path) -> None:
     await add_folder(store, notes)
     await remove_folder(store, "notes")
     assert await list_folders(store) == []
-    with pytest.raises(FolderError) as info:
-        await grants_for(store, [FolderRequest("notes")])
-    assert info.value.code == "unknown_folder"
     with pytest.raises(FolderError) as info:
         await remove_folder(store, "notes")
     assert info.value.code == "unknown_folder"

@@ -13,7 +13,7 @@ import pytest
 
 from errand.agent import ApprovalPolicy, TaskOptions, Verdict, run_task
 from errand.models import ScriptedModel
-from errand.sandbox import FolderGrant, SandboxPolicy
+from errand.sandbox import FolderGrant
 from errand.store import (
     ApprovalRecord,
     ApprovalStatus,
@@ -22,6 +22,7 @@ from errand.store import (
     TaskStatus,
     open_store,
 )
+from errand.tasks import FolderGrantSpec, GrantOrigin, NetworkSpec, TaskSpec
 from errand.tools import ActionKind
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
@@ -43,10 +44,12 @@ def script(tmp_path: Path, turns: list[dict[str, Any]]) -> ScriptedModel:
 
 async def new_task(store: Store, folder: Path | None, prompt: str = "do it", **kw: Any) -> str:
     folders = [FolderGrant.parse(f"{folder}:rw")] if folder else []
-    policy = SandboxPolicy(folders=tuple(folders))
-    task = await store.create_task(
-        prompt, model="script:x", policy={"sandbox": policy.model_dump(mode="json")}, **kw
+    spec = TaskSpec(
+        model="script:x",
+        folders=tuple(FolderGrantSpec.of(g, GrantOrigin.HOST) for g in folders),
+        **kw,
     )
+    task = await store.create_task(prompt, spec=spec)
     return task.id
 
 
@@ -250,12 +253,7 @@ async def test_an_unlisted_domain_asks_through_the_proxy(store: Store, tmp_path:
     )
     task = await store.create_task(
         "fetch",
-        model="script:x",
-        policy={
-            "sandbox": SandboxPolicy.build(network={"allow_domains": ["listed.test"]}).model_dump(
-                mode="json"
-            )
-        },
+        spec=TaskSpec(model="script:x", network=NetworkSpec(allow_domains=("listed.test",))),
     )
     responder = Answering(store, approve=False)
     outcome = await run_task(store, task.id, model, responder=responder)
@@ -346,6 +344,6 @@ async def test_an_interrupted_task_resumes_from_its_transcript(
             },
         ],
     )
-    assert await store.mark_interrupted_on_startup() == [task_id]
+    await store.set_task_status(task_id, TaskStatus.INTERRUPTED)
     outcome = await run_task(store, task_id, model)
     assert outcome.status is TaskStatus.COMPLETED

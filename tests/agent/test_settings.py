@@ -12,8 +12,9 @@ import pytest
 from errand.agent import run_task
 from errand.agent.settings import options_from_config
 from errand.models import ScriptedModel
-from errand.sandbox import FolderGrant, SandboxPolicy
+from errand.sandbox import FolderGrant
 from errand.store import Store, TaskStatus, open_store
+from errand.tasks import FolderGrantSpec, GrantOrigin, TaskSpec
 from errand.tools import ActionKind
 
 SKILL = """---
@@ -28,24 +29,26 @@ def test_approvals_and_trusted_folders_come_from_the_config(tmp_path: Path) -> N
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    policy = SandboxPolicy(folders=(FolderGrant(path=a), FolderGrant(path=b)))
+    spec = TaskSpec(
+        model="script:x",
+        folders=tuple(FolderGrantSpec.of(FolderGrant(path=p), GrantOrigin.HOST) for p in (a, b)),
+    )
     options = options_from_config(
-        {"approvals": {"kinds": {"write": "ask"}}, "skills": {"trusted": [str(b)]}}, policy
+        {"approvals": {"kinds": {"write": "ask"}}, "skills": {"trusted": [str(b)]}}, spec
     )
     assert options.trusted_folders == frozenset({"b"})
     assert options.approvals.kinds[ActionKind.WRITE] == "ask"
     with pytest.raises(ValueError, match=r"skills\.trusted"):
-        options_from_config({"skills": {"trusted": "nope"}}, policy)
+        options_from_config({"skills": {"trusted": "nope"}}, spec)
 
 
 def test_review_folders_come_from_the_config(tmp_path: Path) -> None:
-    policy = SandboxPolicy()
     options = options_from_config(
-        {"folders": {"taxes": {"review": True}, "notes": {"review": False}}}, policy
+        {"folders": {"taxes": {"review": True}, "notes": {"review": False}}}
     )
     assert options.review_folders == frozenset({"taxes"})
     with pytest.raises(ValueError, match=r"folders\.taxes\.review"):
-        options_from_config({"folders": {"taxes": {"review": "yes"}}}, policy)
+        options_from_config({"folders": {"taxes": {"review": "yes"}}})
 
 
 @pytest.fixture
@@ -77,12 +80,11 @@ async def test_a_granted_folders_skills_load_only_when_trusted(
         ),
         encoding="utf-8",
     )
-    policy = SandboxPolicy(folders=(FolderGrant(path=folder),))
+    grant = FolderGrantSpec.of(FolderGrant(path=folder), GrantOrigin.HOST)
+    spec = TaskSpec(model="script:x", folders=(grant,))
     config = {"skills": {"trusted": [str(folder)] if trusted else []}}
-    task = await store.create_task(
-        "greet", model="script:x", policy={"sandbox": policy.model_dump(mode="json")}
-    )
+    task = await store.create_task("greet", spec=spec)
     outcome = await run_task(
-        store, task.id, ScriptedModel.from_file(script), options=options_from_config(config, policy)
+        store, task.id, ScriptedModel.from_file(script), options=options_from_config(config, spec)
     )
     assert outcome.status is TaskStatus.COMPLETED, outcome.error

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from automation.clock import FakeClock
-from errand.automation._intake import Intake
+from errand.intake import Intake, IntakeSettings
 from errand.store import Store, open_store
 
-MODEL = "script:/nonexistent/turns.json"
+MODEL = "anthropic:test-model"
 
 
 @pytest.fixture
@@ -44,4 +44,4 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def intake(store: Store) -> Intake:
-    return Intake(store, default_model=MODEL)
+    return Intake(store, config=IntakeSettings(default_model=MODEL))

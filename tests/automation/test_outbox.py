@@ -13,10 +13,11 @@ import pytest
 from automation.clock import FakeClock
 from automation.receiver import Receiver, running
 from errand.automation import RETRY_DELAYS, AutomationError, Deliverer, Webhooks
-from errand.automation._intake import Intake, TaskSource
 from errand.automation.template import TaskTemplate
 from errand.automation.webhooks import IPAddress
+from errand.intake import Intake
 from errand.store import AutomationStore, DeliveryState, Store, TaskStatus
+from errand.tasks import SourceKind, TaskSource
 
 
 async def _finish(store: Store, intake: Intake, status: TaskStatus) -> str:
@@ -29,7 +30,7 @@ async def _finish(store: Store, intake: Intake, status: TaskStatus) -> str:
 
 
 def _api() -> TaskSource:
-    return TaskSource(kind="api")
+    return TaskSource(kind=SourceKind.API)
 
 
 async def test_a_finished_task_is_delivered_signed_and_verified_by_the_receiver(

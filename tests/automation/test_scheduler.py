@@ -16,12 +16,12 @@ from errand.automation import (
     TaskTemplate,
     parse_timing,
 )
-from errand.automation._intake import Intake, TaskSource
 from errand.automation.scheduler import run_ref
+from errand.intake import Intake, IntakeSettings
 from errand.runner import LocalRunner
 from errand.server.gateway import clients_answer
 from errand.store import AutomationStore, NewRun, RunReason, RunState, Store, TaskStatus, open_store
-from errand.store import TaskSource as Stored
+from errand.tasks import SourceKind, TaskSource
 
 
 async def _add(store: Store, clock: FakeClock, name: str = "news", **timing: str) -> Schedules:
@@ -53,7 +53,7 @@ async def test_a_due_occurrence_becomes_one_task_linked_to_its_schedule(
     assert run.state is RunState.STARTED and run.reason is RunReason.SCHEDULED
     assert run.task_id is not None
     task = await store.get_task(run.task_id)
-    assert task.source is Stored.SCHEDULE and task.prompt == "Summarise the news"
+    assert task.source.kind is SourceKind.SCHEDULE and task.prompt == "Summarise the news"
     assert view.record.next_at == clock.now + timedelta(hours=1)
 
 
@@ -66,7 +66,11 @@ async def test_a_restart_neither_loses_nor_repeats_an_occurrence(
     await store.aclose()
     reopened = await open_store(db_url)
     try:
-        again = Scheduler(reopened, Intake(reopened, default_model="script:x"), clock=clock)
+        again = Scheduler(
+            reopened,
+            Intake(reopened, config=IntakeSettings(default_model="anthropic:x")),
+            clock=clock,
+        )
         await again.recover()
         assert (await again.tick()).started == 0
         clock.advance(timedelta(hours=1))
@@ -124,7 +128,8 @@ async def test_a_crash_after_the_task_was_created_links_it_instead_of_starting_a
     assert await automation.claim_run(pending.id, now=clock.now)
     created = await intake.submit(
         TaskTemplate().request(
-            "Summarise the news", source=TaskSource(kind="schedule", ref=run_ref(pending.id))
+            "Summarise the news",
+            source=TaskSource(kind=SourceKind.SCHEDULE, ref=run_ref(pending.id)),
         )
     )
     assert await scheduler.recover() == 1
@@ -261,7 +266,8 @@ async def test_a_run_over_its_token_budget_is_stopped_and_its_tokens_shown(
     runner = LocalRunner(store, concurrency=1, responder_factory=clients_answer)
     await runner.start()
     try:
-        intake = Intake(store, wake=runner.submit, default_model=f"script:{script}")
+        settings = IntakeSettings(default_model=f"script:{script}", allow_scripted_models=True)
+        intake = Intake(store, config=settings, wake=runner.submit)
         schedules = Schedules(store, clock=clock)
         await schedules.add(
             NewScheduleRequest(

@@ -15,6 +15,7 @@ from typing import IO
 from automation.receiver import Receiver, running
 from errand.automation import Webhooks
 from errand.store import AutomationStore, DeliveryState, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 ERRAND = [sys.executable, "-m", "errand"]
 TASKS = 20
@@ -69,7 +70,7 @@ async def _run(db: str, env: dict[str, str], log: IO[str], hold: asyncio.Event) 
             added = await Webhooks(store).add(receiver.url, ["task.completed"], allow_private=True)
             receiver.secret = added.secret
             for n in range(TASKS):
-                task = await store.create_task(f"errand {n}", model="script:x")
+                task = await store.create_task(f"errand {n}", spec=TaskSpec(model="script:x"))
                 await store.set_task_status(task.id, TaskStatus.RUNNING)
                 await store.set_task_status(task.id, TaskStatus.COMPLETED)
         finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from errand.store import open_store
+from errand.tasks import TaskSpec
 
 
 def errand(
@@ -130,7 +131,9 @@ def test_a_truncated_database_is_named_and_left_alone(home: Path) -> None:
         store = await open_store(f"sqlite+aiosqlite:///{database}")
         try:
             for n in range(300):
-                await store.create_task(f"errand number {n} " + "x" * 2000, model="script:x")
+                await store.create_task(
+                    f"errand number {n} " + "x" * 2000, spec=TaskSpec(model="script:x")
+                )
         finally:
             await store.aclose()
 
@@ -185,7 +188,7 @@ def test_a_read_only_data_directory_is_one_sentence(
     async def fill() -> None:
         store = await open_store(f"sqlite+aiosqlite:///{home / 'errand.db'}")
         try:
-            await store.create_task("an old errand", model="script:x")
+            await store.create_task("an old errand", spec=TaskSpec(model="script:x"))
         finally:
             await store.aclose()
 

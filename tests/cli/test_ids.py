@@ -14,6 +14,7 @@ import pytest
 
 from errand.cli.ids import Candidate, IdProblem, resolve_id
 from errand.store import open_store
+from errand.tasks import TaskSpec
 
 
 def errand(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +38,9 @@ def home(tmp_path: Path) -> Path:
         store = await open_store(f"sqlite+aiosqlite:///{path / 'errand.db'}")
         try:
             for n in range(3):
-                await store.create_task(f"errand {n} with a long title " * 4, model="script:x")
+                await store.create_task(
+                    f"errand {n} with a long title " * 4, spec=TaskSpec(model="script:x")
+                )
         finally:
             await store.aclose()
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from errand.store import TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 OLD = "2020-01-01 00:00:00.000000"
 
@@ -37,7 +38,7 @@ def make_tasks(database: Path) -> dict[str, str]:
         ids: dict[str, str] = {}
         try:
             for role in ("old_done", "old_failed", "old_running", "old_interrupted", "recent"):
-                task = await store.create_task(f"{role} errand", model="script:x")
+                task = await store.create_task(f"{role} errand", spec=TaskSpec(model="script:x"))
                 ids[role] = task.id
                 await store.set_task_status(task.id, TaskStatus.RUNNING)
                 for n in range(200 if role.startswith("old_") else 1):

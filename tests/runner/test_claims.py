@@ -10,6 +10,7 @@ import pytest
 
 from errand.runner.claims import TaskClaims, interrupt_orphans
 from errand.store import Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def exited_pid() -> int:
 
 
 async def running_task(store: Store, status: TaskStatus = TaskStatus.RUNNING) -> str:
-    task = await store.create_task("work", model="script:x")
+    task = await store.create_task("work", spec=TaskSpec(model="script:x"))
     await store.set_task_status(task.id, TaskStatus.RUNNING)
     if status is TaskStatus.WAITING:
         await store.set_task_status(task.id, TaskStatus.WAITING)

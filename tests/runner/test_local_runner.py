@@ -14,6 +14,7 @@ import pytest
 from errand.models import ModelAdapter, ScriptedModel
 from errand.runner import LocalRunner
 from errand.store import Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
 
@@ -61,7 +62,7 @@ async def wait_status(
 async def test_queued_tasks_run_at_most_concurrency_at_a_time(store: Store, tmp_path: Path) -> None:
     runner = LocalRunner(store, concurrency=2, model_factory=scripts(tmp_path, SLOW))
     await runner.start()
-    ids = [(await store.create_task(f"t{i}", model="script:x")).id for i in range(4)]
+    ids = [(await store.create_task(f"t{i}", spec=TaskSpec(model="script:x"))).id for i in range(4)]
     for task_id in ids:
         await runner.submit(task_id)
     peak = 0
@@ -82,8 +83,8 @@ async def test_cancel_running_and_queued(store: Store, tmp_path: Path) -> None:
     ]
     runner = LocalRunner(store, concurrency=1, model_factory=scripts(tmp_path, turns))
     await runner.start()
-    first = (await store.create_task("first", model="script:x")).id
-    second = (await store.create_task("second", model="script:x")).id
+    first = (await store.create_task("first", spec=TaskSpec(model="script:x"))).id
+    second = (await store.create_task("second", spec=TaskSpec(model="script:x"))).id
     await runner.submit(first)
     await wait_status(store, first, TaskStatus.RUNNING)
     assert await runner.cancel(second) is True
@@ -98,7 +99,7 @@ async def test_a_follow_up_reopens_a_finished_task(store: Store, tmp_path: Path)
     turns = [{"text": "First answer."}, {"text": "Second answer, to the follow-up."}]
     runner = LocalRunner(store, model_factory=scripts(tmp_path, turns))
     await runner.start()
-    task_id = (await store.create_task("hello", model="script:x")).id
+    task_id = (await store.create_task("hello", spec=TaskSpec(model="script:x"))).id
     await runner.submit(task_id)
     await wait_status(store, task_id, TaskStatus.COMPLETED)
     await runner.follow_up(task_id, "and then?")
@@ -120,7 +121,7 @@ async def test_a_follow_up_reaches_a_running_task_before_its_next_step(
     ]
     runner = LocalRunner(store, model_factory=scripts(tmp_path, turns))
     await runner.start()
-    task_id = (await store.create_task("hello", model="script:x")).id
+    task_id = (await store.create_task("hello", spec=TaskSpec(model="script:x"))).id
     await runner.submit(task_id)
     await wait_status(store, task_id, TaskStatus.RUNNING)
     # Follow up once the first model turn is over (its tool is running), not before it.
@@ -144,7 +145,7 @@ async def test_shutdown_interrupts_and_resume_continues(store: Store, tmp_path: 
     factory = scripts(tmp_path, turns)
     runner = LocalRunner(store, model_factory=factory)
     await runner.start()
-    task_id = (await store.create_task("long", model="script:x")).id
+    task_id = (await store.create_task("long", spec=TaskSpec(model="script:x"))).id
     await runner.submit(task_id)
     for _ in range(100):
         if "tool.call" in [e.type for e in await store.events(task_id)]:
@@ -161,7 +162,7 @@ async def test_shutdown_interrupts_and_resume_continues(store: Store, tmp_path: 
 
 
 async def test_start_marks_tasks_left_running_interrupted(store: Store, tmp_path: Path) -> None:
-    task_id = (await store.create_task("crashed", model="script:x")).id
+    task_id = (await store.create_task("crashed", spec=TaskSpec(model="script:x"))).id
     await store.set_task_status(task_id, TaskStatus.RUNNING)
     runner = LocalRunner(store, model_factory=scripts(tmp_path, SLOW))
     await runner.start()
@@ -172,7 +173,7 @@ async def test_start_marks_tasks_left_running_interrupted(store: Store, tmp_path
 async def test_an_unknown_model_fails_the_task(store: Store) -> None:
     runner = LocalRunner(store)
     await runner.start()
-    task_id = (await store.create_task("x", model="nosuch:model")).id
+    task_id = (await store.create_task("x", spec=TaskSpec(model="nosuch:model"))).id
     await runner.submit(task_id)
     assert await wait_status(store, task_id, TaskStatus.FAILED) is TaskStatus.FAILED
     await runner.aclose()

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from errand.access import PairingService, PendingPairing, create_token
+from errand.intake import IntakeSettings
 from errand.runner import LocalRunner
 from errand.server.app import build_gateway
 from errand.server.exposure import plan
@@ -21,6 +22,7 @@ from errand.server.running import GatewayServer, bind_socket
 from errand.server.security import SecuritySettings
 from errand.server.sse import StreamSettings
 from errand.store import Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 ADMIN_SECRET = "admin-secret-for-tests-0123456789"
 
@@ -105,8 +107,7 @@ async def live_gateway(
         security=SecuritySettings(
             allowed_hosts=exposure.allowed_hosts, app_origins=exposure.app_origins
         ),
-        default_model=default_model,
-        allow_scripted_models=True,
+        intake=IntakeSettings(default_model=default_model, allow_scripted_models=True),
         streams=stream_settings(),
         admin_secret=ADMIN_SECRET,
         admin_hosts=exposure.admin_hosts,
@@ -159,7 +160,7 @@ async def read_sse(response: httpx.Response) -> AsyncIterator[SseEvent | str]:
 
 
 async def running_task(live: LiveGateway, events: int) -> str:
-    task = await live.store.create_task("stream me", model="script:unused")
+    task = await live.store.create_task("stream me", spec=TaskSpec(model="script:unused"))
     await live.store.set_task_status(task.id, TaskStatus.RUNNING)
     for n in range(events):
         await live.store.append_event(task.id, "message.delta", {"text": f"early {n}"})

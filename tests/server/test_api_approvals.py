@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from errand.store import TaskStatus
+from errand.tasks import TaskSpec
 from server.gateway_harness import LiveGateway, SseEvent, live_gateway, read_sse
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
@@ -59,7 +60,7 @@ async def test_an_approval_is_decided_once_and_only_for_the_digest_shown(live: L
     model = live.script(
         [{"tool_calls": [{"name": "ask_user", "arguments": {"question": "Hold on?"}}]}]
     )
-    task = await live.store.create_task("x", model=model)
+    task = await live.store.create_task("x", spec=TaskSpec(model=model))
     await live.gateway.runner.submit(task.id)
     await live.wait_status(task.id, TaskStatus.WAITING)
     approval = await live.store.create_approval(

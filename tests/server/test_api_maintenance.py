@@ -12,6 +12,7 @@ import pytest
 
 from errand.access import DEVICE_SCOPES, Scope, create_token
 from errand.store import TaskStatus
+from errand.tasks import TaskSpec
 from server.gateway_harness import LiveGateway, live_gateway
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
@@ -27,10 +28,10 @@ async def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
 async def test_only_the_maintenance_scope_prunes_and_unfinished_tasks_stay(
     live: LiveGateway, tmp_path: Path
 ) -> None:
-    done = await live.store.create_task("an old errand", model="script:x")
+    done = await live.store.create_task("an old errand", spec=TaskSpec(model="script:x"))
     await live.store.set_task_status(done.id, TaskStatus.RUNNING)
     await live.store.set_task_status(done.id, TaskStatus.COMPLETED, exit_code=0)
-    running = await live.store.create_task("an old running errand", model="script:x")
+    running = await live.store.create_task("an old running errand", spec=TaskSpec(model="script:x"))
     await live.store.set_task_status(running.id, TaskStatus.RUNNING)
     with sqlite3.connect(tmp_path / "errand.db") as db:
         old = "2020-01-01 00:00:00.000000"

@@ -13,6 +13,7 @@ import pytest
 
 from errand.store import JsonInputObject, TaskStatus
 from errand.store.access_store import AccessStore
+from errand.tasks import TaskSpec
 from server.gateway_harness import LiveGateway, SseEvent, live_gateway, read_sse
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
@@ -187,7 +188,7 @@ async def test_a_screenshot_artifact_is_listed_and_served(
     live: LiveGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
-    task = await live.store.create_task("look", model="script:none")
+    task = await live.store.create_task("look", spec=TaskSpec(model="script:none"))
     shots = tmp_path / "home" / "artifacts" / task.id
     shots.mkdir(parents=True)
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

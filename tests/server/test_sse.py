@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from errand.access import create_token
 from errand.store import TaskStatus
 from errand.store.access_store import AccessStore
+from errand.tasks import TaskSpec
 from server.gateway_harness import (
     LiveGateway,
     SseEvent,
@@ -133,7 +134,7 @@ async def test_revoking_the_token_closes_its_open_stream_within_a_second(
 async def test_the_task_list_stream_starts_with_the_tasks_and_sends_changes(
     live: LiveGateway,
 ) -> None:
-    first = await live.store.create_task("first", model="script:unused")
+    first = await live.store.create_task("first", spec=TaskSpec(model="script:unused"))
     seen: list[dict[str, object]] = []
     async with (
         live.client() as client,

@@ -13,7 +13,6 @@ from errand.store.access import CodeState
 from errand.store.access_store import (
     DeviceLimitReached,
     IdempotencyKeyReused,
-    request_fingerprint,
 )
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
@@ -116,7 +115,7 @@ async def approve(access: AccessStore, code_id: str, device_id: str) -> object:
 
 async def test_idempotency_recall_returns_the_first_answer(store: Store) -> None:
     access = AccessStore(store)
-    fingerprint = request_fingerprint("POST", "/api/v1/tasks", b'{"prompt":"hi"}')
+    fingerprint = "fp-prompt-hi"
     assert await access.recall("dev0", "key1", fingerprint, now=NOW) is None
     stored = await access.remember(
         "dev0", "key1", fingerprint, status=201, body={"id": "t1"}, now=NOW
@@ -130,8 +129,8 @@ async def test_idempotency_recall_returns_the_first_answer(store: Store) -> None
 
 async def test_idempotency_key_reused_with_another_request_is_refused(store: Store) -> None:
     access = AccessStore(store)
-    first = request_fingerprint("POST", "/api/v1/tasks", b'{"prompt":"hi"}')
-    other = request_fingerprint("POST", "/api/v1/tasks", b'{"prompt":"bye"}')
+    first = "fp-prompt-hi"
+    other = "fp-prompt-bye"
     await access.remember("dev0", "key1", first, status=201, body={"id": "t1"}, now=NOW)
     with pytest.raises(IdempotencyKeyReused) as info:
         await access.recall("dev0", "key1", other, now=NOW)
@@ -142,8 +141,8 @@ async def test_idempotency_key_reused_with_another_request_is_refused(store: Sto
 
 async def test_idempotency_keys_expire_after_a_day(store: Store) -> None:
     access = AccessStore(store)
-    first = request_fingerprint("POST", "/x", b"1")
-    other = request_fingerprint("POST", "/x", b"2")
+    first = "fp-1"
+    other = "fp-2"
     await access.remember("dev0", "key1", first, status=202, body=None, now=NOW)
     later = NOW + timedelta(hours=24)
     assert await access.recall("dev0", "key1", other, now=later) is None

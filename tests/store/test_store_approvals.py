@@ -18,13 +18,14 @@ from errand.store import (
     TaskNotFound,
     TaskStatus,
 )
+from errand.tasks import TaskSpec
 
 MODEL = "script:turns.json"
 ACTION = {"tool": "shell", "command": ["rm", "-r", "build"], "cwd": "/sessions/s/mnt/proj"}
 
 
 async def test_requesting_an_approval_stores_it_pending_and_logs_it(store: Store) -> None:
-    task = await store.create_task("needs approval", model=MODEL)
+    task = await store.create_task("needs approval", spec=TaskSpec(model=MODEL))
     approval = await store.create_approval(task.id, tool_call_id="call_1", action=ACTION)
     assert approval.status is ApprovalStatus.PENDING
     assert approval.action == ACTION
@@ -37,7 +38,7 @@ async def test_requesting_an_approval_stores_it_pending_and_logs_it(store: Store
 
 
 async def test_the_digest_ignores_key_order(store: Store) -> None:
-    task = await store.create_task("digest", model=MODEL)
+    task = await store.create_task("digest", spec=TaskSpec(model=MODEL))
     one = await store.create_approval(task.id, tool_call_id="a", action={"x": 1, "y": [2]})
     two = await store.create_approval(task.id, tool_call_id="b", action={"y": [2], "x": 1})
     three = await store.create_approval(task.id, tool_call_id="c", action={"y": [2], "x": 2})
@@ -45,7 +46,7 @@ async def test_the_digest_ignores_key_order(store: Store) -> None:
 
 
 async def test_concurrent_decisions_exactly_one_wins(store: Store) -> None:
-    task = await store.create_task("race", model=MODEL)
+    task = await store.create_task("race", spec=TaskSpec(model=MODEL))
     approval = await store.create_approval(task.id, tool_call_id="call_1", action=ACTION)
 
     async def decide(n: int) -> str:
@@ -67,7 +68,7 @@ async def test_concurrent_decisions_exactly_one_wins(store: Store) -> None:
 
 
 async def test_a_second_decision_is_told_it_was_already_decided(store: Store) -> None:
-    task = await store.create_task("twice", model=MODEL)
+    task = await store.create_task("twice", spec=TaskSpec(model=MODEL))
     approval = await store.create_approval(task.id, tool_call_id="c", action=ACTION)
     await store.decide_approval(approval.id, approve=False, decided_by="phone")
     with pytest.raises(AlreadyDecided) as caught:
@@ -77,7 +78,7 @@ async def test_a_second_decision_is_told_it_was_already_decided(store: Store) ->
 
 
 async def test_a_decision_about_a_different_action_is_refused(store: Store) -> None:
-    task = await store.create_task("bound", model=MODEL)
+    task = await store.create_task("bound", spec=TaskSpec(model=MODEL))
     approval = await store.create_approval(task.id, tool_call_id="c", action=ACTION)
     with pytest.raises(DigestMismatch):
         await store.decide_approval(approval.id, approve=True, decided_by="phone", digest="0" * 64)
@@ -89,7 +90,7 @@ async def test_a_decision_about_a_different_action_is_refused(store: Store) -> N
 
 
 async def test_a_late_decision_finds_the_approval_expired(store: Store) -> None:
-    task = await store.create_task("deadline", model=MODEL)
+    task = await store.create_task("deadline", spec=TaskSpec(model=MODEL))
     past = datetime.now(UTC) - timedelta(seconds=1)
     approval = await store.create_approval(
         task.id, tool_call_id="c", action=ACTION, expires_at=past
@@ -102,7 +103,7 @@ async def test_a_late_decision_finds_the_approval_expired(store: Store) -> None:
 
 
 async def test_sweeping_expires_only_overdue_approvals(store: Store) -> None:
-    task = await store.create_task("sweep", model=MODEL)
+    task = await store.create_task("sweep", spec=TaskSpec(model=MODEL))
     now = datetime.now(UTC)
     overdue = await store.create_approval(
         task.id, tool_call_id="a", action=ACTION, expires_at=now - timedelta(seconds=1)
@@ -118,7 +119,7 @@ async def test_sweeping_expires_only_overdue_approvals(store: Store) -> None:
 
 
 async def test_finishing_a_task_expires_its_pending_approvals(store: Store) -> None:
-    task = await store.create_task("ends", model=MODEL)
+    task = await store.create_task("ends", spec=TaskSpec(model=MODEL))
     await store.set_task_status(task.id, TaskStatus.RUNNING)
     approval = await store.create_approval(task.id, tool_call_id="c", action=ACTION)
     await store.set_task_status(task.id, TaskStatus.CANCELLED)
@@ -126,8 +127,8 @@ async def test_finishing_a_task_expires_its_pending_approvals(store: Store) -> N
 
 
 async def test_listing_filters_by_task_and_status(store: Store) -> None:
-    first = await store.create_task("one", model=MODEL)
-    second = await store.create_task("two", model=MODEL)
+    first = await store.create_task("one", spec=TaskSpec(model=MODEL))
+    second = await store.create_task("two", spec=TaskSpec(model=MODEL))
     a = await store.create_approval(first.id, tool_call_id="a", action=ACTION)
     b = await store.create_approval(second.id, tool_call_id="b", action=ACTION)
     await store.decide_approval(b.id, approve=True, decided_by="cli")
@@ -137,7 +138,7 @@ async def test_listing_filters_by_task_and_status(store: Store) -> None:
 
 
 async def test_unknown_ids_and_bad_input_change_nothing(store: Store) -> None:
-    task = await store.create_task("strict", model=MODEL)
+    task = await store.create_task("strict", spec=TaskSpec(model=MODEL))
     with pytest.raises(ApprovalNotFound):
         await store.decide_approval("missing", approve=True, decided_by="cli")
     with pytest.raises(TaskNotFound):

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from errand.store import StoreConfigError, open_store, resolve_url
 from errand.store.database import connect
+from errand.tasks import TaskSpec
 
 
 def test_default_url_is_errand_db_in_the_data_dir(home: Path) -> None:
@@ -71,7 +72,7 @@ def test_a_password_never_appears_in_the_error() -> None:
 async def test_new_database_file_is_owner_only_in_an_owner_only_dir(home: Path) -> None:
     store = await open_store()
     try:
-        await store.create_task("check permissions", model="script:x.json")
+        await store.create_task("check permissions", spec=TaskSpec(model="script:x.json"))
     finally:
         await store.aclose()
     assert _mode(home / "errand.db") == 0o600

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from errand.store import InvalidPayload, Store, TaskNotFound
+from errand.tasks import TaskSpec
 
 MODEL = "script:turns.json"
 
@@ -15,7 +16,7 @@ MODEL = "script:turns.json"
 async def test_appends_get_the_next_sequence_number_and_come_back_as_written(
     store: Store,
 ) -> None:
-    task = await store.create_task("log", model=MODEL)
+    task = await store.create_task("log", spec=TaskSpec(model=MODEL))
     first = await store.append_event(task.id, "message.delta", {"text": "Hel"})
     second = await store.append_event(task.id, "tool.call", {"name": "read", "args": [1, None]})
     assert (first.seq, second.seq) == (2, 3)
@@ -26,7 +27,7 @@ async def test_appends_get_the_next_sequence_number_and_come_back_as_written(
 
 
 async def test_concurrent_appends_across_tasks_are_gapless_and_unique(store: Store) -> None:
-    tasks = [await store.create_task(f"task {n}", model=MODEL) for n in range(5)]
+    tasks = [await store.create_task(f"task {n}", spec=TaskSpec(model=MODEL)) for n in range(5)]
 
     async def append(n: int) -> None:
         await store.append_event(tasks[n % 5].id, "message.delta", {"n": n})
@@ -41,7 +42,7 @@ async def test_concurrent_appends_across_tasks_are_gapless_and_unique(store: Sto
 
 
 async def test_events_pages_by_sequence_number(store: Store) -> None:
-    task = await store.create_task("paged", model=MODEL)
+    task = await store.create_task("paged", spec=TaskSpec(model=MODEL))
     for n in range(10):
         await store.append_event(task.id, "message.delta", {"n": n})
     page = await store.events(task.id, after_seq=3, limit=4)
@@ -73,7 +74,7 @@ async def test_appending_to_an_unknown_task_raises_and_writes_nothing(store: Sto
 async def test_malformed_events_are_refused_and_the_log_is_unchanged(
     store: Store, event_type: str, payload: object
 ) -> None:
-    task = await store.create_task("strict", model=MODEL)
+    task = await store.create_task("strict", spec=TaskSpec(model=MODEL))
     with pytest.raises(InvalidPayload):
         await store.append_event(task.id, event_type, payload)  # type: ignore[arg-type]
     assert len(await store.events(task.id)) == 1
@@ -81,13 +82,13 @@ async def test_malformed_events_are_refused_and_the_log_is_unchanged(
 
 
 async def test_wait_returns_at_once_when_events_already_exist(store: Store) -> None:
-    task = await store.create_task("ready", model=MODEL)
+    task = await store.create_task("ready", spec=TaskSpec(model=MODEL))
     found = await store.wait_for_events(task.id, after_seq=0, timeout=5)
     assert [event.type for event in found] == ["task.created"]
 
 
 async def test_wait_wakes_when_an_event_is_appended(store: Store) -> None:
-    task = await store.create_task("live", model=MODEL)
+    task = await store.create_task("live", spec=TaskSpec(model=MODEL))
 
     async def append_later() -> None:
         await asyncio.sleep(0.05)
@@ -104,7 +105,7 @@ async def test_wait_wakes_when_an_event_is_appended(store: Store) -> None:
 
 
 async def test_wait_times_out_with_no_events(store: Store) -> None:
-    task = await store.create_task("quiet", model=MODEL)
+    task = await store.create_task("quiet", spec=TaskSpec(model=MODEL))
     started = time.monotonic()
     assert await store.wait_for_events(task.id, after_seq=1, timeout=0.2) == []
     assert 0.15 <= time.monotonic() - started < 2
@@ -116,7 +117,7 @@ async def test_wait_on_an_unknown_task_raises(store: Store) -> None:
 
 
 async def test_many_waiters_all_wake_on_one_append(store: Store) -> None:
-    task = await store.create_task("crowd", model=MODEL)
+    task = await store.create_task("crowd", spec=TaskSpec(model=MODEL))
     waiters = [
         asyncio.create_task(store.wait_for_events(task.id, 1, timeout=5, poll_interval=30))
         for _ in range(20)
@@ -128,23 +129,8 @@ async def test_many_waiters_all_wake_on_one_append(store: Store) -> None:
 
 
 async def test_closing_the_store_ends_waits(store: Store) -> None:
-    task = await store.create_task("closing", model=MODEL)
+    task = await store.create_task("closing", spec=TaskSpec(model=MODEL))
     waiter = asyncio.create_task(store.wait_for_events(task.id, 1, timeout=30, poll_interval=30))
     await asyncio.sleep(0.05)
     await store.aclose()
     assert await asyncio.wait_for(waiter, timeout=5) == []
-
-
-async def test_a_batch_of_events_gets_consecutive_numbers_all_or_nothing(store: Store) -> None:
-    task = await store.create_task("batch", model=MODEL)
-    written = await store.append_events(
-        task.id, [("tool.call", {"name": "ls"}), ("tool.result", {"ok": True})]
-    )
-    assert [(e.seq, e.type) for e in written] == [(2, "tool.call"), (3, "tool.result")]
-    assert await store.events(task.id, after_seq=1) == written
-    with pytest.raises(InvalidPayload):
-        await store.append_events(task.id, [("message", {"a": 1}), ("Bad Type", {})])
-    with pytest.raises(TaskNotFound):
-        await store.append_events("missing", [("message", {"a": 1})])
-    assert (await store.get_task(task.id)).last_seq == 3
-    assert await store.append_events(task.id, []) == []

@@ -12,6 +12,7 @@ import pytest
 
 from errand.server.errors import store_error
 from errand.store import StoreFull, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small disk needs root")
 
@@ -43,7 +44,7 @@ def fill(disk: Path) -> Path:
 async def test_a_full_disk_is_store_full_and_loses_nothing(small_disk: Path) -> None:
     store = await open_store(f"sqlite+aiosqlite:///{small_disk / 'errand.db'}")
     try:
-        task = await store.create_task("write a report", model="script:x")
+        task = await store.create_task("write a report", spec=TaskSpec(model="script:x"))
         await store.set_task_status(task.id, TaskStatus.RUNNING)
         await store.append_event(task.id, "message.delta", {"text": "before"})
         filler = fill(small_disk)

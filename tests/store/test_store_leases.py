@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 
 from errand.store import Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 MODEL = "script:turns.json"
 USER = {"role": "user", "content": "and then?"}
 
 
 async def test_a_claim_takes_the_oldest_queued_task_under_a_lease(store: Store) -> None:
-    first = await store.create_task("first", model=MODEL)
-    await store.create_task("second", model=MODEL)
+    first = await store.create_task("first", spec=TaskSpec(model=MODEL))
+    await store.create_task("second", spec=TaskSpec(model=MODEL))
     claimed = await store.claim_next_task("w1", lease_seconds=30)
     assert claimed is not None and claimed.id == first.id
     assert claimed.status is TaskStatus.RUNNING and claimed.lease_owner == "w1"
@@ -24,13 +25,13 @@ async def test_a_claim_takes_the_oldest_queued_task_under_a_lease(store: Store) 
 
 
 async def test_nothing_queued_means_no_claim(store: Store) -> None:
-    task = await store.create_task("taken", model=MODEL)
+    task = await store.create_task("taken", spec=TaskSpec(model=MODEL))
     await store.set_task_status(task.id, TaskStatus.CANCELLED)
     assert await store.claim_next_task("w1", lease_seconds=30) is None
 
 
 async def test_racing_workers_each_get_different_tasks(store: Store, db_url: str) -> None:
-    created = {(await store.create_task(f"t{n}", model=MODEL)).id for n in range(20)}
+    created = {(await store.create_task(f"t{n}", spec=TaskSpec(model=MODEL))).id for n in range(20)}
     workers = [await open_store(db_url) for _ in range(4)]
     try:
 
@@ -52,9 +53,9 @@ async def test_racing_workers_each_get_different_tasks(store: Store, db_url: str
 
 
 async def test_a_heartbeat_keeps_a_task_and_a_lapsed_lease_frees_it(store: Store) -> None:
-    kept = await store.create_task("kept", model=MODEL)
-    lost = await store.create_task("lost", model=MODEL)
-    leased_alone = await store.create_task("no lease", model=MODEL)
+    kept = await store.create_task("kept", spec=TaskSpec(model=MODEL))
+    lost = await store.create_task("lost", spec=TaskSpec(model=MODEL))
+    leased_alone = await store.create_task("no lease", spec=TaskSpec(model=MODEL))
     await store.claim_next_task("alive", lease_seconds=0.2)
     await store.claim_next_task("dead", lease_seconds=0.2)
     await store.set_task_status(leased_alone.id, TaskStatus.RUNNING)  # an in-process runner's
@@ -74,8 +75,8 @@ async def test_a_heartbeat_keeps_a_task_and_a_lapsed_lease_frees_it(store: Store
 async def test_a_cancel_reaches_the_worker_through_the_log_or_ends_a_waiting_task(
     store: Store,
 ) -> None:
-    running = await store.create_task("running", model=MODEL)
-    queued = await store.create_task("queued", model=MODEL)
+    running = await store.create_task("running", spec=TaskSpec(model=MODEL))
+    queued = await store.create_task("queued", spec=TaskSpec(model=MODEL))
     await store.claim_next_task("w1", lease_seconds=30)
     assert await store.request_cancel(running.id, requested_by="phone") is True
     last = (await store.events(running.id))[-1]
@@ -89,7 +90,7 @@ async def test_a_cancel_reaches_the_worker_through_the_log_or_ends_a_waiting_tas
 async def test_a_follow_up_goes_to_the_running_task_or_reopens_a_finished_one(
     store: Store,
 ) -> None:
-    task = await store.create_task("talk", model=MODEL)
+    task = await store.create_task("talk", spec=TaskSpec(model=MODEL))
     await store.claim_next_task("w1", lease_seconds=30)
     assert await store.request_follow_up(task.id, "and then?", message=USER) is True
     assert (await store.events(task.id))[-1].payload == {"text": "and then?"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from errand.store import StoreConfigError, open_store, resolve_url
 from errand.store.database import connect
 from errand.store.migrate import MIGRATIONS_DIR, current_revision, head_revision
 from errand.store.tables import metadata
+from errand.tasks import TaskSpec
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -66,7 +68,7 @@ async def test_a_fresh_database_is_migrated_to_head_on_open(db_url: str) -> None
 
 async def test_reopening_keeps_data_and_migrates_nothing_again(db_url: str) -> None:
     store = await open_store(db_url)
-    task = await store.create_task("survive reopening", model="script:x.json")
+    task = await store.create_task("survive reopening", spec=TaskSpec(model="script:x.json"))
     await store.aclose()
     for _ in range(2):
         store = await open_store(db_url)
@@ -125,8 +127,46 @@ async def test_a_database_from_a_newer_errand_is_refused_untouched(db_url: str) 
 async def test_two_stores_opening_a_fresh_file_at_once_both_succeed(db_url: str) -> None:
     first, second = await asyncio.gather(open_store(db_url), open_store(db_url))
     try:
-        task = await first.create_task("seen by both", model="script:x.json")
+        task = await first.create_task("seen by both", spec=TaskSpec(model="script:x.json"))
         assert (await second.get_task(task.id)).title == "seen by both"
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_old_tasks_get_typed_specs_from_their_policies(db_url: str, tmp_path: Path) -> None:
+    from alembic import command
+
+    from errand.store.migrate import alembic_config
+    from errand.tasks import GrantOrigin, SourceKind
+
+    database = connect(resolve_url(db_url))
+    try:
+        async with database.writer.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0005"))
+            grant = {"path": str(tmp_path), "mode": "rw", "name": "docs"}
+            network = {"allow_domains": ["example.org"], "deny_domains": [], "allow_cidrs": []}
+            policy = json.dumps({"sandbox": {"folders": [grant], "network": network}})
+            for task_id, source in (("t1", "cli"), ("t2", "phone"), ("t3", "webhook")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO tasks (id, title, prompt, status, model, policy, source,"
+                        " max_steps, created_at, last_seq, message_count) VALUES (:id, 't', 'p',"
+                        " 'completed', 'anthropic:m', :policy, :source, 9,"
+                        " '2025-01-01 00:00:00', 0, 0)"
+                    ),
+                    {"id": task_id, "policy": policy, "source": source},
+                )
+    finally:
+        await database.dispose()
+    store = await open_store(db_url)
+    try:
+        cli, phone, hook = [await store.get_task(t) for t in ("t1", "t2", "t3")]
+    finally:
+        await store.aclose()
+    assert cli.spec.model == "anthropic:m" and cli.spec.max_steps == 9
+    assert cli.spec.network.allow_domains == ("example.org",)
+    (docs,) = cli.spec.folders
+    assert (docs.name, docs.path, docs.origin) == ("docs", str(tmp_path), GrantOrigin.HOST)
+    assert phone.spec.folders[0].origin is GrantOrigin.ALLOWED
+    assert phone.source.kind is SourceKind.PHONE and hook.source.kind is SourceKind.HOOK

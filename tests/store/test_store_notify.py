@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from errand.store import Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 
 MODEL = "script:turns.json"
 NO_POLLING = 60.0
@@ -91,7 +92,7 @@ async def pg_store(database_url: str) -> AsyncIterator[Store]:
 async def test_a_wait_wakes_at_once_on_an_event_another_process_commits(
     pg_store: Store, database_url: str
 ) -> None:
-    task = await pg_store.create_task("across", model=MODEL)
+    task = await pg_store.create_task("across", spec=TaskSpec(model=MODEL))
     writer = await Writer.start(database_url, task.id)
     try:
         waiting = asyncio.ensure_future(
@@ -110,7 +111,7 @@ async def test_a_wait_wakes_at_once_on_an_event_another_process_commits(
 async def test_the_task_list_wait_hears_another_process_change_a_status(
     pg_store: Store, database_url: str
 ) -> None:
-    task = await pg_store.create_task("across", model=MODEL)
+    task = await pg_store.create_task("across", spec=TaskSpec(model=MODEL))
     writer = await Writer.start(database_url, task.id)
     try:
         changed = asyncio.ensure_future(
@@ -129,7 +130,7 @@ async def test_the_task_list_wait_hears_another_process_change_a_status(
 async def test_notifications_resume_after_the_connection_is_cut(
     pg_store: Store, database_url: str
 ) -> None:
-    task = await pg_store.create_task("cut", model=MODEL)
+    task = await pg_store.create_task("cut", spec=TaskSpec(model=MODEL))
     admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         # Cut every other connection to this database, the store's listener among them.
@@ -160,7 +161,7 @@ async def test_sqlite_waits_see_other_processes_within_the_poll_interval(sqlite_
     store = await open_store(sqlite_url)
     try:
         assert not store.notified_across_processes
-        task = await store.create_task("polled", model=MODEL)
+        task = await store.create_task("polled", spec=TaskSpec(model=MODEL))
         writer = await Writer.start(sqlite_url, task.id)
         try:
             waiting = asyncio.ensure_future(

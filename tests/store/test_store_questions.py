@@ -15,12 +15,13 @@ from errand.store import (
     TaskNotFound,
     TaskStatus,
 )
+from errand.tasks import TaskSpec
 
 MODEL = "script:turns.json"
 
 
 async def test_a_question_is_asked_answered_and_logged(store: Store) -> None:
-    task = await store.create_task("ask me", model=MODEL)
+    task = await store.create_task("ask me", spec=TaskSpec(model=MODEL))
     question = await store.create_question(task.id, "Which folder holds the invoices?")
     assert question.status is QuestionStatus.PENDING and question.answer is None
     answered = await store.answer_question(question.id, "~/Documents/bills", answered_by="phone")
@@ -32,7 +33,7 @@ async def test_a_question_is_asked_answered_and_logged(store: Store) -> None:
 
 
 async def test_only_the_first_answer_counts(store: Store) -> None:
-    task = await store.create_task("race", model=MODEL)
+    task = await store.create_task("race", spec=TaskSpec(model=MODEL))
     question = await store.create_question(task.id, "Yes or no?")
 
     async def answer(text: str) -> bool:
@@ -49,7 +50,7 @@ async def test_only_the_first_answer_counts(store: Store) -> None:
 
 
 async def test_ending_a_task_cancels_its_open_questions(store: Store) -> None:
-    task = await store.create_task("ends", model=MODEL)
+    task = await store.create_task("ends", spec=TaskSpec(model=MODEL))
     await store.set_task_status(task.id, TaskStatus.RUNNING)
     question = await store.create_question(task.id, "Still there?")
     await store.set_task_status(task.id, TaskStatus.FAILED, error="gave up")
@@ -59,7 +60,7 @@ async def test_ending_a_task_cancels_its_open_questions(store: Store) -> None:
 
 
 async def test_listing_questions_by_task_and_status(store: Store) -> None:
-    task = await store.create_task("list", model=MODEL)
+    task = await store.create_task("list", spec=TaskSpec(model=MODEL))
     first = await store.create_question(task.id, "one?")
     second = await store.create_question(task.id, "two?")
     await store.answer_question(first.id, "1")
@@ -68,7 +69,7 @@ async def test_listing_questions_by_task_and_status(store: Store) -> None:
 
 
 async def test_bad_question_input_changes_nothing(store: Store) -> None:
-    task = await store.create_task("strict", model=MODEL)
+    task = await store.create_task("strict", spec=TaskSpec(model=MODEL))
     with pytest.raises(TaskNotFound):
         await store.create_question("missing", "hello?")
     with pytest.raises(InvalidPayload):

@@ -5,7 +5,16 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from errand.store import ApprovalStatus, QuestionStatus, TaskStatus, UsageTotals, open_store
+from errand.store import (
+    ApprovalStatus,
+    QuestionStatus,
+    TaskStatus,
+    UsageRecord,
+    UsageTotals,
+    open_store,
+)
+from errand.store.schema import utc_now
+from errand.tasks import NetworkSpec, TaskSpec
 
 MODEL = "openai:test-model"
 
@@ -29,7 +38,8 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 
 async def test_everything_written_survives_closing_and_reopening(db_url: str) -> None:
     store = await open_store(db_url)
-    task = await store.create_task("remember me", model=MODEL, policy={"domains": ["a.example"]})
+    spec = TaskSpec(model=MODEL, network=NetworkSpec(allow_domains=("a.example",)))
+    task = await store.create_task("remember me", spec=spec)
     await store.set_task_status(task.id, TaskStatus.RUNNING)
     for n in range(50):
         await store.append_event(task.id, "message.delta", {"n": n})
@@ -37,7 +47,12 @@ async def test_everything_written_survives_closing_and_reopening(db_url: str) ->
     approval = await store.create_approval(task.id, tool_call_id="c", action={"cmd": "ls"})
     await store.decide_approval(approval.id, approve=True, decided_by="phone")
     question = await store.create_question(task.id, "which one?")
-    await store.record_usage(task.id, model=MODEL, input_tokens=10, output_tokens=5)
+    await store.record_step(
+        task.id,
+        events=[],
+        messages=[],
+        usage=UsageRecord(task.id, MODEL, input_tokens=10, output_tokens=5, at=utc_now()),
+    )
     before_task = await store.get_task(task.id)
     before_events = await store.events(task.id)
     await store.aclose()
@@ -61,7 +76,7 @@ async def test_a_second_process_appending_to_the_same_file_keeps_numbering_gaple
 ) -> None:
     store = await open_store(db_url)
     try:
-        task = await store.create_task("shared", model=MODEL)
+        task = await store.create_task("shared", spec=TaskSpec(model=MODEL))
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from errand.store import InvalidPayload, Store, TaskNotFound, UsageRecord
+from errand.tasks import TaskSpec
 
 
 async def test_a_step_lands_whole(store: Store) -> None:
-    task = await store.create_task("do it", model="script:x")
+    task = await store.create_task("do it", spec=TaskSpec(model="script:x"))
     usage = UsageRecord(task.id, "script:x", 12, 3, datetime.now(UTC))
     records = await store.record_step(
         task.id,
@@ -25,7 +26,7 @@ async def test_a_step_lands_whole(store: Store) -> None:
 
 
 async def test_a_bad_step_changes_nothing(store: Store) -> None:
-    task = await store.create_task("do it", model="script:x")
+    task = await store.create_task("do it", spec=TaskSpec(model="script:x"))
     with pytest.raises(InvalidPayload):
         await store.record_step(
             task.id,
@@ -41,7 +42,7 @@ async def test_a_bad_step_changes_nothing(store: Store) -> None:
 async def test_a_write_whose_caller_is_cancelled_still_lands_whole(store: Store) -> None:
     import asyncio
 
-    task = await store.create_task("do it", model="script:x")
+    task = await store.create_task("do it", spec=TaskSpec(model="script:x"))
 
     async def many() -> None:
         for i in range(200):

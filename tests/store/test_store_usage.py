@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from errand.store import InvalidPayload, Store, TaskNotFound, UsageTotals
+from errand.store import InvalidPayload, Store, TaskNotFound, UsageRecord, UsageTotals
+from errand.store.schema import utc_now
+from errand.tasks import TaskSpec
 
 MODEL = "anthropic:test-model"
 
 
 async def test_usage_is_summed_per_task_and_logged(store: Store) -> None:
-    task = await store.create_task("count", model=MODEL)
-    other = await store.create_task("other", model=MODEL)
+    task = await store.create_task("count", spec=TaskSpec(model=MODEL))
+    other = await store.create_task("other", spec=TaskSpec(model=MODEL))
     assert await store.usage_totals(task.id) == UsageTotals(
         calls=0, input_tokens=0, output_tokens=0
     )
-    await store.record_usage(task.id, model=MODEL, input_tokens=1200, output_tokens=80)
-    await store.record_usage(task.id, model=MODEL, input_tokens=1500, output_tokens=20)
-    await store.record_usage(other.id, model=MODEL, input_tokens=9, output_tokens=9)
+    await _record(store, task.id, 1200, 80)
+    await _record(store, task.id, 1500, 20)
+    await _record(store, other.id, 9, 9)
     assert await store.usage_totals(task.id) == UsageTotals(
         calls=2, input_tokens=2700, output_tokens=100
     )
@@ -26,11 +28,16 @@ async def test_usage_is_summed_per_task_and_logged(store: Store) -> None:
 
 
 async def test_bad_counts_and_unknown_tasks_change_nothing(store: Store) -> None:
-    task = await store.create_task("strict", model=MODEL)
+    task = await store.create_task("strict", spec=TaskSpec(model=MODEL))
     with pytest.raises(InvalidPayload):
-        await store.record_usage(task.id, model=MODEL, input_tokens=-1, output_tokens=0)
+        await _record(store, task.id, -1, 0)
     with pytest.raises(TaskNotFound):
-        await store.record_usage("missing", model=MODEL, input_tokens=1, output_tokens=1)
+        await _record(store, "missing", 1, 1)
     with pytest.raises(TaskNotFound):
         await store.usage_totals("missing")
     assert (await store.usage_totals(task.id)).calls == 0
+
+
+async def _record(store: Store, task_id: str, input_tokens: int, output_tokens: int) -> None:
+    usage = UsageRecord(task_id, MODEL, input_tokens, output_tokens, at=utc_now())
+    await store.record_step(task_id, events=[], messages=[], usage=usage)

@@ -7,8 +7,9 @@ framework. Everything here is the public surface; the modules behind it are priv
 * credentials: :func:`create_token`, :func:`authenticate`, :func:`still_valid`, the
   :class:`Principal` a request acts as and its :class:`Scope` set;
 * pairing: :class:`PairingService` (codes, claims, confirmation, issued devices);
-* allowed folders: :func:`add_folder`, :func:`list_folders`, :func:`remove_folder`, and
-  :func:`grants_for`, which turns a client's folder choices into sandbox grants.
+* allowed folders: :func:`add_folder`, :func:`list_folders`, :func:`remove_folder` (a
+  client's choices become grants in ``errand.intake``, re-checked by
+  ``errand.tasks.recheck_grants``).
 """
 
 from errand.access.credentials import (
@@ -33,9 +34,7 @@ from errand.access.credentials import (
 from errand.access.folders import (
     AllowedFolder,
     FolderError,
-    FolderRequest,
     add_folder,
-    grants_for,
     list_folders,
     remove_folder,
 )
@@ -55,7 +54,6 @@ __all__ = [
     "Clock",
     "CredentialError",
     "FolderError",
-    "FolderRequest",
     "IssuedDevice",
     "IssuedToken",
     "NewCode",
@@ -68,7 +66,6 @@ __all__ = [
     "authenticate",
     "create_token",
     "format_credential",
-    "grants_for",
     "hash_secret",
     "list_folders",
     "new_secret",

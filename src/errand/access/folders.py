@@ -1,23 +1,21 @@
 """The allowed folders: the host folders a task may be given, and nothing else.
 
 The owner adds them on the computer (``errand folders add PATH``); phones and API clients
-only ever name them (``[{"name": "notes", "mode": "ro"}]``) and get ``FolderGrant``s built
-from the stored, resolved path. A client can never name a host path, and never get more
-than the folder's mode allows.
+only ever name them (``[{"name": "notes", "mode": "ro"}]``) and ``errand.intake`` builds
+their grants from the stored, resolved path (re-checked by ``errand.tasks.recheck_grants``
+whenever the task runs again). A client can never name a host path, and never get more than
+the folder's mode allows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from errand.access.credentials import Clock, now_of
-from errand.sandbox.policy import MOUNT_NAME, FolderGrant, FolderMode
+from errand.sandbox.policy import MOUNT_NAME, FolderMode
 from errand.store import AccessStore, Store
 from errand.store.access import AllowedFolderRecord
 from errand.store.access_store import FolderNameTaken
@@ -45,14 +43,6 @@ class AllowedFolder:
     name: str
     path: Path
     mode: FolderMode
-
-
-@dataclass(frozen=True, slots=True)
-class FolderRequest:
-    """A client's choice: an allowed folder by name, and the mode it wants."""
-
-    name: str
-    mode: FolderMode = FolderMode.READ_ONLY
 
 
 async def add_folder(
@@ -97,46 +87,14 @@ async def list_folders(store: Store) -> list[AllowedFolder]:
 
 
 async def remove_folder(store: Store, name: str) -> None:
-    """Stop allowing the folder ``name`` (tasks already running keep their grants).
+    """Stop allowing the folder ``name``; older tasks lose it the next time they start, get
+    a message or have a file served (``errand.tasks.recheck_grants``).
 
     Raises:
         FolderError: ``unknown_folder``.
     """
     if not await AccessStore(store).remove_folder(name):
         raise FolderError("unknown_folder", f"no allowed folder is named {name!r}")
-
-
-async def grants_for(store: Store, requests: Sequence[FolderRequest]) -> list[FolderGrant]:
-    """Turn a client's folder choices into grants on the stored host paths.
-
-    Raises:
-        FolderError: ``unknown_folder`` (not allowed, or named twice),
-            ``folder_mode_not_allowed`` (more than the folder's mode), or
-            ``folder_unavailable`` (its host folder is gone).
-    """
-    allowed = {folder.name: folder for folder in await list_folders(store)}
-    grants: list[FolderGrant] = []
-    seen: set[str] = set()
-    for request in requests:
-        folder = allowed.get(request.name)
-        if folder is None:
-            raise FolderError("unknown_folder", f"no allowed folder is named {request.name!r}")
-        if request.name in seen:
-            raise FolderError("unknown_folder", f"folder {request.name!r} is named twice")
-        seen.add(request.name)
-        wanted = _mode(request.mode)
-        if _RANK[wanted] > _RANK[folder.mode]:
-            raise FolderError(
-                "folder_mode_not_allowed",
-                f"folder {folder.name!r} is allowed {folder.mode.value} only, not {wanted.value}",
-            )
-        try:
-            grants.append(FolderGrant(path=folder.path, mode=wanted, name=folder.name))
-        except ValidationError as exc:
-            raise FolderError(
-                "folder_unavailable", f"folder {folder.name!r} is missing on the computer"
-            ) from exc
-    return grants
 
 
 def _existing_dir(path: Path) -> Path:

@@ -16,11 +16,6 @@ from errand.agent.approvals import (
 )
 from errand.agent.asking import Responder, TaskUser
 from errand.agent.loop import (
-    EXIT_CANCELLED,
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_SANDBOX,
-    EXIT_TIMEOUT,
     TaskOptions,
     TaskOutcome,
     run_task,
@@ -35,11 +30,6 @@ from errand.agent.toolsets import (
 from errand.agent.transcript import load_transcript, message_from_json, message_to_json
 
 __all__ = [
-    "EXIT_CANCELLED",
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "EXIT_SANDBOX",
-    "EXIT_TIMEOUT",
     "ApprovalAnswer",
     "ApprovalPolicy",
     "Approver",

@@ -15,17 +15,17 @@ from errand.config import data_dir
 from errand.events import McpServerChanged, NetworkDecided, event_item
 from errand.mcp import McpConfig, ServerHealth, approval_rules
 from errand.sandbox import NetworkDecision
-from errand.sandbox.policy import SandboxPolicy
 from errand.store import Store
+from errand.tasks import TaskSpec
 from errand.tools import Toolset
 
 
-def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> TaskOptions:
+def options_from_config(config: Mapping[str, Any], spec: TaskSpec | None = None) -> TaskOptions:
     """Read ``[approvals]``, ``[skills] trusted = ["/path", ...]`` (folders whose
-    ``.agents/skills`` may be loaded when they are granted), ``[browser] enabled = true``
-    (every task gets the browser; screenshots go to the data directory's ``artifacts``) and
-    ``[folders.NAME] review = true`` (folders whose changes are held for review; NAME is the
-    folder's name).
+    ``.agents/skills`` may be loaded when they are granted to ``spec``'s task),
+    ``[browser] enabled = true`` (every task gets the browser; screenshots go to the data
+    directory's ``artifacts``) and ``[folders.NAME] review = true`` (folders whose changes are
+    held for review; NAME is the folder's name).
 
     Raises:
         ValueError: a malformed table, in one sentence.
@@ -36,7 +36,8 @@ def options_from_config(config: Mapping[str, Any], policy: SandboxPolicy) -> Tas
     if not isinstance(trusted_raw, list) or not all(isinstance(p, str) for p in trusted_raw):
         raise ValueError("skills.trusted must be a list of folder paths")
     trusted_paths = {Path(p).expanduser().resolve() for p in trusted_raw}
-    trusted = frozenset(g.name for g in policy.folders if g.path in trusted_paths)
+    granted = spec.folders if spec is not None else ()
+    trusted = frozenset(g.name for g in granted if Path(g.path).resolve() in trusted_paths)
     folders = config.get("folders", {})
     if not isinstance(folders, Mapping):
         raise ValueError("[folders] must be a table of folder names, e.g. [folders.taxes]")

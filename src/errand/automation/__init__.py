@@ -13,7 +13,6 @@ Every run and every hook delivery starts its task through intake; nothing here c
 task any other way.
 """
 
-from errand.automation._intake import Intake
 from errand.automation.hooks import REFUSED_BODY, REFUSED_STATUS, HookAnswer, Hooks, NewHook
 from errand.automation.outbox import RETRY_DELAYS, Deliverer
 from errand.automation.scheduler import Scheduler, TickReport
@@ -35,6 +34,7 @@ from errand.automation.timing import (
     system_clock,
 )
 from errand.automation.webhooks import SUBSCRIBABLE, NewEndpoint, Webhooks
+from errand.intake import Intake
 
 __all__ = [
     "REFUSED_BODY",

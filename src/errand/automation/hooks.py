@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 
 from standardwebhooks.webhooks import Webhook
 
-from errand.automation._intake import Attachment, Intake, IntakeError, TaskSource
 from errand.automation.schedules import MAX_PROMPT_CHARS, AutomationError, check_name
 from errand.automation.template import TaskTemplate
 from errand.automation.timing import Clock, system_clock
+from errand.intake import Intake, IntakeError
 from errand.store import AutomationStore, HookRecord, NameTaken, Store
+from errand.tasks import Attachment, SourceKind, TaskSource
 
 REFUSED_STATUS = 401
 REFUSED_BODY = {
@@ -177,13 +178,12 @@ class Hooks:
         attachment = Attachment(
             name=PAYLOAD_NAME + (".json" if media_type == "application/json" else ".txt"),
             media_type=media_type or "application/octet-stream",
-            content=body.decode("utf-8", errors="replace"),
-            untrusted=True,
+            text=body.decode("utf-8", errors="replace"),
         )
         template = TaskTemplate.from_json(hook.request)
         request = template.request(
             hook.prompt_template,
-            source=TaskSource(kind="hook", ref=f"hook:{hook.name}:{message_id}"),
+            source=TaskSource(kind=SourceKind.HOOK, ref=f"hook:{hook.name}:{message_id}"),
             attachments=[attachment],
         )
         try:

@@ -28,11 +28,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from errand.automation._intake import Intake, IntakeError, TaskSource
 from errand.automation.schedules import timing_of
 from errand.automation.template import TaskTemplate
 from errand.automation.timing import Clock, system_clock
 from errand.events import BudgetExceeded, event_item
+from errand.intake import Intake, IntakeError
 from errand.store import (
     RUN_REF_PREFIX,
     Advance,
@@ -46,6 +46,7 @@ from errand.store import (
     StoreError,
     TaskRecord,
 )
+from errand.tasks import SourceKind, TaskSource
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class Scheduler:
         template = TaskTemplate.from_json(schedule.request)
         request = template.request(
             schedule.prompt,
-            source=TaskSource(kind="schedule", ref=run_ref(run.id)),
+            source=TaskSource(kind=SourceKind.SCHEDULE, ref=run_ref(run.id)),
             title=f"{schedule.name}: {_first_line(schedule.prompt)}"[:200],
         )
         try:
@@ -251,8 +252,7 @@ def run_ref(run_id: str) -> str:
 
 def source_ref_of(task: TaskRecord) -> str | None:
     """The source ref a task was submitted with."""
-    ref = task.policy.get("source_ref")
-    return ref if isinstance(ref, str) else None
+    return task.source.ref
 
 
 def _skip_reason(schedule: ScheduleRecord, on_time: bool) -> str:

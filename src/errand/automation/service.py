@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from errand.automation._intake import Intake
 from errand.automation.hooks import Hooks
 from errand.automation.outbox import Deliverer
 from errand.automation.scheduler import Cancel, Scheduler
 from errand.automation.schedules import Schedules
 from errand.automation.timing import Clock, system_clock
 from errand.automation.webhooks import Webhooks
+from errand.intake import Intake
 from errand.store import Store
 
 

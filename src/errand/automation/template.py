@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from errand.automation._intake import Attachment, FolderChoice, TaskRequest, TaskSource
+from errand.intake import FolderChoice, TaskRequest
+from errand.sandbox import FolderMode
 from errand.store import JsonObject, JsonValue
+from errand.tasks import Attachment, TaskSource
 
 MAX_FOLDERS = 20
 MAX_DOMAINS = 100
@@ -42,14 +44,14 @@ class TaskTemplate:
             name, _, mode = option.rpartition(":") if ":" in option else (option, "", "ro")
             if mode not in ("ro", "rw") or not name:
                 raise TemplateError(f"{option!r}: name a folder as NAME, NAME:ro or NAME:rw")
-            choices.append(FolderChoice(name=name, mode="rw" if mode == "rw" else "ro"))
+            choices.append(FolderChoice(name=name, mode=FolderMode(mode)))
         if len(choices) > MAX_FOLDERS or len(allow_domains) > MAX_DOMAINS:
             raise TemplateError(f"at most {MAX_FOLDERS} folders and {MAX_DOMAINS} domains")
         return cls(tuple(choices), tuple(d.strip() for d in allow_domains if d.strip()), model)
 
     def to_json(self) -> JsonObject:
         return {
-            "folders": [{"name": f.name, "mode": f.mode} for f in self.folders],
+            "folders": [{"name": f.name, "mode": f.mode.value} for f in self.folders],
             "allow_domains": list(self.allow_domains),
             "model": self.model,
         }
@@ -61,7 +63,8 @@ class TaskTemplate:
         for item in raw_folders if isinstance(raw_folders, list) else []:
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 rw = item.get("mode") == "rw"
-                folders.append(FolderChoice(name=str(item["name"]), mode="rw" if rw else "ro"))
+                mode = FolderMode.READ_WRITE if rw else FolderMode.READ_ONLY
+                folders.append(FolderChoice(name=str(item["name"]), mode=mode))
         raw_domains = value.get("allow_domains")
         domains = (
             [d for d in raw_domains if isinstance(d, str)] if isinstance(raw_domains, list) else []

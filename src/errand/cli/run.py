@@ -3,35 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from errand.config import ConfigError, config_path, load_config
-from errand.sandbox.policy import PolicyError, SandboxPolicy, policy_from_request
+from errand.config import ConfigError, load_config
+from errand.sandbox.policy import FolderGrant, PolicyError
+from errand.tasks import ExitCode
 
 if TYPE_CHECKING:
     from errand.agent import TaskOptions
+    from errand.intake import IntakeSettings, TaskRequest
     from errand.mcp import McpConfig
     from errand.store import ApprovalRecord, QuestionRecord, Store
 
 # The model SDKs, the agent and the store are imported inside the command: `errand --help`
 # and `errand sandbox exec` should not pay for them.
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
-EXIT_CANCELLED = 130
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-NO_MODEL = (
-    "No model is configured: pass --model PROVIDER:MODEL (for example "
-    "anthropic:claude-sonnet-4-5, openai:gpt-4.1 or openai-compat:llama3.2 for a local Ollama), "
-    'or set model = "..." in errand.toml or ERRAND_MODEL.'
-)
 
 
 def run(
@@ -70,58 +63,48 @@ def run(
     no_mcp: Annotated[bool, typer.Option("--no-mcp", help="Use no MCP server.")] = False,
 ) -> None:
     """Run TASK with the agent; exits 0 done, 1 failed, 124 timed out, 130 cancelled."""
-    from errand.agent import with_browser
     from errand.agent.settings import options_from_config
     from errand.browser import BrowserUnavailable, chromium_path
-    from errand.config import data_dir
+    from errand.intake import IntakeSettings, TaskRequest
     from errand.mcp import McpConfigError, mcp_config
-    from errand.models import UnknownProvider, resolve_model
+    from errand.tasks import SourceKind, TaskSource
 
     try:
         config = load_config()
         servers = mcp_config(config)
         chosen = [] if no_mcp else mcp
         servers.select(chosen)
-        policy = policy_from_request(
-            config.get("sandbox", {}),
-            folders=folder or [],
-            allow_domains=allow_domain or [],
-            config_file=config_path(),
-        )
-        base_options = options_from_config(config, policy)
+        settings = IntakeSettings.from_config(config)
+        host_folders = [FolderGrant.parse(spec) for spec in folder or []]
+        options_from_config(config)  # a malformed [approvals] is a usage error, before anything
     except (PolicyError, ConfigError, McpConfigError, ValueError) as exc:
         err.print(f"errand: {exc}", markup=False)
-        raise typer.Exit(EXIT_USAGE) from exc
-    spec = model or os.environ.get("ERRAND_MODEL") or _str(config.get("model"))
-    if not spec:
-        err.print(f"errand: {NO_MODEL}", markup=False)
-        raise typer.Exit(EXIT_FAILED)
-    try:
-        resolve_model(spec)
-    except UnknownProvider as exc:
-        err.print(f"errand: {exc}", markup=False)
-        raise typer.Exit(EXIT_USAGE) from exc
-    options = replace(
-        base_options,
-        max_steps=max_steps or base_options.max_steps,
+        raise typer.Exit(ExitCode.USAGE) from exc
+    request = TaskRequest(
+        prompt=task,
+        host_folders=host_folders,
+        allow_domains=allow_domain or [],
+        model=model,
+        max_steps=max_steps,
         timeout=timeout,
-        auto_approve=yes,
+        source=TaskSource(kind=SourceKind.CLI),
+        toolsets=(["browser"] if browser else []) + [f"mcp:{name}" for name in chosen or []],
     )
     if browser:
         try:
             chromium_path()
         except BrowserUnavailable as exc:
             err.print(f"errand: {exc}", markup=False)
-            raise typer.Exit(EXIT_USAGE) from exc
-        options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
+            raise typer.Exit(ExitCode.USAGE) from exc
     interactive = sys.stdin.isatty() and not yes
     try:
         code = asyncio.run(
             _run(
-                task,
-                policy,
-                spec,
-                options,
+                request,
+                settings,
+                config,
+                yes=yes,
+                browser=browser,
                 as_json=as_json,
                 interactive=interactive,
                 servers=servers,
@@ -130,24 +113,27 @@ def run(
         )
     except KeyboardInterrupt:
         err.print("errand: cancelled", markup=False)
-        code = EXIT_CANCELLED
+        code = ExitCode.CANCELLED
     raise typer.Exit(code)
 
 
 async def _run(
-    prompt: str,
-    policy: SandboxPolicy,
-    spec: str,
-    options: TaskOptions,
+    request: TaskRequest,
+    settings: IntakeSettings,
+    config: Mapping[str, Any],
     *,
+    yes: bool,
+    browser: bool,
     as_json: bool,
     interactive: bool,
     servers: McpConfig,
     chosen: list[str] | None,
 ) -> int:
-    from errand.agent import run_task
-    from errand.agent.settings import with_mcp_servers
+    from errand.agent import run_task, with_browser
+    from errand.agent.settings import options_from_config, with_mcp_servers
     from errand.cli.render import EventPrinter, follow
+    from errand.config import data_dir
+    from errand.intake import Intake, IntakeError
     from errand.models import resolve_model
     from errand.runner.claims import TaskClaims, interrupt_orphans
     from errand.store import TaskStatus, open_store
@@ -156,14 +142,16 @@ async def _run(
     claims = TaskClaims()
     try:
         await interrupt_orphans(store, claims)
+        try:
+            task = await Intake(store, config=settings).submit(request)
+        except IntakeError as exc:
+            err.print(f"errand: {exc.message}", markup=False)
+            return ExitCode.FAILED if exc.code == "no_model" else ExitCode.USAGE
+        options: TaskOptions = replace(options_from_config(config, task.spec), auto_approve=yes)
+        if browser:
+            options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
         # Servers the owner named must start; the default (all of them) reports failures.
         options = with_mcp_servers(options, servers, chosen, store=store, required=bool(chosen))
-        task = await store.create_task(
-            prompt,
-            model=spec,
-            policy={"sandbox": policy.model_dump(mode="json")},
-            max_steps=options.max_steps,
-        )
         if not as_json:
             err.print(f"[dim]task {task.id}[/]")
         printer = None if as_json else EventPrinter()
@@ -173,7 +161,7 @@ async def _run(
         claims.claim(task.id)
         try:
             outcome = await run_task(
-                store, task.id, resolve_model(spec), options=options, responder=responder
+                store, task.id, resolve_model(task.model), options=options, responder=responder
             )
         finally:
             claims.release(task.id)
@@ -223,7 +211,3 @@ async def read_line(prompt: str) -> str:
     from errand.cli.terminal import terminal
 
     return await terminal().ask(prompt)
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None

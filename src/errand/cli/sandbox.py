@@ -22,13 +22,12 @@ from errand.sandbox import (
     Verdict,
 )
 from errand.sandbox.policy import policy_from_request
+from errand.tasks import ExitCode
 
 app = typer.Typer(
     help="Run commands in the sandbox and check that it works here.", no_args_is_help=True
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-EXIT_USAGE = 2
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
@@ -80,7 +79,7 @@ def exec(
         )
     except (PolicyError, ConfigError) as exc:
         err.print(f"errand: {exc}", markup=False)
-        raise typer.Exit(EXIT_USAGE) from exc
+        raise typer.Exit(ExitCode.USAGE) from exc
     try:
         result = asyncio.run(_run(policy, command, stream=not as_json))
     except SandboxUnavailable as exc:

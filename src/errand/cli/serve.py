@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     # Imported where used: other commands must not pay for the agent and the store.
     from errand.access import PendingPairing
     from errand.agent import TaskOptions
+    from errand.intake import IntakeSettings
     from errand.mcp import McpConfig
-    from errand.sandbox import SandboxPolicy
     from errand.store import TaskRecord
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -71,7 +71,6 @@ def serve(
     except ConfigError as exc:
         err.print(f"errand: {exc}", markup=False)
         raise typer.Exit(2) from exc
-    model = os.environ.get("ERRAND_MODEL") or _str(config.get("model"))
     try:
         settings = _settings_from(config)
     except ValueError as exc:
@@ -93,7 +92,6 @@ def serve(
                 tailscale=tailscale,
                 concurrency=concurrency,
                 no_runner=no_runner,
-                model=model,
                 settings=settings,
             )
         )
@@ -111,7 +109,6 @@ async def _serve(
     tailscale: bool,
     concurrency: int,
     no_runner: bool,
-    model: str | None,
     settings: _Settings,
 ) -> int:
     from errand.access import PairingService
@@ -176,13 +173,11 @@ async def _serve(
         security=SecuritySettings(
             allowed_hosts=exposure.allowed_hosts, app_origins=exposure.app_origins
         ),
-        default_model=model,
-        allow_scripted_models=bool(model and model.startswith("script:")),
+        intake=settings.intake,
         streams=streams,
         admin_secret=admin_secret,
         admin_hosts=exposure.admin_hosts,
         exposed=exposure.exposed,
-        base_policy=settings.base_policy,
         mcp=settings.mcp,
     )
     runner: TaskRunner = (
@@ -279,40 +274,25 @@ def _write_server_file(path: Path, url: str, admin_secret: str) -> None:
 
 @dataclass(frozen=True)
 class _Settings:
-    """What ``errand.toml`` says about tasks the gateway runs."""
+    """What ``errand.toml`` says about tasks the gateway starts and runs."""
 
     config: Mapping[str, Any]
-    base_policy: SandboxPolicy
+    intake: IntakeSettings
     mcp: McpConfig
 
     def options_for(self, task: TaskRecord) -> TaskOptions:
         """The task's options: approvals, and trusted skill folders among its grants."""
         from errand.agent.settings import options_from_config
-        from errand.sandbox import PolicyError, SandboxPolicy
 
-        stored = task.policy.get("sandbox")
-        try:
-            policy = SandboxPolicy.build(**stored) if isinstance(stored, dict) else SandboxPolicy()
-        except PolicyError:
-            policy = self.base_policy  # the loop reports the broken policy itself
-        return options_from_config(self.config, policy)
+        return options_from_config(self.config, task.spec)
 
 
 def _settings_from(config: Mapping[str, Any]) -> _Settings:
     """Raises ValueError (PolicyError included) for a malformed table, in one sentence."""
     from errand.agent.settings import options_from_config
+    from errand.intake import IntakeSettings
     from errand.mcp import mcp_config
-    from errand.sandbox import SandboxPolicy
 
-    table = config.get("sandbox", {})
-    if not isinstance(table, dict):
-        raise ValueError("[sandbox] must be a table")
-    base = SandboxPolicy.from_toml(
-        {k: v for k, v in table.items() if k != "folders"}, base=Path(".")
-    )
-    options_from_config(config, base)  # refuse a malformed [approvals] now, not per task
-    return _Settings(config=config, base_policy=base, mcp=mcp_config(config))
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    intake = IntakeSettings.from_config(config)
+    options_from_config(config)  # refuse a malformed [approvals] now, not per task
+    return _Settings(config=config, intake=intake, mcp=mcp_config(config))

@@ -31,6 +31,7 @@ from errand.sandbox.policy import (
     NetworkPolicy,
     PolicyError,
     SandboxPolicy,
+    mount_path,
 )
 from errand.sandbox.session import (
     EXIT_SANDBOX_UNAVAILABLE,
@@ -71,6 +72,7 @@ __all__ = [
     "SandboxUnavailable",
     "Verdict",
     "folder_gone",
+    "mount_path",
     "open_layers",
     "process_start_time",
     "refusal_reason",

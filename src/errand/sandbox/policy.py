@@ -169,12 +169,12 @@ class SandboxPolicy(_Frozen):
 
     def mount_point(self, grant: FolderGrant) -> str:
         """The path at which a granted folder appears inside the sandbox."""
-        return f"{self.home}/mnt/{grant.name}"
+        return mount_path(self.session, grant.name)
 
     @property
     def home(self) -> str:
         """The session's home directory inside the sandbox."""
-        return f"/sessions/{self.session}"
+        return session_home(self.session)
 
     @property
     def workdir(self) -> str:
@@ -208,6 +208,16 @@ class SandboxPolicy(_Frozen):
             folders.append(entry)
         fields["folders"] = folders
         return cls.build(**fields)
+
+
+def session_home(session: str) -> str:
+    """The session's home directory inside the sandbox: ``/sessions/<session>``."""
+    return f"/sessions/{session}"
+
+
+def mount_path(session: str, name: str) -> str:
+    """Where the granted folder ``name`` appears inside the sandbox of ``session``."""
+    return f"{session_home(session)}/mnt/{name}"
 
 
 def _first_message(exc: ValidationError) -> str:

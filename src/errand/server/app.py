@@ -18,7 +18,8 @@ from starlette.staticfiles import StaticFiles
 
 import errand
 from errand.access import PairingService
-from errand.automation import Automation, Intake
+from errand.automation import Automation
+from errand.intake import Intake
 from errand.runner import TaskRunner
 from errand.server import (
     routes_approvals,
@@ -58,11 +59,13 @@ def build_gateway(
 
     views = TaskViews(store)
     watcher = TaskListWatcher(store=store, view=views, settings=config.streams)
+    intake = Intake(store, config=config.intake, wake=runner.submit)
     if automation is None:
         automation = build_automation(store, runner, config)
     return Gateway(
         store=store,
         runner=runner,
+        intake=intake,
         pairing=pairing,
         config=config,
         watcher=watcher,
@@ -73,7 +76,7 @@ def build_gateway(
 
 def build_automation(store: Store, runner: TaskRunner, config: GatewayConfig) -> Automation:
     """Schedules, hooks and webhooks whose tasks go through intake to ``runner``."""
-    intake = Intake(store, wake=runner.submit, default_model=config.default_model)
+    intake = Intake(store, config=config.intake, wake=runner.submit)
     return Automation(store, intake, cancel=runner.cancel, base_url=config.base_url)
 
 

@@ -19,9 +19,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from errand.access import PairingService, Principal, Scope, authenticate, still_valid
 from errand.automation import Automation
+from errand.intake import Intake, IntakeSettings
 from errand.mcp import McpConfig
 from errand.runner import TaskRunner
-from errand.sandbox import SandboxPolicy
 from errand.server.errors import ApiError
 from errand.server.security import SecuritySettings
 from errand.server.sse import StreamSettings, TaskListWatcher
@@ -33,24 +33,20 @@ from errand.store import ApprovalRecord, QuestionRecord, Store, TaskRecord
 class GatewayConfig:
     """How this gateway was started.
 
-    ``base_url`` is where phones reach it (the QR link's base). ``default_model`` answers
-    tasks created without one. ``allow_scripted_models`` lets clients name ``script:PATH``
-    models, which read a host file: only for a gateway whose own default is scripted
-    (demos and tests). ``admin_secret`` guards the local admin call ``errand pair`` makes.
+    ``base_url`` is where phones reach it (the QR link's base). ``intake`` says what new
+    tasks get (default model, network rules and limits from ``errand.toml``, whether clients
+    may name scripted models). ``admin_secret`` guards the local admin call ``errand pair``
+    makes.
     """
 
     base_url: str
     security: SecuritySettings
-    default_model: str | None = None
-    allow_scripted_models: bool = False
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
     streams: StreamSettings = field(default_factory=StreamSettings)
     admin_secret: str | None = None
     admin_hosts: frozenset[str] = frozenset()
     web_dir: Path | None = None
     exposed: bool = False
-    base_policy: SandboxPolicy = field(default_factory=SandboxPolicy)
-    """Limits and network rules from ``errand.toml`` every task starts from (its folders
-    are not used: remote clients choose among the allowed folders only)."""
     mcp: McpConfig = field(default_factory=McpConfig)
     """The configured MCP servers (tasks use only those they name)."""
 
@@ -61,6 +57,7 @@ class Gateway:
 
     store: Store
     runner: TaskRunner
+    intake: Intake
     pairing: PairingService
     config: GatewayConfig
     watcher: TaskListWatcher

@@ -168,7 +168,7 @@ async def create_schedule(
     if (
         body.model
         and body.model.lower().startswith("script:")
-        and not gateway.config.allow_scripted_models
+        and not gateway.intake.config.allow_scripted_models
     ):
         raise ApiError(400, "unknown_model", "Scripted models are only for local testing.")
     try:
@@ -328,7 +328,7 @@ def _schedule(view: ScheduleView) -> ScheduleOut:
         runs_started=record.runs,
         notify=record.notify,
         token_budget=record.token_budget,
-        folders=[FolderChoice(name=f.name, mode=f.mode) for f in view.template.folders],
+        folders=[FolderChoice(name=f.name, mode=f.mode.value) for f in view.template.folders],
         allow_domains=list(view.template.allow_domains),
         model=view.template.model,
         last_run=_run(view.last_run) if view.last_run else None,

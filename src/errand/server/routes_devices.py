@@ -110,7 +110,7 @@ async def list_models(gateway: GatewayDep, principal: TasksRead) -> ModelList:
             configured=bool(os.environ.get(_KEYS[p.name])) if p.name in _KEYS else True,
         )
         for p in known_providers()
-        if p.name != "script" or gateway.config.allow_scripted_models
+        if p.name != "script" or gateway.intake.config.allow_scripted_models
     ]
-    default = gateway.config.default_model or os.environ.get("ERRAND_MODEL") or None
+    default = gateway.intake.config.default_model
     return ModelList(default=default, providers=providers)

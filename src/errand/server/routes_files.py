@@ -21,12 +21,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from errand.access import list_folders
 from errand.config import data_dir
 from errand.events import ToolResulted
 from errand.sandbox import GrantedRoot, PathRefused
 from errand.server.errors import ApiError
 from errand.server.gateway import Gateway, GatewayDep, TasksRead
 from errand.store import TaskRecord
+from errand.tasks import recheck_grants
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 
@@ -60,7 +62,7 @@ async def list_files(task_id: str, gateway: GatewayDep, principal: TasksRead) ->
     """Files the task wrote that still exist, in the order it first wrote them."""
     task = await gateway.store.get_task(task_id)
     paths = await _written_paths(gateway, task_id)
-    mounts = _mounts(task)
+    mounts = await _mounts(gateway, task)
     return FileList(files=await asyncio.to_thread(_stat_all, paths, mounts))
 
 
@@ -79,7 +81,7 @@ async def download_file(
     task = await gateway.store.get_task(task_id)
     if path not in await _written_paths(gateway, task_id):
         raise ApiError(404, "file_not_found", "This task did not write that file.")
-    located = _locate(path, _mounts(task))
+    located = _locate(path, await _mounts(gateway, task))
     if located is None:
         raise ApiError(404, "file_not_found", "That file is not in one of the task's folders.")
     mount, rel = located
@@ -115,21 +117,17 @@ async def _written_paths(gateway: Gateway, task_id: str) -> list[str]:
     return list(seen)
 
 
-def _mounts(task: TaskRecord) -> list[_Mount]:
-    # Screenshots and other artifacts Errand itself saved for the task, reported as
-    # ``/artifacts/NAME`` (see errand.browser); then the task's granted folders.
+async def _mounts(gateway: Gateway, task: TaskRecord) -> list[_Mount]:
+    """Where the task's files may be read now: artifacts Errand itself saved for the task
+    (``/artifacts/NAME``, see errand.browser), then its folders re-checked against the
+    allowed folders, so a folder removed or narrowed since the task ran serves nothing."""
     mounts = [_Mount("artifacts", data_dir() / "artifacts" / task.id, ARTIFACTS_PREFIX)]
+    allowed = await list_folders(gateway.store)
+    spec, _ = recheck_grants(task.spec, allowed)
     # The agent runs each task in a sandbox session named after the task.
-    sandbox = task.policy.get("sandbox")
-    if not isinstance(sandbox, dict):
-        return mounts
-    grants = sandbox.get("folders")
-    for grant in grants if isinstance(grants, list) else []:
-        if not isinstance(grant, dict):
-            continue
-        name, host = grant.get("name"), grant.get("path")
-        if isinstance(name, str) and isinstance(host, str):
-            mounts.append(_Mount(name, Path(host), f"/sessions/{task.id}/mnt/{name}/"))
+    mounts += [
+        _Mount(g.name, Path(g.path), spec.mount_path(task.id, g.name) + "/") for g in spec.folders
+    ]
     return mounts
 
 

@@ -1,54 +1,43 @@
 """Task routes: create, list, read, cancel, follow up, resume (docs/api.md "Tasks").
 
-A new task's folders are chosen by name among those the computer's owner allows, never by
-host path, with at most the allowed mode; its domains and model are validated the same way
-the CLI validates them. Only then is it stored ``queued`` and handed to the runner, so a
-refused request changes nothing.
+A new task goes through :class:`errand.intake.Intake` like every other: its folders are
+chosen by name among those the computer's owner allows, never by host path, with at most the
+allowed mode; its domains and model are validated as for the CLI. Only then is it stored
+``queued`` and handed to the runner, so a refused request changes nothing.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from errand.access import FolderError, FolderRequest, Principal, grants_for
-from errand.models import InvalidScript, UnknownProvider, resolve_model
-from errand.sandbox import FolderMode, NetworkPolicy, SandboxPolicy
+from errand.access import Principal
+from errand.intake import MAX_PROMPT_CHARS, FolderChoice, IntakeError, TaskRequest
+from errand.sandbox import FolderMode
 from errand.server.errors import ApiError
-from errand.server.gateway import (
-    Gateway,
-    GatewayDep,
-    TasksRead,
-    TasksWrite,
-)
+from errand.server.gateway import GatewayDep, TasksRead, TasksWrite
 from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.server.task_views import TaskView
-from errand.store import (
-    TaskSource,
-    TaskStatus,
-)
+from errand.tasks import SourceKind, TaskSource, TaskStatus
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], route_class=IdempotentRoute)
 _idempotent = [Depends(idempotent)]
-
-MAX_PROMPT_CHARS = 100_000
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class FolderChoice(_Strict):
+class FolderPick(_Strict):
     name: str = Field(min_length=1, max_length=128)
     mode: Literal["ro", "rw"] = "ro"
 
 
 class TaskCreate(_Strict):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    folders: list[FolderChoice] = Field(default_factory=list, max_length=20)
+    folders: list[FolderPick] = Field(default_factory=list, max_length=20)
     allow_domains: list[str] = Field(default_factory=list, max_length=100)
     model: str | None = Field(default=None, min_length=3, max_length=200)
     review: bool = False
@@ -67,15 +56,18 @@ class TaskPage(BaseModel):
 @router.post("/tasks", status_code=201, response_model=TaskView, dependencies=_idempotent)
 async def create_task(body: TaskCreate, gateway: GatewayDep, principal: TasksWrite) -> TaskView:
     """Start a task: stored ``queued`` and handed to the runner."""
-    policy = await _policy_for(gateway, body)
-    model = _model_for(gateway, body.model)
-    task = await gateway.store.create_task(
-        body.prompt,
-        model=model,
+    request = TaskRequest(
+        prompt=body.prompt,
+        folders=[FolderChoice(choice.name, FolderMode(choice.mode)) for choice in body.folders],
+        allow_domains=body.allow_domains,
+        model=body.model,
         source=_source_of(principal),
-        policy={"sandbox": policy.model_dump(mode="json"), "review": body.review},
+        review=body.review,
     )
-    await gateway.runner.submit(task.id)
+    try:
+        task = await gateway.intake.submit(request)
+    except IntakeError as exc:
+        raise ApiError(400, exc.code, exc.message) from exc
     return (await gateway.views([task]))[0]
 
 
@@ -136,49 +128,6 @@ async def resume_task(task_id: str, gateway: GatewayDep, principal: TasksWrite) 
     return (await gateway.views([await gateway.store.get_task(task_id)]))[0]
 
 
-async def _policy_for(gateway: Gateway, body: TaskCreate) -> SandboxPolicy:
-    """The task's sandbox policy: the allowed folders chosen by name, the configured limits
-    and network rules widened by the requested domains. Raises ApiError (400) otherwise."""
-    requests = [FolderRequest(choice.name, FolderMode(choice.mode)) for choice in body.folders]
-    try:
-        grants = await grants_for(gateway.store, requests)
-    except FolderError as exc:
-        raise ApiError(400, exc.code, exc.message) from exc
-    base = gateway.config.base_policy
-    try:
-        network = NetworkPolicy(
-            allow_domains=(*base.network.allow_domains, *body.allow_domains),
-            deny_domains=base.network.deny_domains,
-            allow_cidrs=base.network.allow_cidrs,
-        )
-    except ValidationError as exc:
-        raise ApiError(400, "invalid_domain", _first_error(exc)) from exc
-    try:
-        return SandboxPolicy(folders=tuple(grants), network=network, limits=base.limits)
-    except ValidationError as exc:  # e.g. two allowed folders, one inside the other
-        raise ApiError(400, "invalid_folder", _first_error(exc)) from exc
-
-
-def _model_for(gateway: Gateway, requested: str | None) -> str:
-    spec = requested or gateway.config.default_model or os.environ.get("ERRAND_MODEL")
-    if not spec:
-        raise ApiError(
-            400, "no_model", "No model is configured on the computer; name one in the request."
-        )
-    if spec.strip().lower().startswith("script:") and not gateway.config.allow_scripted_models:
-        raise ApiError(400, "unknown_model", "Scripted models are only for local testing.")
-    try:
-        resolve_model(spec)
-    except (UnknownProvider, InvalidScript) as exc:
-        raise ApiError(400, "unknown_model", str(exc)) from exc
-    return spec
-
-
 def _source_of(principal: Principal) -> TaskSource:
-    return TaskSource.PHONE if principal.kind == "device" else TaskSource.API
-
-
-def _first_error(exc: ValidationError) -> str:
-    problems = exc.errors()
-    message = str(problems[0].get("msg", "")) if problems else ""
-    return message.removeprefix("Value error, ") or "An allowed folder cannot be used now."
+    kind = SourceKind.PHONE if principal.kind == "device" else SourceKind.API
+    return TaskSource(kind=kind, ref=principal.id)

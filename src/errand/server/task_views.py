@@ -11,14 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from errand.store import (
-    ApprovalStatus,
-    QuestionStatus,
-    Store,
-    TaskRecord,
-    TaskSource,
-    TaskStatus,
-)
+from errand.store import ApprovalStatus, QuestionStatus, Store, TaskRecord
+from errand.tasks import SourceKind, TaskStatus
 
 
 class FolderView(BaseModel):
@@ -39,7 +33,7 @@ class TaskView(BaseModel):
     prompt: str
     status: TaskStatus
     model: str
-    source: TaskSource
+    source: SourceKind
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -89,7 +83,7 @@ class TaskViews:
                     prompt=task.prompt,
                     status=task.status,
                     model=task.model,
-                    source=task.source,
+                    source=task.source.kind,
                     created_at=task.created_at.isoformat(),
                     started_at=task.started_at.isoformat() if task.started_at else None,
                     finished_at=task.finished_at.isoformat() if task.finished_at else None,
@@ -120,16 +114,7 @@ class TaskViews:
 
 
 def _policy_summary(task: TaskRecord) -> tuple[list[FolderView], list[str]]:
-    """Folder names and modes and allowed domains from the stored policy (never host paths)."""
-    sandbox = task.policy.get("sandbox")
-    if not isinstance(sandbox, dict):
-        return [], []
-    folders: list[FolderView] = []
-    grants = sandbox.get("folders")
-    for grant in grants if isinstance(grants, list) else []:
-        if isinstance(grant, dict) and isinstance(grant.get("name"), str):
-            mode: Literal["ro", "rw"] = "rw" if grant.get("mode") == "rw" else "ro"
-            folders.append(FolderView(name=str(grant["name"]), mode=mode))
-    network = sandbox.get("network")
-    domains = network.get("allow_domains") if isinstance(network, dict) else None
-    return folders, [d for d in domains if isinstance(d, str)] if isinstance(domains, list) else []
+    """Folder names and modes and allowed domains from the task's spec (never host paths)."""
+    spec = task.spec
+    folders = [FolderView(name=g.name, mode=g.mode.value) for g in spec.folders]
+    return folders, list(spec.network.allow_domains)

@@ -12,7 +12,6 @@ callers pass SHA-256 hashes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -539,12 +538,6 @@ class AccessStore:
         if row.fingerprint != fingerprint:
             raise IdempotencyKeyReused()
         return StoredResponse(status=row.status, body=_decode(row.body))
-
-
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    """What an idempotency key is bound to: SHA-256 of the method, path and body's hash."""
-    body_hash = hashlib.sha256(body).hexdigest()
-    return hashlib.sha256(f"{method.upper()} {path} {body_hash}".encode()).hexdigest()
 
 
 def _decode(text: str) -> JsonValue:

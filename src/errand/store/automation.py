@@ -581,5 +581,4 @@ async def _summary(conn: AsyncConnection, record: TaskRecord) -> str | None:
 
 def _source_ref(record: TaskRecord) -> str | None:
     """The source ref the task was submitted with, if any."""
-    ref = record.policy.get("source_ref")
-    return ref if isinstance(ref, str) else None
+    return record.source.ref

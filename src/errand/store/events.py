@@ -45,7 +45,7 @@ STORE_WRITTEN_TYPES = {
     "approval.decided": "decide_approval",
     "question.asked": "create_question",
     "question.answered": "answer_question",
-    "usage": "record_usage",
+    "usage": "record_step",
     "task.cancel_requested": "request_cancel",
     "task.follow_up": "request_follow_up",
 }

@@ -1,7 +1,7 @@
 """The typed values the store takes and returns.
 
 Rows never leave the store as mappings: each table has a frozen record here. JSON columns
-(policies, event payloads, approval actions, transcript messages) come back as fresh
+(event payloads, approval actions, transcript messages) come back as fresh
 ``JsonObject`` values decoded for that call, so a caller may keep or change them freely.
 """
 
@@ -14,6 +14,9 @@ from enum import StrEnum
 from typing import TypeAlias
 
 from errand.events import TaskEvent, UnknownEvent, parse_event
+from errand.tasks import ALLOWED_TRANSITIONS, TaskSource, TaskSpec, TaskStatus
+
+__all__ = ["ALLOWED_TRANSITIONS", "TaskSource", "TaskStatus"]  # re-exported for the store
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 """A decoded JSON value, as the store returns it."""
@@ -26,66 +29,6 @@ JsonInput: TypeAlias = (
 """A JSON value as callers may pass it (any sequence or mapping; read-only views welcome)."""
 
 JsonInputObject: TypeAlias = Mapping[str, JsonInput]
-
-
-class TaskStatus(StrEnum):
-    """Where a task is in its life. ``completed``, ``failed`` and ``cancelled`` are final."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    WAITING = "waiting"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
-
-ALLOWED_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.QUEUED: frozenset({TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
-    TaskStatus.RUNNING: frozenset(
-        {
-            TaskStatus.WAITING,
-            TaskStatus.COMPLETED,
-            TaskStatus.FAILED,
-            TaskStatus.CANCELLED,
-            TaskStatus.INTERRUPTED,
-        }
-    ),
-    TaskStatus.WAITING: frozenset(
-        {
-            TaskStatus.RUNNING,
-            TaskStatus.COMPLETED,
-            TaskStatus.FAILED,
-            TaskStatus.CANCELLED,
-            TaskStatus.INTERRUPTED,
-        }
-    ),
-    # An interrupted task resumes from its transcript: back to the queue or straight to a worker.
-    TaskStatus.INTERRUPTED: frozenset(
-        {TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED}
-    ),
-    # A follow-up message from the user reopens a finished task: back to the queue.
-    TaskStatus.COMPLETED: frozenset({TaskStatus.QUEUED}),
-    TaskStatus.FAILED: frozenset({TaskStatus.QUEUED}),
-    TaskStatus.CANCELLED: frozenset({TaskStatus.QUEUED}),
-}
-"""Which status each status may move to; anything else raises ``InvalidTransition``."""
-
-
-class TaskSource(StrEnum):
-    """The entry point a task came in through."""
-
-    CLI = "cli"
-    API = "api"
-    PHONE = "phone"
-    SCHEDULE = "schedule"
-    WEBHOOK = "webhook"
 
 
 class ApprovalStatus(StrEnum):
@@ -103,7 +46,8 @@ class QuestionStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TaskRecord:
-    """One task. ``last_seq`` is the sequence number of its newest event (0 before any).
+    """One task. ``last_seq`` is the sequence number of its newest event (0 before any);
+    ``spec`` is the typed task (model, folders, network, limits, source), parsed once here.
 
     ``lease_owner`` names the worker holding a running or waiting task it claimed, and
     ``lease_expires_at`` when that claim runs out unless the worker's heartbeat renews it.
@@ -113,10 +57,7 @@ class TaskRecord:
     title: str
     prompt: str
     status: TaskStatus
-    model: str
-    policy: JsonObject
-    source: TaskSource
-    max_steps: int | None
+    spec: TaskSpec
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -125,6 +66,15 @@ class TaskRecord:
     last_seq: int
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+
+    @property
+    def model(self) -> str:
+        """``PROVIDER:MODEL``."""
+        return self.spec.model
+
+    @property
+    def source(self) -> TaskSource:
+        return self.spec.source
 
 
 @dataclass(frozen=True, slots=True)

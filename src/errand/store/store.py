@@ -74,18 +74,17 @@ from errand.store.records import (
     ApprovalRecord,
     ApprovalStatus,
     EventRecord,
-    JsonInput,
     JsonInputObject,
     JsonObject,
     QuestionRecord,
     QuestionStatus,
     TaskRecord,
-    TaskSource,
     TaskStatus,
     UsageRecord,
     UsageTotals,
 )
 from errand.store.schema import digest_of, encode_json, require_count, require_object, utc_now
+from errand.tasks import TaskSpec
 
 MAX_PAGE = 1000
 """The most rows one listing call returns."""
@@ -94,7 +93,6 @@ TITLE_LENGTH = 80
 DEFAULT_POLL_INTERVAL_S = 1.0
 LISTENING_POLL_INTERVAL_S = 10.0
 """How often waits re-read anyway while PostgreSQL notifications arrive (a safety net only)."""
-INTERRUPTED_REASON = "Errand stopped while the task was running; it can be resumed"
 LEASE_LOST_REASON = "The worker running this task stopped answering; it can be resumed"
 
 
@@ -198,52 +196,31 @@ class Store:
 
     @_finish_writes
     async def create_task(
-        self,
-        prompt: str,
-        *,
-        model: str,
-        policy: JsonInputObject | None = None,
-        source: TaskSource = TaskSource.CLI,
-        title: str | None = None,
-        max_steps: int | None = None,
+        self, prompt: str, *, spec: TaskSpec, title: str | None = None
     ) -> TaskRecord:
         """Store a new ``queued`` task; its log starts with ``task.created`` (seq 1).
 
-        ``model`` is ``PROVIDER:MODEL``; ``policy`` is the sandbox policy as JSON; ``title``
-        defaults to the prompt's first line, shortened.
+        ``spec`` is the typed task (``errand.intake`` builds it); ``title`` defaults to the
+        prompt's first line, shortened.
 
         Raises:
-            InvalidPayload: empty prompt, malformed model name, over-long title, a policy
-                that is not a JSON object, or ``max_steps`` below 1.
+            InvalidPayload: empty prompt or an over-long title.
         """
         if not prompt.strip():
             raise InvalidPayload("the task needs a request: prompt is empty")
-        provider, colon, name = model.partition(":")
-        if not (provider and colon and name) or len(model) > 200:
-            raise InvalidPayload(f"model {model!r} must be named PROVIDER:MODEL")
         if title is not None and not 0 < len(title) <= 200:
             raise InvalidPayload("title must be 1 to 200 characters")
-        if max_steps is not None and require_count(max_steps, what="max_steps") < 1:
-            raise InvalidPayload("max_steps must be at least 1")
-        policy_json = require_object(policy if policy is not None else {}, what="policy")
         title = title or _title_from(prompt)
-        source = TaskSource(source)
         task_id, now = new_id(), utc_now()
         created = encode_json(
-            TaskCreated(title=title, prompt=prompt, model=model, source=source.value).payload(),
+            TaskCreated(
+                title=title, prompt=prompt, model=spec.model, source=spec.source.kind.value
+            ).payload(),
             what="task",
         )
         async with self._write() as conn:
             await tasks.insert(
-                conn,
-                task_id=task_id,
-                title=title,
-                prompt=prompt,
-                model=model,
-                policy_json=policy_json,
-                source=source,
-                max_steps=max_steps,
-                now=now,
+                conn, task_id=task_id, title=title, prompt=prompt, spec=spec, now=now
             )
             await events.append(conn, task_id, "task.created", created, now)
             record = await tasks.get(conn, task_id)
@@ -317,31 +294,6 @@ class Store:
             )
         self._notifier.publish(task_id, task_list=True)
         return record
-
-    @_finish_writes
-    async def mark_interrupted_on_startup(self) -> list[str]:
-        """Mark every ``running`` or ``waiting`` task ``interrupted``; return their ids.
-
-        Call once, at startup, from the process that runs tasks (before it starts any): no
-        worker survived the previous process, so those statuses are stale. Each change is
-        logged as ``task.status`` with a ``reason``.
-        """
-        now = utc_now()
-        async with self._write() as conn:
-            stale = await tasks.unfinished_ids(conn)
-            for task_id in stale:
-                await self._transition(
-                    conn,
-                    task_id,
-                    TaskStatus.INTERRUPTED,
-                    error=None,
-                    exit_code=None,
-                    reason=INTERRUPTED_REASON,
-                    now=now,
-                )
-        for task_id in stale:
-            self._notifier.publish(task_id, task_list=True)
-        return list(stale)
 
     # -- workers: leases, and requests for the worker holding a task ------------------------
 
@@ -534,30 +486,6 @@ class Store:
             record = await events.append(conn, task_id, type, payload_json, utc_now())
         self._notifier.publish(task_id)
         return record
-
-    @_finish_writes
-    async def append_events(
-        self, task_id: str, items: Sequence[tuple[str, JsonInputObject]]
-    ) -> list[EventRecord]:
-        """Append several events at once, with consecutive numbers, in one transaction.
-
-        For a step that produces several events together this costs about as much as one
-        ``append_event``. All or nothing: one malformed item and none is written.
-
-        Raises:
-            TaskNotFound: no such task.
-            InvalidPayload: a type or payload is malformed.
-        """
-        encoded: list[tuple[str, str]] = []
-        for event_type, payload in items:
-            events.check_type(event_type)
-            encoded.append((event_type, require_object(payload, what="payload")))
-        if not encoded:
-            return []
-        async with self._write() as conn:
-            records = await events.append_many(conn, task_id, encoded, utc_now())
-        self._notifier.publish(task_id)
-        return records
 
     async def events(
         self, task_id: str, *, after_seq: int = 0, limit: int = MAX_EVENTS_PAGE
@@ -888,47 +816,16 @@ class Store:
             )
             encoded.append((logged.type, encode_json(logged.payload(), what="usage")))
         async with self._write() as conn:
+            # Events first: allocating their numbers raises TaskNotFound for a missing task.
+            records = await _events.append_many(conn, task_id, encoded, now) if encoded else []
             if encoded_messages:
                 await transcript.append(conn, task_id, encoded_messages, now)
             if usage is not None:
                 await _usage.insert(conn, usage)
-            records = await _events.append_many(conn, task_id, encoded, now) if encoded else []
         self._notifier.publish(task_id)
         return records
 
     # -- usage -----------------------------------------------------------------------------
-
-    @_finish_writes
-    async def record_usage(
-        self, task_id: str, *, model: str, input_tokens: int, output_tokens: int
-    ) -> UsageRecord:
-        """Record one model call's tokens; logs ``usage``.
-
-        Raises:
-            TaskNotFound: no such task.
-            InvalidPayload: negative or non-integer counts.
-        """
-        if not model or len(model) > 200:
-            raise InvalidPayload("model must be 1 to 200 characters")
-        record = UsageRecord(
-            task_id=task_id,
-            model=model,
-            input_tokens=require_count(input_tokens, what="input_tokens"),
-            output_tokens=require_count(output_tokens, what="output_tokens"),
-            at=utc_now(),
-        )
-        logged: dict[str, JsonInput] = {
-            "model": model,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-        }
-        async with self._write() as conn:
-            await events.append(
-                conn, task_id, "usage", encode_json(logged, what="usage"), record.at
-            )
-            await usage.insert(conn, record)
-        self._notifier.publish(task_id)
-        return record
 
     async def usage_totals(self, task_id: str) -> UsageTotals:
         """Tokens summed over the task's model calls.

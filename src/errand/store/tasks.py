@@ -28,8 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from errand.store.errors import InvalidTransition, TaskNotFound
-from errand.store.records import ALLOWED_TRANSITIONS, TaskRecord, TaskSource, TaskStatus
-from errand.store.schema import UtcDateTime, decode_object, metadata
+from errand.store.records import ALLOWED_TRANSITIONS, TaskRecord, TaskStatus
+from errand.store.schema import UtcDateTime, metadata
+from errand.tasks import TaskSpec
 
 tasks = Table(
     "tasks",
@@ -38,10 +39,12 @@ tasks = Table(
     Column("title", String(200), nullable=False),
     Column("prompt", Text, nullable=False),
     Column("status", String(16), nullable=False),
+    # ``model`` and ``source`` copy the spec's, for listing and filtering without parsing it.
     Column("model", String(200), nullable=False),
-    Column("policy", Text, nullable=False),
     Column("source", String(16), nullable=False),
-    Column("max_steps", Integer, nullable=True),
+    Column("spec", Text, nullable=False),
+    # What the user should look at in a finished task (a JSON list of short sentences).
+    Column("attention", Text, nullable=False, server_default="[]"),
     Column("created_at", UtcDateTime, nullable=False),
     Column("started_at", UtcDateTime, nullable=True),
     Column("finished_at", UtcDateTime, nullable=True),
@@ -67,10 +70,7 @@ def to_record(row: Row[tuple[object, ...]]) -> TaskRecord:
         title=m["title"],
         prompt=m["prompt"],
         status=TaskStatus(m["status"]),
-        model=m["model"],
-        policy=decode_object(m["policy"]),
-        source=TaskSource(m["source"]),
-        max_steps=m["max_steps"],
+        spec=TaskSpec.parse(m["spec"]),
         created_at=m["created_at"],
         started_at=m["started_at"],
         finished_at=m["finished_at"],
@@ -88,10 +88,7 @@ async def insert(
     task_id: str,
     title: str,
     prompt: str,
-    model: str,
-    policy_json: str,
-    source: TaskSource,
-    max_steps: int | None,
+    spec: TaskSpec,
     now: datetime,
 ) -> None:
     """Add a queued task with an empty log and transcript."""
@@ -101,10 +98,9 @@ async def insert(
             title=title,
             prompt=prompt,
             status=TaskStatus.QUEUED.value,
-            model=model,
-            policy=policy_json,
-            source=source.value,
-            max_steps=max_steps,
+            model=spec.model,
+            source=spec.source.kind.value,
+            spec=spec.to_json(),
             created_at=now,
             last_seq=0,
             message_count=0,
@@ -227,16 +223,6 @@ async def status_for_update(conn: AsyncConnection, task_id: str) -> TaskStatus:
     if row is None:
         raise TaskNotFound(task_id)
     return TaskStatus(row[0])
-
-
-async def unfinished_ids(conn: AsyncConnection) -> Sequence[str]:
-    """Ids of tasks a worker should be attached to (running or waiting), oldest first."""
-    rows = await conn.execute(
-        select(tasks.c.id)
-        .where(tasks.c.status.in_([status.value for status in UNFINISHED]))
-        .order_by(tasks.c.id)
-    )
-    return [row[0] for row in rows]
 
 
 async def next_seq(conn: AsyncConnection, task_id: str, count: int = 1) -> int:
