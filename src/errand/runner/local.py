@@ -18,9 +18,12 @@ from dataclasses import replace
 from errand.agent import Responder, TaskOptions, message_to_json, run_task
 from errand.models import ModelAdapter, resolve_model, user_text
 from errand.runner.claims import TaskClaims, interrupt_orphans
-from errand.store import InvalidTransition, Store, TaskRecord, TaskStatus
+from errand.store import InvalidTransition, Store, StoreFull, TaskRecord, TaskStatus
 
 log = logging.getLogger(__name__)
+
+FULL_DISK_RETRY_S = 1.0
+FULL_DISK_RETRY_MAX_S = 30.0
 
 _IDLE_POLL_SECONDS = 2.0
 _SHUTDOWN_SECONDS = 10.0
@@ -108,6 +111,9 @@ class LocalRunner:
         if workers:
             await asyncio.wait(workers, timeout=_SHUTDOWN_SECONDS)
 
+    async def _fail_when_space_returns(self, task_id: str) -> None:
+        await _fail_when_space_returns_impl(self.store, task_id, lambda: self._closing)
+
     async def _reopen(self, task_id: str, texts: list[str]) -> None:
         """Give a task that is not running the user's messages and queue it again."""
         task = await self.store.get_task(task_id)
@@ -161,6 +167,9 @@ class LocalRunner:
             )
         except asyncio.CancelledError:
             pass
+        except StoreFull:
+            log.error("task %s stopped: the disk is full", task.id)
+            await self._fail_when_space_returns(task.id)
         except Exception:
             log.exception("task %s failed unexpectedly", task.id)
             with contextlib.suppress(Exception):
@@ -178,6 +187,30 @@ class LocalRunner:
                 with contextlib.suppress(Exception):
                     await self._reopen(task.id, left)
             self._wake.set()
+
+
+async def _fail_when_space_returns_impl(
+    store: Store, task_id: str, closing: Callable[[], bool]
+) -> None:
+    """Record the task failed as soon as the store can write again. If Errand stops first the
+    task stays ``running`` with no worker, and is marked interrupted (resumable) like any
+    task whose runner went away."""
+    delay = FULL_DISK_RETRY_S
+    while not closing():
+        try:
+            await store.set_task_status(
+                task_id,
+                TaskStatus.FAILED,
+                error="The disk was full, so Errand could not record the task's progress; "
+                "free some space and start it again",
+                exit_code=1,
+            )
+            return
+        except StoreFull:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, FULL_DISK_RETRY_MAX_S)
+        except Exception:  # already final (cancelled meanwhile), or the store is closing
+            return
 
 
 def _with_hooks(options: TaskOptions, inbox: list[str], closing: Callable[[], bool]) -> TaskOptions:

@@ -1,0 +1,100 @@
+"""A task whose command ends while the disk is full does not stay ``running`` for ever: the
+runner records it failed, with a sentence, as soon as space returns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from errand.models import ModelAdapter, ScriptedModel
+from errand.runner import LocalRunner
+from errand.sandbox import SandboxPolicy
+from errand.store import TaskStatus, open_store
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and sandboxes need root")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+async def wait_for(check: object, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_task_stuck_on_a_full_disk_fails_cleanly_when_space_returns(
+    small_disk: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    work = tmp_path / "work"
+    work.mkdir()
+    script = tmp_path / "script.json"
+    command = "touch started && while [ ! -e go ]; do sleep 0.05; done; yes output | head -c 200000"
+    turns = [
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": command}}]},
+        {"text": "Done."},
+    ]
+    script.write_text(json.dumps({"turns": turns}), encoding="utf-8")
+
+    def model(spec: str) -> ModelAdapter:
+        return ScriptedModel.from_file(script)
+
+    store = await open_store(f"sqlite+aiosqlite:///{small_disk / 'errand.db'}")
+    runner = LocalRunner(store, concurrency=1, model_factory=model)
+    await runner.start()
+    try:
+        policy = SandboxPolicy.build(folders=[{"path": str(work), "mode": "rw", "name": "work"}])
+        task = await store.create_task(
+            "fill the log", model="script:x", policy={"sandbox": policy.model_dump(mode="json")}
+        )
+        await runner.submit(task.id)
+
+        async def started() -> bool:
+            return (work / "started").exists()
+
+        await wait_for(started)
+        filler = small_disk / "filler"
+        with filler.open("wb") as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 65536)
+                    fh.flush()
+            except OSError:
+                pass
+        (work / "go").touch()
+
+        async def stuck_on_the_full_disk() -> bool:
+            return any("the disk is full" in r.getMessage() for r in caplog.records)
+
+        await wait_for(stuck_on_the_full_disk)
+        assert (await store.get_task(task.id)).status is TaskStatus.RUNNING
+        filler.unlink()
+
+        async def failed() -> bool:
+            return (await store.get_task(task.id)).status is TaskStatus.FAILED
+
+        await wait_for(failed)
+        record = await store.get_task(task.id)
+        assert record.error is not None and "disk was full" in record.error
+    finally:
+        await runner.aclose()
+        await store.aclose()
