@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import pytest
 
 from errand.agent import ApprovalAnswer, ApprovalPolicy, Approving, Verdict
-from errand.agent.approvals import NOT_ANSWERED
 from errand.models import ToolCall
 from errand.sandbox import Sandbox, SandboxPolicy
 from errand.tools import Action, ActionKind, ToolContext, ToolDef, ToolOutput
@@ -85,7 +84,8 @@ async def test_an_approved_call_runs_after_the_user_said_yes(ctx: ToolContext) -
         ),
         (
             ApprovalAnswer.EXPIRED,
-            NOT_ANSWERED.format(tool="open_page", summary="open example.org"),
+            "The user did not answer in time about this open_page call (open example.org), so "
+            "it did not run. Do not retry it; find another way or ask the user.",
         ),
     ],
 )

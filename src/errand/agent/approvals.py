@@ -106,7 +106,10 @@ NOT_APPROVED = (
     "The user did not approve this {tool} call ({summary}). Do not retry it; find another way "
     "or ask the user."
 )
-NOT_ANSWERED = NOT_APPROVED
+NOT_ANSWERED = (
+    "The user did not answer in time about this {tool} call ({summary}), so it did not run. "
+    "Do not retry it; find another way or ask the user."
+)
 """What the model is told when an approval expired unanswered (the one place to change it)."""
 
 
