@@ -14,8 +14,9 @@ import pytest
 
 from errand.models import ModelAdapter, ScriptedModel
 from errand.runner import LocalRunner
-from errand.sandbox import SandboxPolicy
+from errand.sandbox import FolderMode
 from errand.store import TaskStatus, open_store
+from errand.tasks import FolderGrantSpec, GrantOrigin, TaskSpec
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and sandboxes need root")
 
@@ -62,9 +63,11 @@ async def test_a_task_stuck_on_a_full_disk_fails_cleanly_when_space_returns(
     runner = LocalRunner(store, concurrency=1, model_factory=model)
     await runner.start()
     try:
-        policy = SandboxPolicy.build(folders=[{"path": str(work), "mode": "rw", "name": "work"}])
+        grant = FolderGrantSpec(
+            name="work", path=str(work), mode=FolderMode.READ_WRITE, origin=GrantOrigin.HOST
+        )
         task = await store.create_task(
-            "fill the log", model="script:x", policy={"sandbox": policy.model_dump(mode="json")}
+            "fill the log", spec=TaskSpec(model="script:x", folders=(grant,))
         )
         await runner.submit(task.id)
 
