@@ -49,7 +49,7 @@ async def test_a_task_stuck_on_a_full_disk_fails_cleanly_when_space_returns(
     work = tmp_path / "work"
     work.mkdir()
     script = tmp_path / "script.json"
-    command = "touch started && while [ ! -e go ]; do sleep 0.05; done; yes output | head -c 200000"
+    command = "while [ ! -e go ]; do sleep 0.05; done; yes output | head -c 200000"
     turns = [
         {"tool_calls": [{"name": "run_shell", "arguments": {"command": command}}]},
         {"text": "Done."},
@@ -66,15 +66,14 @@ async def test_a_task_stuck_on_a_full_disk_fails_cleanly_when_space_returns(
         grant = FolderGrantSpec(
             name="work", path=str(work), mode=FolderMode.READ_WRITE, origin=GrantOrigin.HOST
         )
-        task = await store.create_task(
-            "fill the log", spec=TaskSpec(model="script:x", folders=(grant,))
-        )
+        spec = TaskSpec(model="script:x", folders=(grant,))
+        task = await store.create_task("fill the log", spec=spec)
         await runner.submit(task.id)
 
-        async def started() -> bool:
-            return (work / "started").exists()
+        async def command_started() -> bool:
+            return any(e.type == "tool.call" for e in await store.events(task.id))
 
-        await wait_for(started)
+        await wait_for(command_started)
         filler = small_disk / "filler"
         with filler.open("wb") as fh:
             try:
