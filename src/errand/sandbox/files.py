@@ -117,8 +117,12 @@ class GrantedRoot:
     Close it (or use it as a context manager) to release the directory fd.
     """
 
-    def __init__(self, path: Path, *, writable: bool) -> None:
+    def __init__(self, path: Path, *, writable: bool, errand_own: bool = False) -> None:
         """Open the root directory.
+
+        ``errand_own`` says the root is a directory Errand keeps itself (a task's saved
+        artifacts, served by the gateway, never granted to a task): it may lie inside Errand's
+        data directory. Every other root refuses Errand's own directories.
 
         Raises:
             SandboxUnavailable: the kernel has no ``openat2`` (Linux 5.6 or newer is needed).
@@ -127,10 +131,13 @@ class GrantedRoot:
         self.path = path
         self.writable = writable
         real = Path(os.path.realpath(path))
-        try:
-            self._hidden = tuple(real / c.rel for c in covers_for(real) if c.hide)
-        except GrantRefused as exc:
-            raise PathRefused(f"{exc}; file tools cannot use it") from None
+        if errand_own:
+            self._hidden: tuple[Path, ...] = ()
+        else:
+            try:
+                self._hidden = tuple(real / c.rel for c in covers_for(real) if c.hide)
+            except GrantRefused as exc:
+                raise PathRefused(f"{exc}; file tools cannot use it") from None
         self._fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.close(_openat2(self._fd, ".", os.O_PATH | os.O_DIRECTORY, _READ_RESOLVE))

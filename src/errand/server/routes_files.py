@@ -55,6 +55,7 @@ class _Mount:
     name: str
     host_path: Path
     prefix: str  # the folder's path inside the sandbox, with a trailing slash
+    errand_own: bool = False  # a directory Errand keeps itself (artifacts), not a grant
 
 
 @router.get("/tasks/{task_id}/files", response_model=FileList)
@@ -121,7 +122,9 @@ async def _mounts(gateway: Gateway, task: TaskRecord) -> list[_Mount]:
     """Where the task's files may be read now: artifacts Errand itself saved for the task
     (``/artifacts/NAME``, see errand.browser), then its folders re-checked against the
     allowed folders, so a folder removed or narrowed since the task ran serves nothing."""
-    mounts = [_Mount("artifacts", data_dir() / "artifacts" / task.id, ARTIFACTS_PREFIX)]
+    mounts = [
+        _Mount("artifacts", data_dir() / "artifacts" / task.id, ARTIFACTS_PREFIX, errand_own=True)
+    ]
     allowed = await list_folders(gateway.store)
     spec, _ = recheck_grants(task.spec, allowed)
     # The agent runs each task in a sandbox session named after the task.
@@ -152,7 +155,9 @@ def _stat_all(paths: list[str], mounts: list[_Mount]) -> list[FileView]:
             mount, rel = located
             if mount.name not in roots:
                 try:
-                    roots[mount.name] = GrantedRoot(mount.host_path, writable=False)
+                    roots[mount.name] = GrantedRoot(
+                        mount.host_path, writable=False, errand_own=mount.errand_own
+                    )
                 except OSError:
                     roots[mount.name] = None
             root = roots[mount.name]
@@ -182,7 +187,7 @@ def _stat_all(paths: list[str], mounts: list[_Mount]) -> list[FileView]:
 
 def _read(mount: _Mount, rel: str) -> tuple[bytes, bool]:
     try:
-        with GrantedRoot(mount.host_path, writable=False) as root:
+        with GrantedRoot(mount.host_path, writable=False, errand_own=mount.errand_own) as root:
             return root.read_bytes(rel, max_bytes=MAX_DOWNLOAD_BYTES)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PathRefused) as exc:
         raise ApiError(404, "file_not_found", "That file cannot be read any more.") from exc
