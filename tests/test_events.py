@@ -17,6 +17,8 @@ from errand.events import (
     AssistantMessage,
     BudgetExceeded,
     CallRequest,
+    GrantLost,
+    GrantsChanged,
     McpServerChanged,
     MessageDelta,
     NetworkDecided,
@@ -70,6 +72,10 @@ EXAMPLES: list[TaskEvent] = [
     QuestionAnswered(question_id="q1", answer="blue", answered_by="cli"),
     BudgetExceeded(tokens=12, budget=10, message="stopped"),
     McpServerChanged(server="git", state="ready", tools=3, skipped=("tool 'x': bad",), at=1.5),
+    GrantsChanged(
+        changes=(GrantLost(folder="notes", was="rw", reason="the owner no longer shares it"),),
+        message="[Errand: You no longer have access to the folder 'notes'.]",
+    ),
 ]
 
 

@@ -207,6 +207,26 @@ class McpServerChanged(_Event):
     at: float
 
 
+class GrantLost(BaseModel):
+    """One folder a task lost (``mode`` None) or keeps only read-only (``mode`` ``ro``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    folder: str
+    was: str
+    mode: str | None = None
+    reason: str
+
+
+class GrantsChanged(_Event):
+    """The task's folders were re-checked as a run started and some were removed or
+    narrowed on the computer since; ``message`` is what the model was told."""
+
+    type: Literal["grants.changed"] = "grants.changed"
+    changes: tuple[GrantLost, ...]
+    message: str
+
+
 TaskEvent = Annotated[
     TaskCreated
     | TaskStatusChanged
@@ -222,7 +242,8 @@ TaskEvent = Annotated[
     | QuestionAsked
     | QuestionAnswered
     | BudgetExceeded
-    | McpServerChanged,
+    | McpServerChanged
+    | GrantsChanged,
     Field(discriminator="type"),
 ]
 """Any event of a task's log whose type Errand knows."""
@@ -259,6 +280,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "question.answered",
     "budget.exceeded",
     "mcp.server",
+    "grants.changed",
 )
 """Every type :data:`TaskEvent` covers, in the order ``docs/api.md`` lists them."""
 

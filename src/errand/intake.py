@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from errand.access import list_folders
+from errand.agent import message_to_json, opening_messages
 from errand.config import config_path, configured_model
 from errand.models import InvalidScript, UnknownProvider, resolve_model
 from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, SandboxPolicy
@@ -140,7 +141,10 @@ class Intake:
         if request.title is not None and not 0 < len(request.title) <= 200:
             raise IntakeError("invalid_request", "The title must be 1 to 200 characters.")
         spec = await self.build_spec(request)
-        task = await self.store.create_task(request.prompt, spec=spec, title=request.title)
+        opening = [message_to_json(m) for m in opening_messages(request.prompt, spec.attachments)]
+        task = await self.store.create_task(
+            request.prompt, spec=spec, title=request.title, opening=opening
+        )
         if self._wake is not None:
             await self._wake(task.id)
         return task

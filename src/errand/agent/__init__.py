@@ -27,7 +27,12 @@ from errand.agent.toolsets import (
     builtin_toolsets,
     with_browser,
 )
-from errand.agent.transcript import load_transcript, message_from_json, message_to_json
+from errand.agent.transcript import (
+    load_transcript,
+    message_from_json,
+    message_to_json,
+    opening_messages,
+)
 
 __all__ = [
     "ApprovalAnswer",
@@ -45,6 +50,7 @@ __all__ = [
     "load_transcript",
     "message_from_json",
     "message_to_json",
+    "opening_messages",
     "run_task",
     "system_prompt",
     "with_browser",

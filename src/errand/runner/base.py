@@ -27,8 +27,12 @@ class TaskRunner(Protocol):
         ...
 
     async def follow_up(self, task_id: str, text: str) -> None:
-        """Give a task another message from the user: a running task reads it before its
-        next model call; a finished one is reopened and continues from its transcript."""
+        """Give a task another message from the user; it is stored before this returns
+        (so before the gateway acknowledges it) and the task's loop reads it from the store.
+
+        A queued task keeps its request first in its transcript and gets the message after it;
+        a running task reads it before its next model call; a finished one is reopened and
+        continues from its transcript. Each (re)start re-checks the task's folder grants."""
         ...
 
     async def resume(self, task_id: str) -> None:

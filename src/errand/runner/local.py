@@ -3,8 +3,9 @@
 The store is the queue: every client creates its task there as ``queued`` and calls
 :meth:`LocalRunner.submit`, which only wakes the dispatcher. The dispatcher starts the oldest
 queued tasks while fewer than ``concurrency`` run. Nothing lives only in memory except the
-follow-up messages of running tasks, which are written to the store the moment the loop
-reads them (or when the task ends, which reopens it).
+hand-over of a running task's follow-ups to its loop: each is stored as ``task.follow_up``
+before it is acknowledged, and in the transcript the moment the loop reads it (or when the
+task ends, which reopens it).
 """
 
 from __future__ import annotations
@@ -91,7 +92,15 @@ class LocalRunner:
 
     async def follow_up(self, task_id: str, text: str) -> None:
         if task_id in self._running:
-            self._inboxes.setdefault(task_id, []).append(text)
+            # Stored (``task.follow_up``) before it is acknowledged; the loop records it in the
+            # transcript when it reads it. A task that ended meanwhile was reopened with it.
+            message = message_to_json(user_text(text))
+            if not await self.store.request_follow_up(task_id, text, message=message):
+                self._wake.set()
+            elif task_id in self._running:
+                self._inboxes.setdefault(task_id, []).append(text)
+            else:
+                await self._reopen(task_id, [text])
             return
         await self._reopen(task_id, [text])
 

@@ -196,12 +196,19 @@ class Store:
 
     @_finish_writes
     async def create_task(
-        self, prompt: str, *, spec: TaskSpec, title: str | None = None
+        self,
+        prompt: str,
+        *,
+        spec: TaskSpec,
+        title: str | None = None,
+        opening: Sequence[JsonInputObject] = (),
     ) -> TaskRecord:
         """Store a new ``queued`` task; its log starts with ``task.created`` (seq 1).
 
         ``spec`` is the typed task (``errand.intake`` builds it); ``title`` defaults to the
-        prompt's first line, shortened.
+        prompt's first line, shortened. ``opening`` (the canonical request and attachments)
+        starts the transcript in the same commit, so a follow-up sent while the task is still
+        queued comes after the request instead of replacing it.
 
         Raises:
             InvalidPayload: empty prompt or an over-long title.
@@ -211,6 +218,7 @@ class Store:
         if title is not None and not 0 < len(title) <= 200:
             raise InvalidPayload("title must be 1 to 200 characters")
         title = title or _title_from(prompt)
+        opening_json = [require_object(m, what="message") for m in opening]
         task_id, now = new_id(), utc_now()
         created = encode_json(
             TaskCreated(
@@ -223,6 +231,8 @@ class Store:
                 conn, task_id=task_id, title=title, prompt=prompt, spec=spec, now=now
             )
             await events.append(conn, task_id, "task.created", created, now)
+            if opening_json:
+                await transcript.append(conn, task_id, opening_json, now)
             record = await tasks.get(conn, task_id)
         self._notifier.publish(task_id, task_list=True)
         return record

@@ -1,0 +1,157 @@
+"""Follow-ups are stored before they are acknowledged; a (re)started task's grants are
+re-checked against the allowed folders (real store, real runner, real sandbox)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from errand.access import add_folder, remove_folder
+from errand.events import GrantsChanged
+from errand.intake import FolderChoice, Intake, IntakeSettings, TaskRequest
+from errand.models import ModelAdapter, ScriptedModel
+from errand.runner import LocalRunner
+from errand.sandbox import FolderMode
+from errand.store import Store, TaskStatus, open_store
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
+
+
+@pytest.fixture
+async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    yield opened
+    await opened.aclose()
+
+
+def intake(store: Store, tmp_path: Path, turns: list[Any]) -> Intake:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"turns": turns}), encoding="utf-8")
+    settings = IntakeSettings(default_model=f"script:{script}", allow_scripted_models=True)
+    return Intake(store, config=settings)
+
+
+def model_factory(spec: str) -> ModelAdapter:
+    return ScriptedModel.from_file(Path(spec.removeprefix("script:")))
+
+
+async def wait_status(store: Store, task_id: str, *wanted: TaskStatus) -> TaskStatus:
+    """Wait on the task's log (not on a timer) until its status is one of ``wanted``."""
+    seen = 0
+    while (status := (await store.get_task(task_id)).status) not in wanted:
+        found = await store.wait_for_events(task_id, seen, timeout=30)
+        assert found, f"the task stayed {status}"
+        seen = found[-1].seq
+    return status
+
+
+async def wait_runs_ended(store: Store, task_id: str, runs: int) -> None:
+    """Wait on the task's log until ``runs`` runs of it have ended."""
+    seen, ended = 0, 0
+    while ended < runs:
+        found = await store.wait_for_events(task_id, seen, timeout=30)
+        assert found, f"only {ended} runs ended"
+        seen = found[-1].seq
+        ended += sum(
+            e.type == "task.status" and e.payload.get("status") in ("completed", "failed")
+            for e in found
+        )
+
+
+def texts(transcript: list[Any]) -> list[str]:
+    return [p.get("text", "") for m in transcript for p in m["parts"] if p["type"] == "text"]
+
+
+async def test_a_follow_up_to_a_queued_task_comes_after_its_request(
+    store: Store, tmp_path: Path
+) -> None:
+    task = await intake(store, tmp_path, [{"text": "Did both."}]).submit(
+        TaskRequest(prompt="tidy my downloads")
+    )
+    runner = LocalRunner(store, model_factory=model_factory)
+    await runner.follow_up(task.id, "and empty the bin")
+    # Stored before the runner even started: the request first, the follow-up after it.
+    assert texts(await store.transcript(task.id)) == ["tidy my downloads", "and empty the bin"]
+    assert "message.user" in [e.type for e in await store.events(task.id)]
+    await runner.start()
+    await runner.submit(task.id)
+    await wait_status(store, task.id, TaskStatus.COMPLETED)
+    await runner.aclose()
+    assert texts(await store.transcript(task.id)) == [
+        "tidy my downloads",
+        "and empty the bin",
+        "Did both.",
+    ]
+
+
+async def test_a_follow_up_to_a_running_task_is_stored_before_it_returns(
+    store: Store, tmp_path: Path
+) -> None:
+    turns = [
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 1"}}]},
+        {"text": "saw it"},
+    ]
+    task = await intake(store, tmp_path, turns).submit(TaskRequest(prompt="hello"))
+    runner = LocalRunner(store, model_factory=model_factory)
+    await runner.start()
+    await runner.submit(task.id)
+    seen = 0
+    while not any(e.type == "tool.call" for e in await store.events(task.id)):
+        found = await store.wait_for_events(task.id, seen, timeout=30)
+        assert found, "the task never called its tool"
+        seen = found[-1].seq
+    await runner.follow_up(task.id, "also do this")
+    stored = [e.payload for e in await store.events(task.id) if e.type == "task.follow_up"]
+    assert stored == [{"text": "also do this"}]
+    await wait_status(store, task.id, TaskStatus.COMPLETED)
+    await runner.aclose()
+    assert texts(await store.transcript(task.id)) == ["hello", "also do this", "saw it"]
+
+
+def shell(command: str) -> dict[str, Any]:
+    return {"tool_calls": [{"name": "run_shell", "arguments": {"command": command}}]}
+
+
+@pytest.mark.parametrize("change", ["removed", "narrowed"])
+async def test_an_old_task_loses_a_folder_removed_or_narrowed_since(
+    store: Store, tmp_path: Path, change: str
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    await add_folder(store, notes, name="notes", mode=FolderMode.READ_WRITE)
+    write = 'echo {0} > "$HOME/mnt/notes/{0}.txt"'
+    turns = [shell(write.format("first")), {"text": "wrote it"}]
+    turns += [shell(write.format("second")), {"text": "tried again"}]
+    task = await intake(store, tmp_path, turns).submit(
+        TaskRequest(prompt="write notes", folders=[FolderChoice("notes", FolderMode.READ_WRITE)])
+    )
+    runner = LocalRunner(store, model_factory=model_factory)
+    await runner.start()
+    await runner.submit(task.id)
+    await wait_status(store, task.id, TaskStatus.COMPLETED)
+    assert (notes / "first.txt").read_text() == "first\n"
+
+    await remove_folder(store, "notes")
+    if change == "narrowed":
+        await add_folder(store, notes, name="notes", mode=FolderMode.READ_ONLY)
+    await runner.follow_up(task.id, "write the second note")
+    await wait_runs_ended(store, task.id, 2)
+    await runner.aclose()
+
+    assert not (notes / "second.txt").exists()
+    told = [e.event for e in await store.events(task.id) if e.type == "grants.changed"]
+    assert len(told) == 1 and isinstance(told[0], GrantsChanged)
+    (lost,) = told[0].changes
+    assert lost.folder == "notes" and lost.was == "rw"
+    assert lost.mode == (None if change == "removed" else "ro")
+    # The model is told once, in the run's first message after the change.
+    transcript = texts(await store.transcript(task.id))
+    notice = transcript.index(told[0].message)
+    assert transcript[notice - 1] == "write the second note"
+    assert "'notes'" in told[0].message
