@@ -167,6 +167,27 @@ async def test_a_follow_up_reopens_a_finished_task(live: LiveGateway) -> None:
         assert texts == ["second answer"]
 
 
+async def test_a_follow_up_is_stored_before_it_is_acknowledged(live: LiveGateway) -> None:
+    model = live.script(
+        [
+            {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 30"}}]},
+            {"text": "x"},
+        ]
+    )
+    async with live.client() as client:
+        task = (await client.post("/api/v1/tasks", json={"prompt": "wait", "model": model})).json()
+        seen = 0
+        while not any(e.type == "tool.call" for e in await live.store.events(task["id"])):
+            found = await live.store.wait_for_events(task["id"], seen, timeout=30)
+            assert found, "the task never called its tool"
+            seen = found[-1].seq
+        answer = await client.post(f"/api/v1/tasks/{task['id']}/messages", json={"text": "two"})
+        assert answer.status_code == 202
+        stored = [e.payload for e in await live.store.events(task["id"])]
+        assert {"text": "two"} in stored
+        await client.post(f"/api/v1/tasks/{task['id']}/cancel")
+
+
 async def test_resume_refuses_a_task_that_was_not_interrupted(live: LiveGateway) -> None:
     model = live.script([{"text": "x"}])
     async with live.client() as client:
