@@ -137,7 +137,7 @@ export function showFiles(box, ctx, taskId) {
       });
       replaceChildren(changesBox, h("h2", { text: "Changes" }),
         h("ul", { class: "change-list" }, items),
-        h("div", { class: "actions" },
+        h("div", { class: "change-actions" },
           held ? act("Apply", "/changes/apply", {}) : null,
           held ? act("Discard", "/changes/discard", {}) : null,
           applied || changes.some((c) => c.status === "undone") ? act("Undo", "/undo", {}) : null));
