@@ -140,6 +140,8 @@ async def test_the_terminal_shows_a_replayed_log(tmp_path: Path) -> None:
         for event in EXAMPLES[2:9]:
             if not isinstance(event, UsageRecorded):  # the store writes that one itself
                 await store.append_event(task.id, *event_item(event))
+        (grants,) = [e for e in EXAMPLES if isinstance(e, GrantsChanged)]
+        await store.append_event(task.id, *event_item(grants))
         await store.set_task_status(task.id, TaskStatus.RUNNING)
         await store.set_task_status(task.id, TaskStatus.FAILED, error="it broke", exit_code=1)
         records: list[EventRecord] = await store.events(task.id)
@@ -155,5 +157,6 @@ async def test_the_terminal_shows_a_replayed_log(tmp_path: Path) -> None:
         "▸ read_file read a",
         "  hi",
         "  network refused example.org: unlisted",
+        "folder notes no longer available: the owner no longer shares it",
         "● failed: it broke",
     ]

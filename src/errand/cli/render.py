@@ -17,6 +17,7 @@ from errand.events import (
     ApprovalDecided,
     ApprovalRequested,
     AssistantMessage,
+    GrantsChanged,
     McpServerChanged,
     MessageDelta,
     NetworkDecided,
@@ -76,6 +77,12 @@ class EventPrinter:
                 self.console.print(
                     f"[red]MCP server {escape(server)} failed:[/] {escape(reason or '')}"
                 )
+            case GrantsChanged(changes=changes):
+                for lost in changes:
+                    now = "read-only" if lost.mode else "no longer available"
+                    self.console.print(
+                        f"[yellow]folder {escape(lost.folder)} {now}:[/] {escape(lost.reason)}"
+                    )
             case _:
                 pass
 
