@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +16,15 @@ from errand.runner import LocalRunner
 from errand.sandbox import FolderMode
 from errand.store import TaskStatus, open_store
 from errand.tasks import FolderGrantSpec, GrantOrigin, TaskSpec
+from small_disk import fill, small_disk_at
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and sandboxes need root")
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
-    try:
+    with small_disk_at(tmp_path / "disk") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 async def wait_for(check: object, timeout: float = 60) -> None:
@@ -74,14 +69,7 @@ async def test_a_task_stuck_on_a_full_disk_fails_cleanly_when_space_returns(
             return any(e.type == "tool.call" for e in await store.events(task.id))
 
         await wait_for(command_started)
-        filler = small_disk / "filler"
-        with filler.open("wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 65536)
-                    fh.flush()
-            except OSError:
-                pass
+        filler = fill(small_disk)
         (work / "go").touch()
 
         async def stuck_on_the_full_disk() -> bool:

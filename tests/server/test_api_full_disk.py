@@ -4,7 +4,6 @@ again as soon as space returns (a real gateway with its store on a 4 MB file sys
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,19 +11,15 @@ import pytest
 
 from errand.store import TaskStatus
 from server.gateway_harness import LiveGateway, live_gateway
+from small_disk import fill, small_disk_at
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small disk needs root")
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
-    try:
+    with small_disk_at(tmp_path / "disk") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 @pytest.fixture
@@ -36,24 +31,12 @@ async def live(small_disk: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         yield running
 
 
-def _fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with filler.open("wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
-    return filler
-
-
 async def test_a_full_disk_answers_507_and_loses_nothing(live: LiveGateway) -> None:
     async with live.client() as client:
         queued = await client.post("/api/v1/tasks", json={"prompt": "before the disk filled"})
         assert queued.status_code == 201, queued.text
         task_id = queued.json()["id"]
-        filler = _fill(live.tmp_path)
+        filler = fill(live.tmp_path)
         try:
             refused = await client.post("/api/v1/tasks", json={"prompt": "big " + "x" * 90_000})
             assert refused.status_code == 507, refused.text
