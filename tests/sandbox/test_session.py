@@ -68,6 +68,25 @@ async def test_cancelling_the_caller_kills_the_whole_tree() -> None:
         assert not _running(marker)
 
 
+async def test_a_cancel_at_any_moment_of_the_start_leaves_nothing_running() -> None:
+    # Killed before bwrap armed --die-with-parent, the sandbox used to live on, orphaned,
+    # holding the output pipes: the cancel then hung until the command ended by itself.
+    marker = "31.4159"
+    delays = [0.0, 0.001, 0.002, 0.004, 0.008, 0.015, 0.03, 0.06] * 5
+    async with Sandbox(SandboxPolicy()) as sandbox:
+        for delay in delays:
+            task = asyncio.ensure_future(sandbox.run(["/bin/sh", "-c", f"sleep {marker}"]))
+            await asyncio.sleep(delay)
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=20)
+            assert done, f"a cancel {delay}s into the start hung"
+            for _ in range(100):
+                if not _running(marker):
+                    break
+                await asyncio.sleep(0.02)
+            assert not _running(marker), f"a cancel {delay}s into the start left it running"
+
+
 async def test_missing_bwrap_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bwrap_module, "find_tool", lambda name: None)
     with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):

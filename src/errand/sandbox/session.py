@@ -15,6 +15,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -316,21 +317,15 @@ class Sandbox:
                 address_space=address_space,
             ) as launch:
                 launch.layered = handed_over = True
-                proc = await asyncio.create_subprocess_exec(
-                    *launch.argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    close_fds=True,
-                    pass_fds=launch.pass_fds,
-                    env={"PATH": "/usr/bin:/bin"},
-                )
-                launch.close_child_ends()
+                proc = await _create(launch, stdin=True)
                 process = SandboxProcess(proc, launch.decisions, self._finish_launch(launch))
+                process._ready_fd = launch.ready_r
                 self._processes.add(process)
                 process._on_close = self._processes.discard
                 try:
-                    if not await _started(launch.ready_r):
+                    started = await _started(launch.ready_r)
+                    process._ready_fd = -1
+                    if not started:
                         code = await proc.wait()
                         assert proc.stderr is not None
                         stderr = await proc.stderr.read()
@@ -556,16 +551,7 @@ class Sandbox:
     ) -> ExecResult:
         cap = self.policy.limits.output_bytes
         started = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            *launch.argv,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            close_fds=True,
-            pass_fds=launch.pass_fds,
-            env={"PATH": "/usr/bin:/bin"},
-        )
-        launch.close_child_ends()
+        proc = await _create(launch, stdin=stdin is not None)
         out = _Capture("stdout", cap, on_output)
         err = _Capture("stderr", cap, on_output)
         assert proc.stdout is not None and proc.stderr is not None
@@ -584,15 +570,13 @@ class Sandbox:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 timed_out = True
-                _kill(proc)
-                await proc.wait()
+                await _stop(proc, launch.ready_r)
             await asyncio.wait_for(asyncio.gather(*readers), 5.0)
         except BaseException:
-            _kill(proc)
             for reader in readers:
                 reader.cancel()
             with contextlib.suppress(BaseException):
-                await proc.wait()
+                await asyncio.shield(_stop(proc, launch.ready_r))
             raise
         code = proc.returncode if proc.returncode is not None else -1
         if timed_out:
@@ -662,6 +646,7 @@ class SandboxProcess:
         self._decisions = decisions
         self._release: Callable[[], None] | None = release
         self._on_close: Callable[[SandboxProcess], None] | None = None
+        self._ready_fd = -1  # the start pipe while it has not said it started (see _stop)
         self.stdin: asyncio.StreamWriter = proc.stdin
         self.stdout: asyncio.StreamReader = proc.stdout
         self.stderr: asyncio.StreamReader = proc.stderr
@@ -684,12 +669,8 @@ class SandboxProcess:
     async def aclose(self) -> None:
         """Kill the process and everything it started, wait until they are gone, release its
         credential (idempotent; finishes even when the caller is cancelled)."""
-        tree = _descendants(self._proc.pid) if self._proc.returncode is None else set()
-        _kill(self._proc)
         try:
-            await asyncio.shield(self._proc.wait())
-            # The rest of the tree dies with the sandbox's pid namespace, a moment later.
-            await asyncio.shield(_gone(tree - {self._proc.pid}))
+            await asyncio.shield(_stop(self._proc, self._ready_fd))
         finally:
             self.stdin.close()
             release, self._release = self._release, None
@@ -779,6 +760,12 @@ def _launch_reason(code: int, stderr: bytes) -> str:
 
 async def _started(fd: int) -> bool:
     """Whether the process behind the read end ``fd`` said it started (EOF: it never did)."""
+    await _readable(fd)
+    return os.read(fd, 1) == b"x"
+
+
+async def _readable(fd: int) -> None:
+    """Wait until ``fd`` has something to read (or reads EOF), without reading it."""
     loop = asyncio.get_running_loop()
     readable: asyncio.Future[None] = loop.create_future()
     loop.add_reader(fd, _settle, readable)
@@ -786,14 +773,64 @@ async def _started(fd: int) -> bool:
         await readable
     finally:
         loop.remove_reader(fd)
-    return os.read(fd, 1) == b"x"
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
     # bwrap is pid 1's parent; --die-with-parent takes pid 1, and with it the whole pid
-    # namespace, down when it goes.
+    # namespace, down when it goes (once armed: see _stop).
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
+
+
+async def _create(launch: _Launched, *, stdin: bool) -> asyncio.subprocess.Process:
+    """Start ``launch``'s host argv with piped output (and input when ``stdin``).
+
+    Starting is not interrupted halfway: a caller cancelled meanwhile gets the process
+    stopped (see :func:`_stop`) rather than left running without a handle."""
+    creating = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *launch.argv,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            pass_fds=launch.pass_fds,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    )
+    try:
+        proc = await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            proc = await creating
+            launch.close_child_ends()
+            await _stop(proc, launch.ready_r)
+        raise
+    launch.close_child_ends()
+    return proc
+
+
+async def _stop(proc: asyncio.subprocess.Process, ready_fd: int) -> None:
+    """Kill a command's sandbox with everything in it, and wait for its launcher to exit.
+
+    bwrap ties the sandbox to its launcher (``--die-with-parent``) only once the sandbox's
+    first process runs; killed before then, the launcher would leave the sandbox orphaned,
+    still running and holding the output pipes. So a command that has not yet said it
+    started (``ready_fd``, -1 once it did) gets a moment to say so or to fail, and what the
+    launcher already started is killed along with it.
+    """
+    if proc.returncode is None and ready_fd >= 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_readable(ready_fd), _GONE_SECONDS)
+    tree = _descendants(proc.pid) if proc.returncode is None else set()
+    _kill(proc)
+    for pid in tree - {proc.pid}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), _GONE_SECONDS)
+    # The rest of the tree dies with the sandbox's pid namespace, a moment later.
+    await _gone(tree - {proc.pid})
 
 
 class _Capture:
