@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,12 @@ async def test_a_task_stuck_on_a_full_disk_fails_cleanly_when_space_returns(
             return any(e.type == "tool.call" for e in await store.events(task.id))
 
         await wait_for(command_started)
+        # Empty the write-ahead log first: SQLite reuses its old pages, so a long log would
+        # absorb the task's next writes however full the disk is.
+        with sqlite3.connect(small_disk / "errand.db") as checkpoint:
+            busy, _, _ = checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
+        assert (small_disk / "errand.db-wal").stat().st_size == 0
         filler = fill(small_disk)
         (work / "go").touch()
 
