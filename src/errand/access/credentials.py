@@ -25,9 +25,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from errand.store import AccessStore, Store
-from errand.store.access import TokenRecord
-from errand.store.ids import looks_like_id, new_id
+from errand.store import AccessStore, Store, TokenRecord, looks_like_id, new_id
 
 DEVICE_PREFIX = "errand_dev_"
 TOKEN_PREFIX = "errand_tok_"  # noqa: S105 (a prefix, not a secret)

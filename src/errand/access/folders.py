@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from errand.access.credentials import Clock, now_of
-from errand.sandbox.policy import MOUNT_NAME, FolderMode
-from errand.store import AccessStore, Store
-from errand.store.access import AllowedFolderRecord
-from errand.store.access_store import FolderNameTaken
+from errand.sandbox import MOUNT_NAME, FolderMode
+from errand.store import AccessStore, AllowedFolderRecord, FolderNameTaken, Store
 
 _RANK = {FolderMode.READ_ONLY: 0, FolderMode.READ_WRITE: 1}
 

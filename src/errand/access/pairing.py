@@ -39,10 +39,15 @@ from errand.access.credentials import (
     now_of,
     secret_matches,
 )
-from errand.store import AccessStore, Store
-from errand.store.access import CodeState, DeviceRecord, PairingCodeRecord
-from errand.store.access_store import DeviceLimitReached
-from errand.store.ids import new_id
+from errand.store import (
+    AccessStore,
+    CodeState,
+    DeviceLimitReached,
+    DeviceRecord,
+    PairingCodeRecord,
+    Store,
+    new_id,
+)
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from errand.agent.loop import (
     run_task,
 )
 from errand.agent.prompt import system_prompt
+from errand.agent.settings import options_from_config, with_mcp_servers
 from errand.agent.toolsets import (
     ToolsetFactory,
     ToolsetRequest,
@@ -51,7 +52,9 @@ __all__ = [
     "message_from_json",
     "message_to_json",
     "opening_messages",
+    "options_from_config",
     "run_task",
     "system_prompt",
     "with_browser",
+    "with_mcp_servers",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from errand.models.types import Message, TextPart, ToolCall, ToolResult
+from errand.models import Message, TextPart, ToolCall, ToolResult
 
 CHARS_PER_TOKEN = 4
 DEFAULT_BUDGET_TOKENS = 120_000

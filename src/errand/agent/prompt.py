@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from errand.sandbox.policy import FolderMode, SandboxPolicy
+from errand.sandbox import FolderMode, SandboxPolicy
 
 _RULES = """\
 You are Errand, an agent that carries out the user's errand on their computer with the tools

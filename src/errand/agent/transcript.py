@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import assert_never
 
-from errand.models.types import Message, Part, TextPart, ToolCall, ToolResult, user_text
+from errand.models import Message, Part, TextPart, ToolCall, ToolResult, user_text
 from errand.store import JsonInput, JsonObject, JsonValue
 from errand.tasks import Attachment
 

@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from errand.sandbox import NetworkPolicy
-from errand.sandbox.hostnames import HostnameError, normalize_host, parse_domain_pattern
+from errand.sandbox import HostnameError, NetworkPolicy, normalize_host, parse_domain_pattern
 
 SUBMITTING_ROLES = frozenset({"button", "textbox", "searchbox", "combobox", "spinbutton"})
 """Roles whose elements may submit their form: buttons on a click, fields on Enter."""

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from errand.config import data_dir
-from errand.server.instance import SERVER_FILE
+from errand.server import SERVER_FILE
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

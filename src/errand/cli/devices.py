@@ -14,7 +14,7 @@ from errand.cli import tables
 from errand.cli.ids import Candidate, IdProblem, resolve_id
 
 if TYPE_CHECKING:
-    from errand.store.access import DeviceRecord
+    from errand.store import DeviceRecord
 
 app = typer.Typer(help="Paired devices: list, revoke.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)

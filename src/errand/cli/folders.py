@@ -33,7 +33,7 @@ def add(
     command says which.
     """
     from errand.access import FolderError
-    from errand.sandbox.trusted import GrantRefused, describe_hidden
+    from errand.sandbox import GrantRefused, describe_hidden
 
     try:
         if path.is_dir():

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from errand.config import ConfigError, load_config
-from errand.sandbox.policy import FolderGrant, PolicyError
+from errand.sandbox import FolderGrant, PolicyError
 from errand.tasks import ExitCode
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def run(
     no_mcp: Annotated[bool, typer.Option("--no-mcp", help="Use no MCP server.")] = False,
 ) -> None:
     """Run TASK with the agent; exits 0 done, 1 failed, 124 timed out, 130 cancelled."""
-    from errand.agent.settings import options_from_config
+    from errand.agent import options_from_config
     from errand.browser import BrowserUnavailable, chromium_path
     from errand.intake import IntakeSettings, TaskRequest
     from errand.mcp import McpConfigError, mcp_config
@@ -129,8 +129,7 @@ async def _run(
     servers: McpConfig,
     chosen: list[str] | None,
 ) -> int:
-    from errand.agent import run_task, with_browser
-    from errand.agent.settings import options_from_config, with_mcp_servers
+    from errand.agent import options_from_config, run_task, with_browser, with_mcp_servers
     from errand.cli.render import EventPrinter, follow
     from errand.config import data_dir
     from errand.intake import Intake, IntakeError

@@ -20,8 +20,8 @@ from errand.sandbox import (
     SandboxPolicy,
     SandboxUnavailable,
     Verdict,
+    policy_from_request,
 )
-from errand.sandbox.policy import policy_from_request
 from errand.tasks import ExitCode
 
 app = typer.Typer(
@@ -112,7 +112,7 @@ async def _run(policy: SandboxPolicy, command: list[str], *, stream: bool) -> Ex
 @app.command()
 def check() -> None:
     """Report each layer of the sandbox; exit non-zero if it cannot run here."""
-    from errand.sandbox.probe import probe
+    from errand.sandbox import probe
 
     layers = asyncio.run(probe())
     out = Console(highlight=False)

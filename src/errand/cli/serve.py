@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from errand.config import ConfigError, config_path, data_dir, load_config
-from errand.server.instance import SERVER_FILE, AlreadyServing, ServeLock
+from errand.server import SERVER_FILE, AlreadyServing, ServeLock
 
 if TYPE_CHECKING:
     # Imported where used: other commands must not pay for the agent and the store.
@@ -113,18 +113,21 @@ async def _serve(
 ) -> int:
     from errand.access import PairingService
     from errand.runner import LocalRunner, StoreRunner, TaskRunner
-    from errand.server.app import build_automation, build_gateway
-    from errand.server.exposure import (
+    from errand.server import (
         ExposureError,
+        GatewayConfig,
+        GatewayServer,
+        SecuritySettings,
+        StreamSettings,
         bind_host_for,
+        bind_socket,
+        build_automation,
+        build_gateway,
+        clients_answer,
         plan,
         start_tailscale_serve,
         stop_tailscale_serve,
     )
-    from errand.server.gateway import GatewayConfig, clients_answer
-    from errand.server.running import GatewayServer, bind_socket
-    from errand.server.security import SecuritySettings
-    from errand.server.sse import StreamSettings
     from errand.store import StoreError, open_store
 
     bind_host = bind_host_for(host, lan=lan)
@@ -282,14 +285,14 @@ class _Settings:
 
     def options_for(self, task: TaskRecord) -> TaskOptions:
         """The task's options: approvals, and trusted skill folders among its grants."""
-        from errand.agent.settings import options_from_config
+        from errand.agent import options_from_config
 
         return options_from_config(self.config, task.spec)
 
 
 def _settings_from(config: Mapping[str, Any]) -> _Settings:
     """Raises ValueError (PolicyError included) for a malformed table, in one sentence."""
-    from errand.agent.settings import options_from_config
+    from errand.agent import options_from_config
     from errand.intake import IntakeSettings
     from errand.mcp import mcp_config
 

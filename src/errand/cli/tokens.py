@@ -13,7 +13,7 @@ from errand.cli.ids import Candidate, IdProblem, resolve_id
 
 if TYPE_CHECKING:
     from errand.access import IssuedToken
-    from errand.store.access import TokenRecord
+    from errand.store import TokenRecord
 
 app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)

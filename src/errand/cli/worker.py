@@ -18,7 +18,7 @@ from rich.console import Console
 from errand.config import ConfigError, config_path, load_config
 
 if TYPE_CHECKING:
-    from errand.runner.worker import OptionsFactory
+    from errand.runner import OptionsFactory
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -53,7 +53,7 @@ def worker(
 
 async def _work(concurrency: int, name: str | None, options_for: OptionsFactory) -> int:
     from errand.runner import Worker
-    from errand.server.gateway import clients_answer
+    from errand.server import clients_answer
     from errand.store import StoreError, open_store
 
     try:

@@ -17,7 +17,7 @@ import mcp_types as types
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
-from errand.models.types import JsonValue
+from errand.models import JsonValue
 
 MAX_TOOLS = 128
 """Tools kept from one server; a model cannot choose well among more."""

@@ -25,7 +25,7 @@ from errand.mcp.health import HEALTH, HealthBoard, HealthSink, ServerHealth, Ser
 from errand.mcp.launch import AllowedFolders, sandboxed, server_policy
 from errand.mcp.listing import McpTool, listing
 from errand.mcp.results import tool_output
-from errand.models.types import JsonValue, MalformedToolArguments, ToolCall
+from errand.models import JsonValue, MalformedToolArguments, ToolCall
 from errand.sandbox import DecisionSink, SandboxPolicy
 from errand.tools import (
     Action,

@@ -8,6 +8,13 @@ when only workers run tasks) and :class:`LeaseSettings`.
 
 from errand.runner.base import TaskRunner
 from errand.runner.local import LocalRunner
-from errand.runner.worker import LeaseSettings, StoreRunner, Worker
+from errand.runner.worker import LeaseSettings, OptionsFactory, StoreRunner, Worker
 
-__all__ = ["LeaseSettings", "LocalRunner", "StoreRunner", "TaskRunner", "Worker"]
+__all__ = [
+    "LeaseSettings",
+    "LocalRunner",
+    "OptionsFactory",
+    "StoreRunner",
+    "TaskRunner",
+    "Worker",
+]

@@ -23,8 +23,11 @@ from errand.sandbox.changes import (
 )
 from errand.sandbox.errors import PathRefused, SandboxUnavailable, folder_gone
 from errand.sandbox.files import Entry, GrantedRoot
+from errand.sandbox.hostnames import HostnameError, normalize_host, parse_domain_pattern
+from errand.sandbox.layers import probe
 from errand.sandbox.leftovers import process_start_time
 from errand.sandbox.policy import (
+    MOUNT_NAME,
     FolderGrant,
     FolderMode,
     Limits,
@@ -32,6 +35,7 @@ from errand.sandbox.policy import (
     PolicyError,
     SandboxPolicy,
     mount_path,
+    policy_from_request,
 )
 from errand.sandbox.session import (
     EXIT_SANDBOX_UNAVAILABLE,
@@ -41,10 +45,12 @@ from errand.sandbox.session import (
     Sandbox,
     SandboxProcess,
 )
+from errand.sandbox.trusted import GrantRefused, describe_hidden
 
 __all__ = [
     "EXIT_SANDBOX_UNAVAILABLE",
     "EXIT_TIMEOUT",
+    "MOUNT_NAME",
     "AskUser",
     "Change",
     "ChangeKind",
@@ -55,7 +61,9 @@ __all__ = [
     "FolderGrant",
     "FolderLayer",
     "FolderMode",
+    "GrantRefused",
     "GrantedRoot",
+    "HostnameError",
     "Launch",
     "LaunchFailed",
     "Limits",
@@ -71,9 +79,14 @@ __all__ = [
     "SandboxProcess",
     "SandboxUnavailable",
     "Verdict",
+    "describe_hidden",
     "folder_gone",
     "mount_path",
+    "normalize_host",
     "open_layers",
+    "parse_domain_pattern",
+    "policy_from_request",
+    "probe",
     "process_start_time",
     "refusal_reason",
     "task_changes_dir",

@@ -30,8 +30,7 @@ from fastapi.routing import APIRoute
 
 from errand.server.errors import ApiError, error_response, store_error
 from errand.server.gateway import PrincipalDep
-from errand.store import JsonValue, StoreError
-from errand.store.access_store import AccessStore, IdempotencyKeyReused
+from errand.store import AccessStore, IdempotencyKeyReused, JsonValue, StoreError
 
 MAX_KEY_LENGTH = 200
 _LOCKS_MAX = 10_000

@@ -20,7 +20,7 @@ from errand.models import known_providers
 from errand.server.errors import ApiError
 from errand.server.gateway import DevicesScope, GatewayDep, TasksRead
 from errand.server.idempotency import IdempotentRoute, idempotent
-from errand.store.access_store import AccessStore
+from errand.store import AccessStore
 
 router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 

@@ -10,7 +10,19 @@ here is the public surface; the modules behind it are private to the store.
     await store.aclose()
 """
 
-from errand.store.access_store import AccessStore
+from errand.store.access import (
+    AllowedFolderRecord,
+    CodeState,
+    DeviceRecord,
+    PairingCodeRecord,
+    TokenRecord,
+)
+from errand.store.access_store import (
+    AccessStore,
+    DeviceLimitReached,
+    FolderNameTaken,
+    IdempotencyKeyReused,
+)
 from errand.store.automation import (
     EVENT_NAMES,
     RUN_REF_PREFIX,
@@ -52,6 +64,7 @@ from errand.store.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
+from errand.store.ids import looks_like_id, new_id
 from errand.store.prune import PruneResult
 from errand.store.records import (
     ALLOWED_TRANSITIONS,
@@ -79,6 +92,7 @@ __all__ = [
     "RUN_REF_PREFIX",
     "AccessStore",
     "Advance",
+    "AllowedFolderRecord",
     "AlreadyAnswered",
     "AlreadyDecided",
     "ApprovalExpired",
@@ -88,14 +102,19 @@ __all__ = [
     "AttemptOutcome",
     "AttemptRecord",
     "AutomationStore",
+    "CodeState",
     "DatabaseDamaged",
     "DeliveryRecord",
     "DeliveryState",
+    "DeviceLimitReached",
+    "DeviceRecord",
     "DigestMismatch",
     "EndpointRecord",
     "EventRecord",
+    "FolderNameTaken",
     "HookReceipt",
     "HookRecord",
+    "IdempotencyKeyReused",
     "InvalidPayload",
     "InvalidTransition",
     "JsonInput",
@@ -106,6 +125,7 @@ __all__ = [
     "NewRun",
     "NewSchedule",
     "NotificationRecord",
+    "PairingCodeRecord",
     "PruneResult",
     "QuestionNotFound",
     "QuestionRecord",
@@ -124,8 +144,11 @@ __all__ = [
     "TaskRecord",
     "TaskSource",
     "TaskStatus",
+    "TokenRecord",
     "UsageRecord",
     "UsageTotals",
+    "looks_like_id",
+    "new_id",
     "open_store",
     "resolve_url",
     "store_failure",

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from errand.sandbox.policy import FolderMode
+from errand.sandbox import FolderMode
 from errand.tasks.spec import FolderGrantSpec, GrantOrigin, SourceKind, TaskSpec
 
 

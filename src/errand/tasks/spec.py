@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from errand.sandbox.policy import (
+from errand.sandbox import (
     MOUNT_NAME,
     FolderGrant,
     FolderMode,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ValidationError
 
-from errand.models.types import JsonValue, MalformedToolArguments, ToolCall
+from errand.models import JsonValue, MalformedToolArguments, ToolCall
 from errand.skills import SkillCatalog
 from errand.tools.ask import AskUser
 from errand.tools.base import Action, Tool, ToolContext, ToolOutput

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from errand.models.types import JsonValue, ToolCall, ToolSpec
+from errand.models import JsonValue, ToolCall, ToolSpec
 from errand.tools.base import Action, ToolContext, ToolOutput
 from errand.tools.text_output import cut_middle
 

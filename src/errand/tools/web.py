@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.sandbox import ExecResult, Verdict
-from errand.sandbox.hostnames import HostnameError, normalize_host
+from errand.sandbox import ExecResult, HostnameError, Verdict, normalize_host
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError
 from errand.tools.html_text import html_to_text
