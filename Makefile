@@ -12,15 +12,15 @@ serve: os-deps $(VENV)/.installed
 	$(BIN)/errand serve $(ARGS)
 
 test: os-deps-test $(VENV)/.installed-test $(MCP_SERVERS)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks evals
+	$(BIN)/ruff format --check src tests benchmarks evals
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	ERRAND_TEST_POSTGRES=required $(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks evals
+	$(BIN)/ruff format --check src tests benchmarks evals
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

@@ -17,6 +17,7 @@ from errand.cli import sessions as sessions_cli
 from errand.cli import skills as skills_cli
 from errand.cli import tokens as tokens_cli
 from errand.cli import webhooks as webhooks_cli
+from errand.cli.evals import eval_
 from errand.cli.models import models
 from errand.cli.pair import pair
 from errand.cli.run import run
@@ -35,6 +36,7 @@ app.command()(models)
 app.command()(serve)
 app.command()(worker)
 app.command()(pair)
+app.command(name="eval")(eval_)
 app.command()(changes_cli.changes)
 app.command()(changes_cli.undo)
 app.add_typer(sessions_cli.app, name="sessions")
