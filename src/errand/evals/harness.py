@@ -30,7 +30,7 @@ from errand.evals.nethost import NetHostUnavailable
 from errand.evals.results import Grade, SiteRequest, TaskResult, Verified
 from errand.evals.sites import SiteHost
 from errand.evals.suite import EvalTask, Suite, UserScript
-from errand.events import AssistantMessage, ToolCalled
+from errand.events import AssistantMessage, ToolCalled, UsageRecorded
 from errand.intake import Intake, IntakeError, IntakeSettings, TaskRequest
 from errand.runner import LocalRunner
 from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, Sandbox, SandboxPolicy
@@ -106,17 +106,26 @@ async def run_suite(
     """Run every task of ``suite`` ``settings.runs`` times, ``settings.parallel`` at a time,
     and return the graded runs in task order. ``progress`` is called as each run ends."""
     root = Path(tempfile.mkdtemp(prefix="errand-eval-"))
+    scratch = Path(tempfile.mkdtemp(prefix="errand-eval-store-", dir=_memory_dir()))
     try:
         with _errand_home(root / "home"), contextlib.ExitStack() as stack:
             sites = _sites(suite, stack)
-            store = await open_store(f"sqlite+aiosqlite:///{root / 'eval.db'}")
+            store = await open_store(f"sqlite+aiosqlite:///{scratch / 'eval.db'}")
             try:
                 return await _Harness(suite, settings, store, root, sites, progress).run()
             finally:
                 await store.aclose()
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)
         if not settings.keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _memory_dir() -> str | None:
+    """Where the suite's own store goes: nothing in it outlives the run, so it is kept in
+    memory-backed storage when the machine has some (its commits then cost no disk flush)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 def _sites(suite: Suite, stack: contextlib.ExitStack) -> SiteHost | str:
@@ -250,10 +259,8 @@ class _Harness:
         verified_at = time.perf_counter()
         result, steps, calls = await self._result(run, ended, grants, verified)
         grade = _graded(task, result)
-        usage = await self.store.usage_totals(ended.id)
+        usage = [e for e in result.events if isinstance(e, UsageRecorded)]
         done = time.perf_counter()
-        if not self.settings.keep:
-            shutil.rmtree(run.work, ignore_errors=True)
         return RunRecord(
             task=task.name,
             kind=task.kind,
@@ -262,8 +269,8 @@ class _Harness:
             status=str(ended.status),
             steps=steps,
             tool_calls=calls,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
+            input_tokens=sum(u.input_tokens for u in usage),
+            output_tokens=sum(u.output_tokens for u in usage),
             wall_seconds=done - started,
             overhead_seconds=(submitted_at - started) + (done - verified_at),
             verify_seconds=verified_at - ended_at,

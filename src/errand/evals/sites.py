@@ -9,6 +9,7 @@ record back over the veth pair and gives each task the requests under its prefix
 
 from __future__ import annotations
 
+import http.client
 import json
 import select
 import shutil
@@ -18,8 +19,6 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-
-import httpx
 
 from errand.evals.nethost import NamespaceHost, NetHostUnavailable
 from errand.evals.results import SiteRequest
@@ -133,9 +132,12 @@ class SiteHost:
 
     def requests(self, prefix: str) -> tuple[SiteRequest, ...]:
         """What the server received under ``/prefix/``, paths relative to it (``/form``)."""
-        url = f"http://{self._host.address}:{PORT}{_LOG_PATH}"
-        with httpx.Client(trust_env=False, timeout=10.0) as client:
-            entries = json.loads(client.get(url).text)
+        connection = http.client.HTTPConnection(str(self._host.address), PORT, timeout=10.0)
+        try:
+            connection.request("GET", _LOG_PATH)
+            entries = json.loads(connection.getresponse().read())
+        finally:
+            connection.close()
         start = f"/{prefix}"
         return tuple(
             SiteRequest(
