@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.openai_server import OpenAIFakeServer
+from fakes.sse_server import FakeToolCall, FakeTurn
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
 
 WRITE = {
@@ -45,12 +48,14 @@ def make_suite(root: Path) -> Path:
     return suite
 
 
-def errand(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def errand(
+    args: list[str], cwd: Path, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ERRAND_", "OPENAI_"))}
     return subprocess.run(
         [sys.executable, "-m", "errand", *args],
         cwd=cwd,
-        env={**env, "ERRAND_HOME": str(cwd / "home")},
+        env={**env, "ERRAND_HOME": str(cwd / "home"), **(extra or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -106,3 +111,22 @@ def test_usage_errors_are_one_sentence_and_exit_2(
     done = errand(args, tmp_path)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_model_behind_the_official_sdk_is_measured_with_its_tokens(tmp_path: Path) -> None:
+    suite = make_suite(tmp_path)
+    write = FakeToolCall("write_file", json.dumps({"path": "out.txt", "content": "42"}))
+    with OpenAIFakeServer() as server:
+        server.enqueue(FakeTurn(text="Writing.", tool_calls=(write,)), FakeTurn(text="Done."))
+        done = errand(
+            ["eval", str(suite), "--model", "openai:test-model", "--only", "a-*", "--json"],
+            tmp_path,
+            {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key"},
+        )
+        prompt = json.dumps(server.posts[0])
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["pass_at_1"] == 1.0 and data["model"] == "openai:test-model"
+    assert data["input_tokens"] > 0 and data["output_tokens"] > 0
+    assert data["tasks"][0]["mean_steps"] == 2
+    assert "Write 42 to out.txt." in prompt
