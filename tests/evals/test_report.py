@@ -34,6 +34,7 @@ RECORDS = [
     run("never", 1, False),
     run("never", 2, False),
     run("never", 3, False),
+    RunRecord("no-site", "web", 1, Grade.fail("no host"), "skipped", skipped="no host"),
 ]
 
 
@@ -48,6 +49,7 @@ def test_pass_at_1_averages_runs_and_pass_hat_k_needs_every_run() -> None:
     assert summary.cost_usd is None
     assert summary.max_overhead_ms == 150.0 and summary.mean_overhead_ms == 100.0
     assert by_name["never"].reasons == ("failed: it",)
+    assert "no-site" not in by_name and summary.skipped == ("no-site #1: no host",)
 
 
 def test_the_json_names_pass_hat_k_and_lists_every_task() -> None:

@@ -105,6 +105,8 @@ def _print_table(summary: SuiteSummary) -> None:
         )
     out = tables.console()
     out.print(shown)
+    for skipped in summary.skipped:
+        out.print(f"skipped {skipped}", markup=False)
     k = summary.runs_per_task
     cost = "" if summary.cost_usd is None else f", cost ${summary.cost_usd:.4f}"
     out.print(

@@ -1,5 +1,8 @@
 """A suite's figures from its graded runs: per task and overall, as JSON and as HTML.
 
+Runs that could not be made (a task needing a local site on a machine that cannot serve
+one) are listed as skipped and count in no figure.
+
 ``pass@1`` is the share of runs that passed (per task, then averaged over tasks);
 ``pass^K`` the share of tasks whose K runs all passed. Cost is given only where the provider
 publishes prices Errand knows; otherwise it is ``null`` and the tokens are the measure.
@@ -48,6 +51,8 @@ class SuiteSummary:
     wall_seconds: float
     mean_overhead_ms: float
     max_overhead_ms: float
+    skipped: tuple[str, ...] = ()
+    """Runs that could not be made (``task #run: why``); they count in no figure."""
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -59,11 +64,11 @@ def summarize(
     suite: str, model: str, runs: int, records: Sequence[RunRecord], wall_seconds: float
 ) -> SuiteSummary:
     """Figures for ``records`` (every run of every task of one suite)."""
+    made = [r for r in records if r.skipped is None]
     names: dict[str, list[RunRecord]] = {}
-    for record in records:
+    for record in made:
         names.setdefault(record.task, []).append(record)
     tasks = tuple(_task(name, found) for name, found in names.items())
-    made = [r for r in records if r.skipped is None]
     overheads = [r.overhead_seconds * 1000 for r in made] or [0.0]
     return SuiteSummary(
         suite=suite,
@@ -79,6 +84,7 @@ def summarize(
         wall_seconds=round(wall_seconds, 3),
         mean_overhead_ms=round(statistics.fmean(overheads), 1),
         max_overhead_ms=round(max(overheads), 1),
+        skipped=tuple(f"{r.task} #{r.run}: {r.skipped}" for r in records if r.skipped),
     )
 
 
@@ -162,6 +168,7 @@ th {{ background: #f3f3f3; text-align: left; }} .figures td {{ border: none; }}
 <tr><td>tokens (in / out)</td><td>{summary.input_tokens} / {summary.output_tokens}</td></tr>
 <tr><td>cost</td><td>{cost}</td></tr>
 <tr><td>wall time</td><td>{summary.wall_seconds:.1f} s</td></tr>
+<tr><td>skipped</td><td>{e("; ".join(summary.skipped)) or "none"}</td></tr>
 </table>
 <h2>pass@1 per task</h2>
 {chart}
