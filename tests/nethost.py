@@ -1,11 +1,10 @@
 """A test host in a network namespace: a reachable, non-loopback server for network tests.
 
 The egress proxy refuses loopback by policy, so tests that need an "allowed" server build one
-here: a network namespace joined to the host by a veth pair, with the host side at
-``10.254.N.1/30`` and the namespace side at ``10.254.N.2/30``. ``N`` is claimed by creating the
-veth (which fails when another test process holds it), so concurrent test runs do not collide.
-Everything is removed on exit, also when the test fails. Traffic only ever goes to these
-addresses, never anywhere else.
+here, on :class:`errand.evals.NamespaceHost` (which ``errand eval`` serves its local sites
+from): a network namespace joined to the host by a veth pair, with the host side at
+``10.254.N.1/30`` and the namespace side at ``10.254.N.2/30``. Everything is removed on exit,
+also when the test fails. Traffic only ever goes to these addresses, never anywhere else.
 
 Needs root and ``ip netns``; :func:`nethost_or_skip` turns their absence into a pytest skip.
 """
