@@ -159,12 +159,16 @@ class ApprovalRequested(_Event):
 
 
 class ApprovalDecided(_Event):
-    """An approval was answered or expired (``status``: approved, denied, expired)."""
+    """An approval was answered or expired (``status``: approved, denied, expired);
+    ``reason`` is what the user said when denying, if anything."""
 
     type: Literal["approval.decided"] = "approval.decided"
     approval_id: str
     status: str
     decided_by: str | None = None
+    reason: str | None = None
+
+    _omit_when_none: ClassVar[frozenset[str]] = frozenset({"reason"})
 
 
 class QuestionAsked(_Event):

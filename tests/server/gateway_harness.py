@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from errand.access import PairingService, PendingPairing, create_token
+from errand.agent import ApprovalPolicy, TaskOptions
 from errand.intake import IntakeSettings
 from errand.runner import LocalRunner
 from errand.server.app import build_gateway
@@ -91,14 +92,22 @@ async def live_gateway(
     lan_public_url: str | None = None,
     access_log: bool = True,
     start_runner: bool = True,
+    approvals: ApprovalPolicy | None = None,
 ) -> AsyncIterator[LiveGateway]:
     """Start a gateway; yields it running and stops everything afterwards.
 
-    Without ``start_runner`` no task runs: the test writes task logs itself."""
+    Without ``start_runner`` no task runs: the test writes task logs itself. ``approvals``
+    is every task's approval policy (the default otherwise)."""
     store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
     host = Host()
     pairing = PairingService(store, confirm=host.confirm, on_warning=host.warn)
-    runner = LocalRunner(store, concurrency=2, responder_factory=clients_answer)
+    policy = approvals
+    runner = LocalRunner(
+        store,
+        concurrency=2,
+        responder_factory=clients_answer,
+        options_factory=(lambda task: TaskOptions(approvals=policy)) if policy else None,
+    )
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     exposure = plan(host="127.0.0.1", port=port, public_url=lan_public_url)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from errand.agent import ApprovalPolicy, Verdict
 from errand.store import TaskStatus
 from errand.tasks import TaskSpec
 from server.gateway_harness import LiveGateway, SseEvent, live_gateway, read_sse
@@ -125,3 +126,50 @@ async def test_a_retried_refusal_is_refused_the_same_way(live: LiveGateway) -> N
         second = await client.post("/api/v1/tasks", json=body, headers=headers)
     assert first.status_code == second.status_code == 400
     assert first.json() == second.json()
+
+
+async def test_a_denial_with_a_reason_tells_the_model_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    policy = ApprovalPolicy(tools={"run_shell": Verdict.ASK})
+    async for live in live_gateway(tmp_path, approvals=policy):
+        await _deny_with_a_reason(live)
+
+
+async def _deny_with_a_reason(live: LiveGateway) -> None:
+    model = live.script(
+        [
+            {"tool_calls": [{"name": "run_shell", "arguments": {"command": "rm -r old"}}]},
+            {
+                "expect_tool_results": [
+                    {"is_error": True, "contains": "said: keep the old folder"}
+                ],
+                "text": "Kept it.",
+            },
+        ]
+    )
+    async with live.client() as client:
+        task = (await client.post("/api/v1/tasks", json={"prompt": "tidy", "model": model})).json()
+        await live.wait_status(task["id"], TaskStatus.WAITING)
+        pending = (await client.get("/api/v1/approvals", params={"task_id": task["id"]})).json()
+        approval = pending["approvals"][0]
+        path = f"/api/v1/approvals/{approval['id']}"
+        mixed = await client.post(
+            path, json={"approve": True, "digest": approval["digest"], "reason": "why not"}
+        )
+        assert mixed.status_code == 422
+        denied = await client.post(
+            path,
+            json={
+                "approve": False,
+                "digest": approval["digest"],
+                "reason": " keep the old folder ",
+            },
+        )
+        assert denied.status_code == 200, denied.text
+        assert denied.json()["reason"] == "keep the old folder"
+        assert denied.json()["decided_by"].startswith("token:")
+    await live.wait_status(task["id"], TaskStatus.COMPLETED)
+    stored = await live.store.get_approval(approval["id"])
+    assert stored.reason == "keep the old folder"

@@ -94,3 +94,22 @@ async def test_writes_describe_as_write_actions_on_their_folder(harness: Harness
     )
     assert not isinstance(refused, Action)
     assert refused.is_error and "read-only" in refused.content
+
+
+async def test_a_write_over_a_file_describes_what_it_replaces(harness: Harness) -> None:
+    new = harness.builtin.describe(
+        harness.call_of("write_file", path="fresh.txt", content="hello\n"), harness.ctx
+    )
+    assert new == Action("write_file", ActionKind.WRITE, "write fresh.txt", folder="work")
+    (harness.work / "plan.txt").write_text("one\ntwo\n", encoding="utf-8")
+    over = harness.builtin.describe(
+        harness.call_of("write_file", path="plan.txt", content="one\nthree\n"), harness.ctx
+    )
+    assert isinstance(over, Action) and over.replaces
+    assert over.diff is not None
+    assert "-two\n" in over.diff and "+three\n" in over.diff and " one\n" in over.diff
+    (harness.work / "blob.bin").write_bytes(b"\xff\xfe\x00binary")
+    binary = harness.builtin.describe(
+        harness.call_of("write_file", path="blob.bin", content="text"), harness.ctx
+    )
+    assert isinstance(binary, Action) and binary.replaces and binary.diff is None

@@ -40,6 +40,8 @@ class Scripts:
 
     question: str
     folder: Path
+    drafts: Path
+    """An allowed read-write folder whose every write asks for approval."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,18 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
 def scripts(tmp_path_factory: pytest.TempPathFactory) -> Scripts:
     base = tmp_path_factory.mktemp("scripts")
     folder = tmp_path_factory.mktemp("notes")
-    return Scripts(question=write_script(base / "question.json", QUESTION_TURNS), folder=folder)
+    drafts = tmp_path_factory.mktemp("drafts")
+    return Scripts(
+        question=write_script(base / "question.json", QUESTION_TURNS), folder=folder, drafts=drafts
+    )
 
 
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory: pytest.TempPathFactory, scripts: Scripts) -> Iterator[GatewayProcess]:
     home = tmp_path_factory.mktemp("errand-home")
     (home / "errand.toml").write_text(
-        '[approvals]\ntools = {run_shell = "ask"}\n', encoding="utf-8"
+        '[approvals]\ntools = {run_shell = "ask"}\nfolders = {drafts = "ask"}\n',
+        encoding="utf-8",
     )
     env = {
         key: value
@@ -94,6 +100,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, scripts: Scripts) -> Itera
     added = process.cli("folders", "add", str(scripts.folder), "--name", "notes", "--mode", "rw")
     if added.returncode != 0:
         pytest.skip(f"errand folders add is unavailable: {added.stdout}{added.stderr}")
+    added = process.cli("folders", "add", str(scripts.drafts), "--name", "drafts", "--mode", "rw")
+    assert added.returncode == 0, added.stdout + added.stderr
     try:
         process.start()
     except (ServeUnavailable, OSError) as exc:

@@ -296,7 +296,7 @@ def test_approve_a_step_and_answer_a_question(phone: Phone, tmp_path: Path) -> N
 
     card = page.locator(".card.approval")
     expect(card).to_contain_text("run_shell")
-    expect(card.locator("pre.arguments")).to_contain_text("echo approved-$((40+2))")
+    expect(card.locator("pre.approval-command")).to_have_text("echo approved-$((40+2))")
     snap(page, "approval")
     card.get_by_role("button", name="Approve").click()
     expect(card).to_contain_text("Approved")
@@ -306,8 +306,8 @@ def test_approve_a_step_and_answer_a_question(phone: Phone, tmp_path: Path) -> N
 
     question = page.locator(".card.question")
     expect(question).to_contain_text("Which colour should the chart be?", timeout=20_000)
-    question.get_by_label("Your answer").fill("teal")
-    question.get_by_role("button", name="Answer").click()
+    page.get_by_label("Your answer").fill("teal")
+    page.get_by_role("button", name="Answer", exact=True).click()
     expect(question).to_contain_text("Answered: teal")
     expect(page.locator(".bubble.assistant", has_text="The chart will be teal.")).to_be_visible(
         timeout=20_000

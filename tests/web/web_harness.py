@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PHONE: ViewportSize = {"width": 375, "height": 667}
-START_SECONDS = 20.0
+START_SECONDS = 60.0
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 

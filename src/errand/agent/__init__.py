@@ -12,6 +12,7 @@ from errand.agent.approvals import (
     ApprovalPolicy,
     Approver,
     Approving,
+    RefusedBecause,
     Verdict,
 )
 from errand.agent.asking import Responder, TaskUser
@@ -40,6 +41,7 @@ __all__ = [
     "ApprovalPolicy",
     "Approver",
     "Approving",
+    "RefusedBecause",
     "Responder",
     "TaskOptions",
     "TaskOutcome",

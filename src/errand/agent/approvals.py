@@ -98,13 +98,24 @@ class ApprovalAnswer(StrEnum):
     """Nobody answered before the approval expired."""
 
 
-Approver = Callable[[Action, ToolCall, ToolContext], Awaitable[ApprovalAnswer]]
+@dataclass(frozen=True, slots=True)
+class RefusedBecause:
+    """The user refused and said why; the model is told their words."""
+
+    reason: str
+
+
+Approver = Callable[[Action, ToolCall, ToolContext], Awaitable[ApprovalAnswer | RefusedBecause]]
 """Ask the user to approve ``action`` (the call ``ToolCall`` as described) and wait."""
 
 NOT_ALLOWED = "{tool} is not allowed by the user's approval policy ({summary})."
 NOT_APPROVED = (
     "The user did not approve this {tool} call ({summary}). Do not retry it; find another way "
     "or ask the user."
+)
+NOT_APPROVED_BECAUSE = (
+    "The user did not approve this {tool} call ({summary}) and said: {reason}\n"
+    "Do not retry it as it was; take what they said into account."
 )
 NOT_ANSWERED = (
     "The user did not answer in time about this {tool} call ({summary}), so it did not run. "
@@ -143,6 +154,8 @@ class Approving:
             return _refusal(NOT_ALLOWED, action)
         if verdict is Verdict.ASK:
             answer = await self._approver(action, call, ctx)
+            if isinstance(answer, RefusedBecause):
+                return _refusal(NOT_APPROVED_BECAUSE, action, answer.reason)
             if answer is ApprovalAnswer.REFUSED:
                 return _refusal(NOT_APPROVED, action)
             if answer is ApprovalAnswer.EXPIRED:
@@ -153,5 +166,6 @@ class Approving:
         await self.inner.aclose()
 
 
-def _refusal(template: str, action: Action) -> ToolOutput:
-    return ToolOutput(template.format(tool=action.tool, summary=action.summary), is_error=True)
+def _refusal(template: str, action: Action, reason: str = "") -> ToolOutput:
+    text = template.format(tool=action.tool, summary=action.summary, reason=reason)
+    return ToolOutput(text, is_error=True)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from errand.agent.approvals import ApprovalAnswer
+from errand.agent.approvals import ApprovalAnswer, RefusedBecause
 from errand.models import ToolCall
 from errand.store import (
     ApprovalRecord,
@@ -86,7 +86,9 @@ class TaskUser:
         for helper in self._helpers:
             helper.cancel()
 
-    async def approve(self, action: Action, call: ToolCall, ctx: ToolContext) -> ApprovalAnswer:
+    async def approve(
+        self, action: Action, call: ToolCall, ctx: ToolContext
+    ) -> ApprovalAnswer | RefusedBecause:
         """The task's :data:`~errand.agent.approvals.Approver`: record the request, then
         answer it at once (``--yes``, or nobody can answer) or wait for the user."""
         expires = datetime.now(UTC) + timedelta(seconds=self._approval_timeout)
@@ -102,6 +104,8 @@ class TaskUser:
                 "workdir": ctx.policy.workdir,
                 "folder": action.folder,
                 "domain": action.domain,
+                **({"replaces": True} if action.replaces else {}),
+                **({"diff": action.diff} if action.diff is not None else {}),
             },
         )
         if self._auto_approve:
@@ -114,11 +118,11 @@ class TaskUser:
             return ApprovalAnswer.REFUSED
         return await self._wait_approval(approval)
 
-    async def _wait_approval(self, approval: ApprovalRecord) -> ApprovalAnswer:
+    async def _wait_approval(self, approval: ApprovalRecord) -> ApprovalAnswer | RefusedBecause:
         assert self.responder is not None
         self._helper(self.responder.approval_requested(approval))
 
-        async def decided() -> ApprovalAnswer | None:
+        async def decided() -> ApprovalAnswer | RefusedBecause | None:
             record = await self.store.get_approval(approval.id)
             if record.status is ApprovalStatus.PENDING:
                 return None
@@ -126,9 +130,13 @@ class TaskUser:
                 return ApprovalAnswer.APPROVED
             if record.status is ApprovalStatus.EXPIRED:
                 return ApprovalAnswer.EXPIRED
+            if record.reason:
+                return RefusedBecause(record.reason)
             return ApprovalAnswer.REFUSED
 
-        answer = await self._wait_for_user(decided, self._approval_timeout)
+        answer: ApprovalAnswer | RefusedBecause | None = await self._wait_for_user(
+            decided, self._approval_timeout
+        )
         if answer is None:
             await self.store.expire_approvals(approval_id=approval.id)
             return ApprovalAnswer.EXPIRED

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from errand.access import Principal
 from errand.server.gateway import ApprovalsScope, GatewayDep
@@ -30,6 +30,8 @@ class ApprovalView(BaseModel):
     status: ApprovalStatus
     created_at: str
     expires_at: str | None
+    decided_by: str | None = None
+    reason: str | None = None
 
 
 class ApprovalList(BaseModel):
@@ -41,6 +43,16 @@ class Decision(BaseModel):
 
     approve: bool
     digest: str = Field(min_length=1, max_length=128)
+    reason: str | None = Field(default=None, max_length=2000)
+    """Why the user denies it, told to the model (only with ``approve: false``)."""
+
+    @model_validator(mode="after")
+    def _reason_only_when_denying(self) -> Decision:
+        if self.reason is not None and not self.reason.strip():
+            self.reason = None
+        if self.approve and self.reason is not None:
+            raise ValueError("A reason goes only with a denial.")
+        return self
 
 
 class Answer(BaseModel):
@@ -73,9 +85,15 @@ async def list_approvals(
 async def decide_approval(
     approval_id: str, body: Decision, gateway: GatewayDep, principal: ApprovalsScope
 ) -> ApprovalView:
-    """Approve or deny the action with this digest; the first decision wins."""
+    """Approve or deny the action with this digest; the first decision wins. A denial may
+    say why (``reason``): the model is told."""
+    reason = body.reason.strip() if body.reason else None
     record = await gateway.store.decide_approval(
-        approval_id, approve=body.approve, decided_by=decider(principal), digest=body.digest
+        approval_id,
+        approve=body.approve,
+        decided_by=decider(principal),
+        digest=body.digest,
+        reason=reason,
     )
     return approval_view(record)
 
@@ -108,6 +126,8 @@ def approval_view(record: ApprovalRecord) -> ApprovalView:
         status=record.status,
         created_at=record.created_at.isoformat(),
         expires_at=record.expires_at.isoformat() if record.expires_at else None,
+        decided_by=record.decided_by,
+        reason=record.reason,
     )
 
 

@@ -29,6 +29,7 @@ approvals = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("decided_at", UtcDateTime, nullable=True),
     Column("expires_at", UtcDateTime, nullable=True),
+    Column("reason", Text, nullable=True),
     Index("ix_approvals_task_id_status", "task_id", "status"),
     Index("ix_approvals_status_expires_at", "status", "expires_at"),
 )
@@ -47,6 +48,7 @@ def to_record(row: Row[tuple[object, ...]]) -> ApprovalRecord:
         created_at=m["created_at"],
         decided_at=m["decided_at"],
         expires_at=m["expires_at"],
+        reason=m["reason"],
     )
 
 
@@ -90,8 +92,10 @@ async def decide(
     *,
     decided_by: str,
     now: datetime,
+    reason: str | None = None,
 ) -> ApprovalRecord:
-    """Record the first decision on a pending, unexpired approval.
+    """Record the first decision on a pending, unexpired approval (with the user's
+    ``reason`` for a denial, if they gave one).
 
     Raises:
         ApprovalNotFound: no such approval.
@@ -105,7 +109,7 @@ async def decide(
         await conn.execute(
             update(approvals)
             .where(approvals.c.id == approval_id, pending, in_time)
-            .values(status=status.value, decided_by=decided_by, decided_at=now)
+            .values(status=status.value, decided_by=decided_by, decided_at=now, reason=reason)
             .returning(*approvals.c)
         )
     ).first()

@@ -112,6 +112,8 @@ class ApprovalRecord:
     created_at: datetime
     decided_at: datetime | None
     expires_at: datetime | None
+    reason: str | None = None
+    """Why the user denied it, in their words (told to the model); None if they gave none."""
 
 
 @dataclass(frozen=True, slots=True)

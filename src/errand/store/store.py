@@ -13,7 +13,7 @@ Event payloads written by the store:
     task.created        {"title", "prompt", "model", "source"}
     task.status         {"status", "previous", "error"?, "exit_code"?, "reason"?}
     approval.requested  {"approval_id", "tool_call_id", "action", "digest", "expires_at"}
-    approval.decided    {"approval_id", "status", "decided_by"}
+    approval.decided    {"approval_id", "status", "decided_by", "reason"?}
     question.asked      {"question_id", "text"}
     question.answered   {"question_id", "answer", "answered_by"}
     usage               {"model", "input_tokens", "output_tokens"}
@@ -652,11 +652,13 @@ class Store:
         approve: bool,
         decided_by: str,
         digest: str | None = None,
+        reason: str | None = None,
     ) -> ApprovalRecord:
         """Approve or deny; the first decision wins. Logs ``approval.decided``.
 
         Pass the ``digest`` the decider was shown to make sure the decision applies to that
-        exact action.
+        exact action. ``reason`` (a denial's, in the user's words) is kept and told to the
+        model.
 
         Raises:
             ApprovalNotFound: no such approval.
@@ -673,7 +675,7 @@ class Store:
                     if not hmac.compare_digest(stored.digest.encode(), digest.encode()):
                         raise DigestMismatch(approval_id)
                 record = await approvals.decide(
-                    conn, approval_id, status, decided_by=decided_by, now=now
+                    conn, approval_id, status, decided_by=decided_by, now=now, reason=reason
                 )
                 await self._log_decision(conn, record, now)
         except ApprovalExpired:
@@ -698,7 +700,10 @@ class Store:
         self, conn: AsyncConnection, record: ApprovalRecord, now: datetime
     ) -> None:
         decided = ApprovalDecided(
-            approval_id=record.id, status=record.status.value, decided_by=record.decided_by
+            approval_id=record.id,
+            status=record.status.value,
+            decided_by=record.decided_by,
+            reason=record.reason,
         ).payload()
         await events.append(
             conn, record.task_id, "approval.decided", encode_json(decided, what="decision"), now

@@ -40,7 +40,9 @@ class Action:
     """Exactly what a call will do, shown to whoever approves it.
 
     ``folder`` is the grant name a file action touches, ``domain`` the host a network
-    action reaches; ``summary`` is one line a person can read on a phone.
+    action reaches; ``summary`` is one line a person can read on a phone. A write over a file
+    that exists sets ``replaces``, and ``diff`` (a unified diff from the file's current text)
+    when that text is small enough to show.
     """
 
     tool: str
@@ -48,6 +50,8 @@ class Action:
     summary: str
     folder: str | None = None
     domain: str | None = None
+    replaces: bool = False
+    diff: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

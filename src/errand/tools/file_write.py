@@ -8,6 +8,7 @@ read-only folder is refused before anything is opened.
 from __future__ import annotations
 
 import asyncio
+import difflib
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,11 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from errand.sandbox import GrantedRoot
 from errand.tools.base import Action, ActionKind, ToolContext, ToolOutput
 from errand.tools.errors import ToolError, file_errors
-from errand.tools.paths import granted_root, resolve_path
+from errand.tools.paths import GrantPath, granted_root, resolve_path
 from errand.tools.text_output import cut_line, format_size
 
 MAX_EDIT_BYTES = 4 * 1024 * 1024
 """Largest file ``edit_file`` loads; bigger ones are edited with commands."""
+MAX_DIFF_BYTES = 64 * 1024
+"""Largest current file a write's approval shows a diff against."""
+_DIFF_CHARS = 20_000
 _SNIPPET_LINES = 8
 
 
@@ -49,7 +53,15 @@ class WriteFile:
     def describe(self, args: BaseModel, ctx: ToolContext) -> Action:
         assert isinstance(args, WriteFileArgs)
         found = resolve_path(ctx.policy, args.path, writing=True)
-        return Action(self.name, ActionKind.WRITE, f"write {found.shown}", folder=found.grant.name)
+        replaces, diff = _compare(ctx, found, args.content)
+        return Action(
+            self.name,
+            ActionKind.WRITE,
+            f"write {found.shown}",
+            folder=found.grant.name,
+            replaces=replaces,
+            diff=diff,
+        )
 
     async def run(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
         assert isinstance(args, WriteFileArgs)
@@ -158,3 +170,32 @@ async def write_through(
         await ctx.sandbox.write_file(folder, rel, data)
     else:
         await asyncio.to_thread(root.write_bytes, rel, data)
+
+
+def _compare(ctx: ToolContext, found: GrantPath, content: str) -> tuple[bool, str | None]:
+    """Whether writing ``content`` to ``found`` replaces a file, and the diff from its current
+    text (None when it is new, large, not text, or cannot be read)."""
+    root = ctx.roots.get(found.grant.name)
+    if root is None or not found.rel:
+        return False, None
+    try:
+        data, more = root.read_bytes(found.rel, max_bytes=MAX_DIFF_BYTES)
+    except FileNotFoundError:
+        return False, None
+    except OSError:
+        return True, None
+    if more:
+        return True, None
+    try:
+        before = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True, None
+    name = found.rel.rsplit("/", 1)[-1]
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        content.splitlines(keepends=True),
+        fromfile=f"{name} (now)",
+        tofile=f"{name} (after)",
+    )
+    diff = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return True, diff if len(diff) <= _DIFF_CHARS else diff[:_DIFF_CHARS] + "…\n"

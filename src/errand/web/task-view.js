@@ -4,9 +4,12 @@
 // with Last-Event-ID neither loses nor duplicates anything on screen. Agent text is untrusted:
 // streaming deltas are shown as text, the finished message through the sanitising Markdown
 // renderer, tool arguments and results as text in <pre>. Approvals show exactly what will run
-// and send back the digest they were shown; questions take an answer inline.
+// and send back the digest they were shown (cards.js). There is one text box: while a question
+// waits it answers the question, otherwise it sends the task a message, which shows at once
+// and says "sent" until the task reads it.
 
-import { ApiError, Unreachable } from "./api.js";
+import { ApiError } from "./api.js";
+import { approvalCard, message, questionCard, settleApproval, settleQuestion } from "./cards.js";
 import { h, replaceChildren } from "./dom.js";
 import { showFiles } from "./files.js";
 import { renderMarkdown } from "./markdown.js";
@@ -48,11 +51,16 @@ export function showTask(root, ctx, taskId) {
   const repeat = h("button", { type: "button", class: "secondary small", hidden: true, text: "Do this every morning", onclick: () => void repeatTask() });
   const filesButton = h("button", { type: "button", class: "secondary small", text: "Files", "aria-expanded": "false", onclick: () => void toggleFiles() });
   const filesBox = h("section", { class: "files", hidden: true, "aria-label": "Files the task wrote" });
-  const followText = h("textarea", { id: "follow-up", rows: "2", placeholder: "Reply or ask for more…" });
+  const followText = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "follow-up", rows: "2", placeholder: "Reply or ask for more…" }));
   const followSend = h("button", { type: "submit", class: "primary", text: "Send" });
+  const followLabel = h("label", { for: "follow-up", class: "visually-hidden", text: "Message to the task" });
+  const answering = h("p", { class: "answering hint", hidden: true });
   const followForm = h("form", { class: "follow-up" },
-    h("label", { for: "follow-up", class: "visually-hidden", text: "Message to the task" }),
-    followText, followSend);
+    answering,
+    h("div", { class: "follow-up-row" }, followLabel, followText, followSend));
+  /** messages this phone sent (or saw sent) that the task has not read yet, oldest first */
+  /** @type {{text: string, entry: HTMLElement, logged: boolean}[]} */
+  const unread = [];
 
   root.appendChild(h("section", { class: "screen task-view" },
     h("header", { class: "bar" },
@@ -156,10 +164,29 @@ export function showTask(root, ctx, taskId) {
         streaming = null;
         break;
       }
-      case "message.user":
-        endStreaming();
-        add(bubble("user", h("p", { class: "plain", text: String(payload.text ?? "") })));
+      case "task.follow_up": {
+        const text = String(payload.text ?? "");
+        const mine = unread.find((item) => item.text === text && !item.logged);
+        if (mine) {
+          mine.logged = true;
+          markSent(mine.entry, "sent");
+        } else {
+          unread.push({ text, entry: sentBubble(text, "sent"), logged: true });
+        }
         break;
+      }
+      case "message.user": {
+        endStreaming();
+        const text = String(payload.text ?? "");
+        const waiting = unread.findIndex((item) => item.text === text);
+        if (waiting >= 0) {
+          const [item] = unread.splice(waiting, 1);
+          if (item) markSent(item.entry, "");
+        } else {
+          add(bubble("user", h("p", { class: "plain", text })));
+        }
+        break;
+      }
       case "tool.call": {
         endStreaming();
         const entry = toolEntry(payload);
@@ -178,26 +205,28 @@ export function showTask(root, ctx, taskId) {
         break;
       case "approval.requested": {
         endStreaming();
-        const card = approvalCard(payload, ctx);
+        const card = approvalCard(payload, ctx, () => void 0);
         approvals.set(String(payload.approval_id), card);
         add(card);
         break;
       }
       case "approval.decided": {
         const card = approvals.get(String(payload.approval_id));
-        if (card) settleApproval(card, String(payload.status), String(payload.decided_by ?? ""));
+        if (card) settleApproval(card, ctx, { status: String(payload.status), by: String(payload.decided_by ?? ""), reason: String(payload.reason ?? "") });
         break;
       }
       case "question.asked": {
         endStreaming();
-        const card = questionCard(payload, ctx);
+        const card = questionCard(payload);
         questions.set(String(payload.question_id), card);
         add(card);
+        renderComposer();
         break;
       }
       case "question.answered": {
         const card = questions.get(String(payload.question_id));
         if (card) settleQuestion(card, String(payload.answer ?? ""));
+        renderComposer();
         break;
       }
       case "usage":
@@ -216,8 +245,9 @@ export function showTask(root, ctx, taskId) {
       if (card.classList.contains("pending")) settleQuestion(card, null);
     }
     for (const card of approvals.values()) {
-      if (card.classList.contains("pending")) settleApproval(card, "void", "");
+      if (card.classList.contains("pending")) settleApproval(card, ctx, { status: "void", by: "", reason: "" });
     }
+    renderComposer();
     for (const entry of toolCalls.values()) {
       if (!entry.classList.contains("ok") && !entry.classList.contains("failed")) {
         entry.classList.add("failed");
@@ -290,22 +320,81 @@ export function showTask(root, ctx, taskId) {
     if (filesOpen) closeFiles = showFiles(filesBox, ctx, taskId);
   };
 
-  followForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const text = /** @type {HTMLTextAreaElement} */ (followText).value.trim();
-    if (!text) return;
-    followSend.setAttribute("disabled", "");
+  /** The oldest question still waiting for an answer, if any. */
+  const openQuestion = () => {
+    for (const card of questions.values()) {
+      if (card.classList.contains("pending")) return card;
+    }
+    return null;
+  };
+
+  /** The one text box answers the waiting question, or else messages the task. */
+  const renderComposer = () => {
+    const question = openQuestion();
+    const text = question?.querySelector(".question-text")?.textContent ?? "";
+    answering.hidden = !question;
+    answering.textContent = question ? `Answering: ${text}` : "";
+    followLabel.textContent = question ? "Your answer" : "Message to the task";
+    followText.placeholder = question ? "Your answer…" : "Reply or ask for more…";
+    followSend.textContent = question ? "Answer" : "Send";
+  };
+
+  /**
+   * A message to the task, shown before the task reads it; `state` says how far it got.
+   * @param {string} text
+   * @param {string} state
+   */
+  const sentBubble = (text, state) => {
+    const entry = add(bubble("user", h("p", { class: "plain", text }), h("span", { class: "sent-state" })));
+    markSent(entry, state);
+    return entry;
+  };
+
+  /** @param {string} text */
+  const answerQuestion = async (text) => {
+    const question = openQuestion();
+    if (!question) return false;
+    const status = /** @type {HTMLElement} */ (question.querySelector(".question-status"));
+    status.textContent = "Sending your answer…";
+    try {
+      await ctx.api.command("POST", `/questions/${encodeURIComponent(String(question.dataset.question))}/answer`, { answer: text });
+      if (question.classList.contains("pending")) status.textContent = "Answer sent.";
+      followText.value = "";
+    } catch (err) {
+      status.textContent = err instanceof ApiError && err.code === "already_answered" ? err.message : `Not sent: ${message(err)}`;
+    }
+    return true;
+  };
+
+  /** @param {string} text */
+  const sendMessage = async (text) => {
+    const entry = sentBubble(text, "sending");
+    unread.push({ text, entry, logged: false });
+    followText.value = "";
     try {
       const reopened = await ctx.api.command("POST", `${base}/messages`, { text });
+      if (entry.dataset.state === "sending") markSent(entry, "sent");
       if (reopened && typeof reopened.status === "string") status = reopened.status;
       reopeningUntil = Date.now() + 30_000;
       renderHeader();
-      /** @type {HTMLTextAreaElement} */ (followText).value = "";
       problem.hidden = true;
       // A finished task reopens: its stream continues after the last event seen.
       stream.start();
     } catch (err) {
+      markSent(entry, "failed");
+      unread.splice(unread.findIndex((item) => item.entry === entry), 1);
+      if (!followText.value) followText.value = text;
       showProblem(`Could not send: ${message(err)}`);
+    }
+  };
+
+  followForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = followText.value.trim();
+    if (!text) return;
+    followSend.setAttribute("disabled", "");
+    try {
+      if (!(await answerQuestion(text))) await sendMessage(text);
     } finally {
       followSend.removeAttribute("disabled");
     }
@@ -317,12 +406,6 @@ export function showTask(root, ctx, taskId) {
     stream.stop();
     closeFiles?.();
   };
-}
-
-/** @param {unknown} err */
-function message(err) {
-  if (err instanceof Unreachable) return "can't reach your computer.";
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** @param {any} task */
@@ -337,11 +420,24 @@ function duration(task) {
 
 /**
  * @param {"user" | "assistant"} who
- * @param {HTMLElement} content
+ * @param {...HTMLElement} content
  */
-function bubble(who, content) {
+function bubble(who, ...content) {
   return h("li", { class: `entry bubble ${who}` },
     h("span", { class: "visually-hidden", text: who === "user" ? "You:" : "Errand:" }), content);
+}
+
+/** @type {Record<string, string>} */
+const SENT_STATES = { sending: "sending…", sent: "sent", failed: "not sent", "": "" };
+
+/**
+ * @param {HTMLElement} entry  a user bubble
+ * @param {string} state  "sending", "sent" (stored, the task has not read it yet), "failed" or ""
+ */
+function markSent(entry, state) {
+  entry.dataset.state = state;
+  const line = entry.querySelector(".sent-state");
+  if (line) line.textContent = SENT_STATES[state] ?? state;
 }
 
 /** @param {string} text */
@@ -382,116 +478,4 @@ function addToolResult(entry, payload) {
   if (payload.truncated) details.appendChild(h("p", { class: "hint", text: "(cut short)" }));
   const files = Array.isArray(payload.files) ? payload.files : [];
   if (files.length) details.appendChild(h("p", { class: "hint", text: `Files: ${files.join(", ")}` }));
-}
-
-/**
- * @param {any} payload
- * @param {import("./app.js").AppContext} ctx
- */
-function approvalCard(payload, ctx) {
-  const action = payload.action ?? {};
-  const rows = [
-    ["Tool", action.tool],
-    ["What", action.summary],
-    ["Folder", action.folder],
-    ["Working folder", action.workdir],
-    ["Website", action.domain ? `${action.domain}${action.port ? `:${action.port}` : ""}` : null],
-    ["Expires", payload.expires_at ? shortTime(String(payload.expires_at)) : null],
-  ].filter(([, value]) => value !== null && value !== undefined && value !== "");
-  const status = h("p", { class: "approval-status", role: "status" });
-  const approve = h("button", { type: "button", class: "primary", text: "Approve" });
-  const deny = h("button", { type: "button", class: "danger", text: "Deny" });
-  const buttons = h("div", { class: "approval-buttons" }, deny, approve);
-  const card = h("li", { class: "entry card approval pending", "data-approval": String(payload.approval_id) },
-    h("h2", { text: "Approve this step?" }),
-    h("dl", {}, rows.map(([label, value]) => [h("dt", { text: String(label) }), h("dd", { text: String(value) })])),
-    action.arguments ? h("details", { open: true },
-      h("summary", { text: "Exact arguments" }),
-      h("pre", { class: "arguments", text: prettyJson(String(action.arguments)) })) : null,
-    buttons,
-    status);
-  /** @param {boolean} yes */
-  const decide = async (yes) => {
-    approve.setAttribute("disabled", "");
-    deny.setAttribute("disabled", "");
-    status.textContent = yes ? "Approving…" : "Denying…";
-    try {
-      await ctx.api.command("POST", `/approvals/${encodeURIComponent(String(payload.approval_id))}`, { approve: yes, digest: payload.digest });
-      // The decision's event may have arrived first and said more (who decided): keep that.
-      if (card.classList.contains("pending")) status.textContent = yes ? "Approved." : "Denied.";
-    } catch (err) {
-      if (err instanceof ApiError && ["already_decided", "approval_expired", "digest_mismatch"].includes(err.code)) {
-        status.textContent = err.message;
-        buttons.remove();
-        return;
-      }
-      status.textContent = `Not sent: ${message(err)}`;
-      approve.removeAttribute("disabled");
-      deny.removeAttribute("disabled");
-    }
-  };
-  approve.addEventListener("click", () => void decide(true));
-  deny.addEventListener("click", () => void decide(false));
-  return card;
-}
-
-/**
- * @param {HTMLElement} card
- * @param {string} status
- * @param {string} by
- */
-function settleApproval(card, status, by) {
-  card.classList.remove("pending");
-  card.classList.add(`decided-${status.replace(/[^a-z]/g, "")}`);
-  card.querySelector(".approval-buttons")?.remove();
-  const heading = card.querySelector("h2");
-  /** @type {Record<string, string>} */
-  const headings = { approved: "Approved", denied: "Denied", expired: "Expired", void: "No longer needed" };
-  if (heading) heading.textContent = headings[status] ?? status;
-  const line = /** @type {HTMLElement} */ (card.querySelector(".approval-status"));
-  line.textContent = status === "void"
-    ? "The task stopped before a decision."
-    : `${status[0]?.toUpperCase() ?? ""}${status.slice(1)}${by ? ` by ${by}` : ""}.`;
-}
-
-/**
- * @param {any} payload
- * @param {import("./app.js").AppContext} ctx
- */
-function questionCard(payload, ctx) {
-  const id = `answer-${String(payload.question_id).replace(/[^A-Za-z0-9_-]/g, "")}`;
-  const input = h("textarea", { id, rows: "2" });
-  const send = h("button", { type: "submit", class: "primary", text: "Answer" });
-  const status = h("p", { class: "question-status", role: "status" });
-  const form = h("form", { class: "stack" }, h("label", { for: id, text: "Your answer" }), input, send);
-  const card = h("li", { class: "entry card question pending", "data-question": String(payload.question_id) },
-    h("h2", { text: "Errand asks" }),
-    h("p", { class: "plain question-text", text: String(payload.text ?? "") }),
-    form,
-    status);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const answer = /** @type {HTMLTextAreaElement} */ (input).value.trim();
-    if (!answer) return;
-    send.setAttribute("disabled", "");
-    try {
-      await ctx.api.command("POST", `/questions/${encodeURIComponent(String(payload.question_id))}/answer`, { answer });
-      if (card.classList.contains("pending")) status.textContent = "Answer sent.";
-    } catch (err) {
-      status.textContent = err instanceof ApiError && err.code === "already_answered" ? err.message : `Not sent: ${message(err)}`;
-      send.removeAttribute("disabled");
-    }
-  });
-  return card;
-}
-
-/**
- * @param {HTMLElement} card
- * @param {string | null} answer  null: the task stopped before an answer
- */
-function settleQuestion(card, answer) {
-  card.classList.remove("pending");
-  card.querySelector("form")?.remove();
-  const line = /** @type {HTMLElement} */ (card.querySelector(".question-status"));
-  line.textContent = answer === null ? "Not answered: the task stopped." : `Answered: ${answer}`;
 }

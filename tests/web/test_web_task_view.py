@@ -1,0 +1,166 @@
+"""One task on the phone, as a picky user checks it: approval cards that say in words what
+will happen, one text box that answers questions and sends messages, landing on what needs
+you, following the output, and the header's controls. Chromium at 375×667 against a real
+``errand serve``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from web.conftest import PairedPhone, Scripts
+from web.test_web_app import Phone, start_task, wait_for_pending_approval
+from web.web_harness import GatewayProcess, snap, write_script
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture()
+def phone(browser: Browser, gateway: GatewayProcess, paired: PairedPhone) -> Iterator[Phone]:
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667},
+        is_mobile=True,
+        has_touch=True,
+        service_workers="block",
+        storage_state=paired.storage_state,  # type: ignore[arg-type]
+    )
+    try:
+        yield Phone(context, gateway, paired.token)
+    finally:
+        context.close()
+
+
+DRAFTS = [{"name": "drafts", "mode": "rw"}]
+
+
+def test_the_approval_card_says_in_words_what_will_happen(
+    phone: Phone, scripts: Scripts, tmp_path: Path
+) -> None:
+    (scripts.drafts / "plan.txt").write_text("one\ntwo\n", encoding="utf-8")
+    model = write_script(
+        tmp_path / "words.json",
+        [
+            {
+                "text": "Updating the plan.",
+                "tool_calls": [
+                    {
+                        "name": "write_file",
+                        "arguments": {"path": "plan.txt", "content": "one\nthree\n"},
+                    }
+                ],
+            },
+            {
+                "expect_tool_results": [{"is_error": True, "contains": "said: keep line two"}],
+                "text": "Then a new file.",
+                "tool_calls": [
+                    {
+                        "name": "write_file",
+                        "arguments": {"path": "fresh.txt", "content": "brand new text"},
+                    }
+                ],
+            },
+            {
+                "expect_tool_results": [{"is_error": False}],
+                "text": "And a command.",
+                "tool_calls": [{"name": "run_shell", "arguments": {"command": "ls -la"}}],
+            },
+            {"expect_tool_results": [{"is_error": False}], "text": "All done."},
+        ],
+    )
+    task_id = start_task(phone, "Update my plan", model, folders=DRAFTS)
+    assert wait_for_pending_approval(phone, task_id)
+    page = phone.page
+    page.goto(phone.gateway.url(f"/#/tasks/{task_id}"))
+
+    replace = page.locator(".card.approval").nth(0)
+    expect(replace.locator(".approval-what")).to_have_text("Write plan.txt", timeout=20_000)
+    expect(replace).to_contain_text("This replaces an existing file.")
+    diff = replace.locator("pre.approval-diff")
+    expect(diff).to_contain_text("-two")
+    expect(diff).to_contain_text("+three")
+    expect(replace.locator(".approval-expires")).to_contain_text("it will not run after")
+    snap(page, "approval")
+    replace.get_by_text("Deny with a reason").click()
+    replace.get_by_label("Why not? Errand is told.").fill("keep line two")
+    replace.get_by_role("button", name="Deny and tell Errand").click()
+    expect(replace.locator("h2")).to_have_text("Denied")
+    expect(replace.locator(".approval-status")).to_have_text(
+        "Denied on Test phone: “keep line two”"
+    )
+    expect(replace.locator(".approval-expires")).to_have_count(0)
+    expect(replace.get_by_role("button")).to_have_count(0)
+
+    fresh = page.locator(".card.approval").nth(1)
+    expect(fresh.locator(".approval-what")).to_have_text(
+        "Write a new file fresh.txt with this content:", timeout=20_000
+    )
+    expect(fresh.locator("pre.approval-content")).to_have_text("brand new text")
+    expect(fresh).not_to_contain_text("replaces an existing file")
+    fresh.get_by_role("button", name="Approve").click()
+    expect(fresh.locator(".approval-status")).to_have_text("Approved on Test phone.")
+
+    command = page.locator(".card.approval").nth(2)
+    expect(command.locator("pre.approval-command")).to_have_text("ls -la", timeout=20_000)
+    expect(command.locator(".approval-what")).to_have_text("Run this command in drafts:")
+    # No sandbox-internal path anywhere on any card, even in the exact arguments.
+    command.get_by_text("Exact arguments").click()
+    for card in page.locator(".card.approval").all():
+        assert "/sessions/" not in card.inner_text()
+    command.get_by_role("button", name="Approve").click()
+    expect(page.locator(".bubble.assistant", has_text="All done.")).to_be_visible(timeout=20_000)
+    assert (scripts.drafts / "plan.txt").read_text(encoding="utf-8") == "one\ntwo\n"
+    assert (scripts.drafts / "fresh.txt").read_text(encoding="utf-8") == "brand new text"
+    phone.assert_nothing_ran()
+
+
+def test_one_text_box_answers_the_question_and_sends_messages(
+    phone: Phone, scripts: Scripts, tmp_path: Path
+) -> None:
+    task_id = start_task(phone, "Ask me something", scripts.question)
+    page = phone.page
+    page.goto(phone.gateway.url(f"/#/tasks/{task_id}"))
+    question = page.locator(".card.question")
+    expect(question).to_contain_text("Shall I go on?", timeout=20_000)
+    # The question's card has no box of its own: the one at the bottom answers it.
+    expect(question.locator("textarea")).to_have_count(0)
+    expect(page.locator("textarea")).to_have_count(1)
+    expect(page.locator(".answering")).to_have_text("Answering: Shall I go on?")
+    page.get_by_label("Your answer").fill("yes please")
+    page.get_by_role("button", name="Answer", exact=True).click()
+    expect(question).to_contain_text("Answered: yes please")
+    expect(page.get_by_label("Message to the task")).to_be_visible()
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_visible()
+    expect(page.locator(".answering")).to_be_hidden()
+    expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
+
+    # A message sent while the task works shows at once, marked sent until the task reads it.
+    model = write_script(
+        tmp_path / "busy.json",
+        [
+            {"tool_calls": [{"name": "run_shell", "arguments": {"command": "echo busy"}}]},
+            {"text": "Read your note."},
+        ],
+    )
+    busy = start_task(phone, "Work a while", model)
+    assert wait_for_pending_approval(phone, busy)
+    page.goto(phone.gateway.url(f"/#/tasks/{busy}"))
+    expect(page.locator(".card.approval")).to_be_visible(timeout=20_000)
+    page.get_by_label("Message to the task").fill("Also add a title")
+    page.get_by_role("button", name="Send", exact=True).click()
+    note = page.locator(".bubble.user", has_text="Also add a title")
+    expect(note.locator(".sent-state")).to_have_text("sent")
+    expect(page.get_by_label("Message to the task")).to_have_value("")
+    page.locator(".card.approval").get_by_role("button", name="Approve").click()
+    expect(page.locator(".bubble.assistant", has_text="Read your note.")).to_be_visible(
+        timeout=20_000
+    )
+    expect(note).to_have_count(1)
+    expect(note.locator(".sent-state")).to_be_hidden()
+    page.reload()
+    expect(page.locator(".bubble.user", has_text="Also add a title")).to_have_count(
+        1, timeout=20_000
+    )
+    phone.assert_nothing_ran()
