@@ -55,6 +55,7 @@ class ErrandConfig(BaseModel):
     mcp: dict[str, Any] = {}
     browser: dict[str, Any] = {}
     folders: dict[str, Any] = {}
+    notify: dict[str, Any] = {}
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(ErrandConfig.model_fields)

@@ -190,3 +190,24 @@ async def read_some(
                 if count is not None and len(seen) >= count:
                     return seen, False
     return seen, True
+
+
+async def pair_phone(live: LiveGateway, name: str) -> tuple[str, str]:
+    """Pair a phone through the API as the app does; returns its device token and id."""
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+        code = await anonymous.post(
+            "/api/v1/admin/pairing-codes", headers={"X-Errand-Admin": ADMIN_SECRET}
+        )
+        secret = code.json()["link"].partition("#")[2]
+        claim = (
+            await anonymous.post("/api/v1/pair", json={"secret": secret, "device_name": name})
+        ).json()
+        for _ in range(5):
+            waited = await anonymous.post(
+                f"/api/v1/pair/{claim['claim_id']}/wait",
+                json={"claim_token": claim["claim_token"]},
+            )
+            if waited.status_code == 200:
+                body = waited.json()
+                return str(body["device_token"]), str(body["device"]["id"])
+    raise AssertionError("the pairing never finished")

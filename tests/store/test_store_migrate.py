@@ -50,6 +50,8 @@ TABLES = {
     "webhook_deliveries",
     "webhook_attempts",
     "notifications",
+    "push_subscriptions",
+    "notification_deliveries",
 }
 
 

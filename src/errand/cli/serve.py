@@ -2,10 +2,12 @@
 
 Start-up opens the store (migrating it), starts the runner and automation (the scheduler
 and the webhook deliverer), binds the gateway (loopback unless an exposure is chosen),
-writes ``server.json`` for ``errand pair`` and shows a pairing QR code. Pairing
-confirmations are answered in this terminal. Ctrl-C or SIGTERM stops cleanly: automation
-stops, streams end, running tasks are recorded as interrupted (resumable), the server stops
-and the store closes.
+writes ``server.json`` for ``errand pair`` and says what a new user needs: whether a phone
+can reach this address at all, whether a model is configured, and a pairing QR code (only
+while no device is paired: ``errand pair`` makes one later). The notifier sends pushes and
+ntfy messages while it runs. Pairing confirmations are answered in this terminal. Ctrl-C or
+SIGTERM stops cleanly: automation stops, streams end, running tasks are recorded as
+interrupted (resumable), the server stops and the store closes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from errand.agent import TaskOptions
     from errand.intake import IntakeSettings
     from errand.mcp import McpConfig
+    from errand.notify import NotifySettings
     from errand.store import TaskRecord
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -112,6 +115,7 @@ async def _serve(
     settings: _Settings,
 ) -> int:
     from errand.access import PairingService
+    from errand.notify import build_notifier
     from errand.runner import LocalRunner, StoreRunner, TaskRunner
     from errand.server import (
         ExposureError,
@@ -128,7 +132,7 @@ async def _serve(
         start_tailscale_serve,
         stop_tailscale_serve,
     )
-    from errand.store import StoreError, open_store
+    from errand.store import AccessStore, StoreError, open_store
 
     bind_host = bind_host_for(host, lan=lan)
     try:
@@ -194,7 +198,16 @@ async def _serve(
         )
     )
     automation = build_automation(store, runner, config)
-    gateway = build_gateway(store, runner, pairing, config, automation)
+    try:
+        notifier = build_notifier(
+            store, settings.notify, data_dir=data_dir(), base_url=exposure.base_url
+        )
+    except (ValueError, OSError) as exc:
+        sock.close()
+        await store.aclose()
+        err.print(f"errand: {exc}", markup=False)
+        return 2
+    gateway = build_gateway(store, runner, pairing, config, automation, notifier)
     server = GatewayServer(gateway, sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -204,15 +217,30 @@ async def _serve(
     try:
         await runner.start()
         await automation.start()
+        await notifier.start()
         await server.start()
         _write_server_file(server_file, f"http://127.0.0.1:{bound_port}", admin_secret)
         out.print(f"Errand is serving at {exposure.base_url} ({exposure.mode}).")
-        code = await pairing.new_code(exposure.base_url)
-        show_pairing(code.link, code.expires_at.astimezone().strftime("%H:%M"))
+        if not exposure.exposed:
+            out.print(LOCAL_ONLY, markup=False)
+        out.print(_model_line(settings.intake.default_model), markup=False)
+        if notifier.web_push is not None and settings.notify.contact_for(exposure.base_url) is None:
+            out.print(NO_CONTACT, markup=False)
+        paired = len(await AccessStore(store).list_devices())
+        if paired:
+            out.print(
+                f"{paired} device{'s are' if paired != 1 else ' is'} paired. "
+                "To pair another, run `errand pair`.",
+                markup=False,
+            )
+        else:
+            code = await pairing.new_code(exposure.base_url)
+            show_pairing(code.link, code.expires_at.astimezone().strftime("%H:%M"))
         await stop.wait()
         err.print("errand: stopping…")
     finally:
         gateway.closing.set()
+        await notifier.aclose()
         await automation.aclose()
         await runner.aclose()
         await server.stop()
@@ -224,6 +252,25 @@ async def _serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     return 0
+
+
+LOCAL_ONLY = (
+    "Only this computer can open that address: a phone cannot. To use your phone, restart "
+    "with --tailscale (recommended), --public-url URL (your own HTTPS tunnel) or --lan."
+)
+NO_CONTACT = (
+    "iPhones drop pushes without a real contact address: set contact = "
+    '"mailto:you@example.com" under [notify] in errand.toml.'
+)
+
+
+def _model_line(model: str | None) -> str:
+    if model:
+        return f"Model: {model}."
+    return (
+        "No model is configured: tasks will be refused until you set "
+        'model = "anthropic:claude-sonnet-4-5" (or another) in errand.toml or ERRAND_MODEL.'
+    )
 
 
 def show_pairing(link: str, expires: str) -> None:
@@ -282,6 +329,7 @@ class _Settings:
     config: Mapping[str, Any]
     intake: IntakeSettings
     mcp: McpConfig
+    notify: NotifySettings
 
     def options_for(self, task: TaskRecord) -> TaskOptions:
         """The task's options: approvals, and trusted skill folders among its grants."""
@@ -295,7 +343,13 @@ def _settings_from(config: Mapping[str, Any]) -> _Settings:
     from errand.agent import options_from_config
     from errand.intake import IntakeSettings
     from errand.mcp import mcp_config
+    from errand.notify import NotifySettings
 
     intake = IntakeSettings.from_config(config)
     options_from_config(config)  # refuse a malformed [approvals] now, not per task
-    return _Settings(config=config, intake=intake, mcp=mcp_config(config))
+    return _Settings(
+        config=config,
+        intake=intake,
+        mcp=mcp_config(config),
+        notify=NotifySettings.from_config(config),
+    )

@@ -20,6 +20,7 @@ import errand
 from errand.access import PairingService
 from errand.automation import Automation
 from errand.intake import Intake
+from errand.notify import Notifier
 from errand.runner import TaskRunner
 from errand.server import (
     routes_approvals,
@@ -32,6 +33,7 @@ from errand.server import (
     routes_maintenance,
     routes_mcp,
     routes_pairing,
+    routes_push,
     routes_tasks,
 )
 from errand.server.errors import install_error_handlers
@@ -50,11 +52,13 @@ def build_gateway(
     pairing: PairingService,
     config: GatewayConfig,
     automation: Automation | None = None,
+    notifier: Notifier | None = None,
 ) -> Gateway:
     """The gateway state for an app (the caller still owns store, runner and pairing).
 
     ``automation`` defaults to one whose background loops are not started (the routes only
-    manage schedules, hooks and webhooks); ``errand serve`` passes one it starts and stops.
+    manage schedules, hooks and webhooks); ``errand serve`` passes one it starts and stops,
+    and the ``notifier`` it starts (without one, devices cannot subscribe to pushes).
     """
 
     views = TaskViews(store)
@@ -71,6 +75,7 @@ def build_gateway(
         watcher=watcher,
         views=views,
         automation=automation,
+        notifier=notifier,
     )
 
 
@@ -110,6 +115,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_files,
         routes_changes,
         routes_devices,
+        routes_push,
         routes_automation,
         routes_hooks,
         routes_mcp,

@@ -21,6 +21,7 @@ from errand.access import PairingService, Principal, Scope, authenticate, still_
 from errand.automation import Automation
 from errand.intake import Intake, IntakeSettings
 from errand.mcp import McpConfig
+from errand.notify import Notifier
 from errand.runner import TaskRunner
 from errand.server.errors import ApiError
 from errand.server.security import SecuritySettings
@@ -64,6 +65,8 @@ class Gateway:
     views: TaskViews
     automation: Automation
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    notifier: Notifier | None = None
+    """Sends notifications; None when this gateway sends none (the push routes say so)."""
 
 
 def get_gateway(request: Request) -> Gateway:

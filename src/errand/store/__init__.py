@@ -66,6 +66,8 @@ from errand.store.errors import (
 )
 from errand.store.ids import looks_like_id, new_id
 from errand.store.prune import PruneResult
+from errand.store.push import Channel, NotifyDeliveryRecord, NotifyState, SubscriptionRecord
+from errand.store.push_store import DeliveryOutcome, Dispatch, DueDelivery, NewDelivery, PushStore
 from errand.store.records import (
     ALLOWED_TRANSITIONS,
     ApprovalRecord,
@@ -103,12 +105,16 @@ __all__ = [
     "AttemptRecord",
     "AutomationStore",
     "CodeState",
+    "Channel",
     "DatabaseDamaged",
+    "DeliveryOutcome",
     "DeliveryRecord",
     "DeliveryState",
     "DeviceLimitReached",
     "DeviceRecord",
     "DigestMismatch",
+    "Dispatch",
+    "DueDelivery",
     "EndpointRecord",
     "EventRecord",
     "FolderNameTaken",
@@ -122,11 +128,15 @@ __all__ = [
     "JsonObject",
     "JsonValue",
     "NameTaken",
+    "NewDelivery",
     "NewRun",
     "NewSchedule",
     "NotificationRecord",
     "PairingCodeRecord",
+    "NotifyDeliveryRecord",
+    "NotifyState",
     "PruneResult",
+    "PushStore",
     "QuestionNotFound",
     "QuestionRecord",
     "QuestionStatus",
@@ -140,6 +150,7 @@ __all__ = [
     "StoreError",
     "StoreFull",
     "StoreUnavailable",
+    "SubscriptionRecord",
     "TaskNotFound",
     "TaskRecord",
     "TaskSource",

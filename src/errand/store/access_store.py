@@ -34,6 +34,7 @@ from errand.store.access import (
     pairing_codes,
 )
 from errand.store.errors import StoreError
+from errand.store.push import push_subscriptions
 from errand.store.records import JsonValue
 from errand.store.schema import encode_json
 from errand.store.store import Store
@@ -134,8 +135,21 @@ class AccessStore:
         await self._touch(devices.c.last_seen_at, device_id, now=now, every=every)
 
     async def revoke_device(self, device_id: str, *, now: datetime) -> bool:
-        """Revoke one device; False if there is no such unrevoked device."""
-        return await self._revoke(devices, device_id, now=now)
+        """Revoke one device; False if there is no such unrevoked device. Its push
+        subscription goes with it, in the same transaction."""
+        async with self._store._write() as conn:
+            row = (
+                await conn.execute(
+                    update(devices)
+                    .where(devices.c.id == device_id, devices.c.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                    .returning(devices.c.id)
+                )
+            ).first()
+            await conn.execute(
+                delete(push_subscriptions).where(push_subscriptions.c.device_id == device_id)
+            )
+        return row is not None
 
     async def revoke_all_devices(self, *, now: datetime) -> int:
         """Revoke every device and burn every code still open or awaiting confirmation.
@@ -151,6 +165,7 @@ class AccessStore:
                 .returning(devices.c.id)
             )
             count = len(revoked.all())
+            await conn.execute(delete(push_subscriptions))
             await conn.execute(
                 update(pairing_codes)
                 .where(pairing_codes.c.state.in_([CodeState.OPEN, CodeState.CLAIMED]))

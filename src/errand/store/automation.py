@@ -13,7 +13,7 @@ encrypts them first; this module never logs or returns them in a repr.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -170,7 +170,9 @@ notifications = Table(
     Column("body", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("delivered_at", UtcDateTime, nullable=True),
+    Column("dispatched_at", UtcDateTime, nullable=True),
     Index("ix_notifications_delivered_at", "delivered_at"),
+    Index("ix_notifications_dispatched_at", "dispatched_at"),
 )
 
 
@@ -319,8 +321,10 @@ class AttemptRecord:
 
 @dataclass(frozen=True, slots=True)
 class NotificationRecord:
-    """Something the user asked to be told about (a schedule's run ended); a notification
-    channel (Web Push, ntfy) delivers it and stamps ``delivered_at``."""
+    """Something to tell the user: a task needs them, finished or failed, or a schedule's
+    run could not start. Written in the transaction of the change that causes it; the
+    notifier writes one delivery per channel (``dispatched_at``) and stamps
+    ``delivered_at`` when the first channel took it."""
 
     id: str
     kind: str
@@ -330,6 +334,7 @@ class NotificationRecord:
     body: str
     created_at: datetime
     delivered_at: datetime | None
+    dispatched_at: datetime | None = None
 
 
 def schedule_record(row: Row[tuple[object, ...]]) -> ScheduleRecord:
@@ -437,6 +442,7 @@ def notification_record(row: Row[tuple[object, ...]]) -> NotificationRecord:
         body=m["body"],
         created_at=m["created_at"],
         delivered_at=m["delivered_at"],
+        dispatched_at=m["dispatched_at"],
     )
 
 
@@ -493,8 +499,9 @@ async def enqueue(
 async def on_task_status(conn: AsyncConnection, record: TaskRecord, now: datetime) -> None:
     """What a task's move to ``record.status`` causes, written in the status's transaction.
 
-    Deliveries for every subscribed endpoint; for a schedule's run, its outcome and, when
-    the schedule asked to be told, a notification record.
+    Deliveries for every subscribed endpoint; for a schedule's run, its outcome; and a
+    notification record when the task needs the user (at most one a minute per task),
+    finished or failed (a cancelled schedule run too, when its schedule asked to be told).
     """
     event = TASK_EVENTS.get(record.status)
     if event is None:
@@ -547,7 +554,9 @@ async def on_task_status(conn: AsyncConnection, record: TaskRecord, now: datetim
     await enqueue(
         conn, event=event, payload=payload, now=now, task_id=record.id, schedule_id=schedule_id
     )
-    if notify and (record.status.is_terminal or record.status is TaskStatus.WAITING):
+    if _worth_telling(record.status, schedule_notify=notify) and not await _told_lately(
+        conn, record, event, now
+    ):
         await conn.execute(
             notifications.insert().values(
                 id=new_id(),
@@ -559,6 +568,36 @@ async def on_task_status(conn: AsyncConnection, record: TaskRecord, now: datetim
                 created_at=now,
             )
         )
+
+
+NEEDS_YOU_EVERY = timedelta(minutes=1)
+"""At most one "needs you" notification per task in this time (a task asking several
+questions in a row buzzes the phone once)."""
+
+
+def _worth_telling(status: TaskStatus, *, schedule_notify: bool) -> bool:
+    """Every task that needs the user, finished or failed is told; a cancelled one only when
+    its schedule asked to be told (the user usually cancelled it)."""
+    if status in (TaskStatus.WAITING, TaskStatus.COMPLETED, TaskStatus.FAILED):
+        return True
+    return schedule_notify and status.is_terminal
+
+
+async def _told_lately(
+    conn: AsyncConnection, record: TaskRecord, event: str, now: datetime
+) -> bool:
+    if record.status is not TaskStatus.WAITING:
+        return False
+    found = await conn.execute(
+        select(notifications.c.id)
+        .where(
+            notifications.c.task_id == record.id,
+            notifications.c.kind == event,
+            notifications.c.created_at > now - NEEDS_YOU_EVERY,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def _summary(conn: AsyncConnection, record: TaskRecord) -> str | None:

@@ -7,7 +7,17 @@ area adds its module to the import below and a migration under ``migrations/vers
 
 from __future__ import annotations
 
-from errand.store import access, approvals, automation, events, questions, tasks, transcript, usage
+from errand.store import (
+    access,
+    approvals,
+    automation,
+    events,
+    push,
+    questions,
+    tasks,
+    transcript,
+    usage,
+)
 from errand.store.schema import metadata
 
 __all__ = [
@@ -16,6 +26,7 @@ __all__ = [
     "automation",
     "events",
     "metadata",
+    "push",
     "questions",
     "tasks",
     "transcript",

@@ -9,7 +9,9 @@ import { Api, Connection, session } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import { showDevice } from "./device.js";
 import { showNewTask } from "./new-task.js";
+import { startNotices } from "./notices.js";
 import { showPairing } from "./pair.js";
+import { offerPush } from "./push-offer.js";
 import { showSchedules } from "./schedules.js";
 import { showTask } from "./task-view.js";
 import { showTaskList } from "./task-list.js";
@@ -39,10 +41,13 @@ const ctx = {
     else location.hash = hash;
   },
   paired() {
+    const justPaired = pairingSecret !== null;
     notice = null;
     pairingSecret = null;
     history.replaceState(null, "", "/");
     route();
+    notices.restart();
+    if (justPaired && session.token()) offerPush(ctx);
   },
 };
 
@@ -122,9 +127,16 @@ document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") connection.kick();
 });
 route();
+const notices = startNotices(ctx);
 
 if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {
     // Without the worker the app still works; it just does not open offline.
   });
+  // A tapped notification asks an open window to show its task.
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    const hash = event.data?.type === "open" ? String(event.data.hash ?? "") : "";
+    if (/^#\/[A-Za-z0-9_/-]*$/.test(hash)) ctx.go(hash);
+  });
+  navigator.serviceWorker.startMessages();
 }

@@ -1,9 +1,11 @@
-// This device: its name and pairing dates, and "forget this device", which revokes its
-// token on the computer (DELETE /devices/{id}) and then clears everything stored here.
+// This device: its name and pairing dates, its notifications (push-settings.js), and
+// "forget this device", which revokes its token on the computer (DELETE /devices/{id}) and
+// then clears everything stored here.
 // Below it, the computer's MCP servers and the state each was last seen in (GET /mcp).
 
 import { Unreachable, session } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
+import { pushSettings } from "./push-settings.js";
 import { shortTime } from "./task-list.js";
 
 /**
@@ -30,7 +32,7 @@ export function showDevice(root, ctx) {
     h("header", { class: "bar" },
       h("a", { class: "icon-button", href: "#/", "aria-label": "Back to tasks", title: "Back to tasks", text: "‹" }),
       h("h1", { text: "This device" })),
-    details, error, forget, confirmBox, mcpSection));
+    details, pushSettings(ctx), error, forget, confirmBox, mcpSection));
 
   forget.addEventListener("click", () => {
     forget.hidden = true;

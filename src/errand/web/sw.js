@@ -1,5 +1,10 @@
 // The service worker: keeps the app shell so the app opens without a connection (and can
-// then say honestly that the computer is unreachable).
+// then say honestly that the computer is unreachable), and shows pushes from the computer.
+//
+// Pushes carry {"id", "kind", "heading", "title", "task_id", "url"} and nothing else; the
+// notification's tag is the id, so a push sent twice (after a crash) shows once. Tapping it
+// opens the task (`#/tasks/<id>`, where the app lands on the card that needs you): in an
+// open window of the app when there is one, else in a new one.
 //
 // Contract: only same-origin GETs for the shell files (and page navigations, answered with
 // the shell) are cached. API calls, streams, downloads and anything carrying an
@@ -7,7 +12,7 @@
 // token ever lands in a cache. The shell is fetched network-first, so an updated gateway
 // serves its new app at once; the cache is the fallback.
 
-const CACHE = "errand-shell-v1";
+const CACHE = "errand-shell-v2";
 const SHELL = [
   "/",
   "/index.html",
@@ -19,7 +24,11 @@ const SHELL = [
   "/files.js",
   "/markdown.js",
   "/new-task.js",
+  "/notices.js",
   "/pair.js",
+  "/push.js",
+  "/push-offer.js",
+  "/push-settings.js",
   "/sse.js",
   "/stream.js",
   "/task-list.js",
@@ -69,4 +78,52 @@ async function shell(request, navigation) {
     if (cached) return cached;
     throw err;
   }
+}
+
+self.addEventListener("push", (event) => {
+  /** @type {any} */
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = {};
+  }
+  const heading = typeof data.heading === "string" ? data.heading : "News";
+  const title = typeof data.title === "string" ? data.title : "";
+  event.waitUntil(self.registration.showNotification(`Errand: ${heading}`, {
+    body: title,
+    tag: typeof data.id === "string" ? data.id : undefined,
+    icon: "/icon-192.png",
+    badge: "/icon-192.png",
+    data: { url: appPath(data.url) },
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const opening = openInApp(appPath(event.notification.data?.url));
+  try {
+    event.waitUntil(opening);
+  } catch {
+    // Only a click the browser itself dispatched may extend its life; the opening goes on.
+  }
+});
+
+/**
+ * Only a path inside the app, never another site, whatever a payload says.
+ * @param {unknown} path
+ */
+function appPath(path) {
+  return typeof path === "string" && /^\/#\/[A-Za-z0-9_\/-]*$/.test(path) ? path : "/#/";
+}
+
+/** @param {string} path */
+async function openInApp(path) {
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
+  if (open) {
+    open.postMessage({ type: "open", hash: path.slice(1) });
+    return open.focus();
+  }
+  return self.clients.openWindow(path);
 }
