@@ -56,6 +56,9 @@ def test_the_json_names_pass_hat_k_and_lists_every_task() -> None:
     data = json.loads(summarize("phone", "script:x", 3, RECORDS, 1.0).to_json())
     assert data["pass_hat_k"] == round(1 / 3, 4) and "pass_all_k" not in data
     assert [t["task"] for t in data["tasks"]] == ["always", "flaky", "never"]
+    flaky = [r for r in data["runs"] if r["task"] == "flaky"]
+    assert [r["grade"]["passed"] for r in flaky] == [True, False, True]
+    assert flaky[1]["grade"]["reason"] == "failed: <b>bold</b> & more"
 
 
 class _Collect(HTMLParser):

@@ -8,10 +8,11 @@ and return a :class:`Grade` (:class:`Checks` builds one with partial credit).
 :class:`NamespaceHost` is the network-namespace host local sites are served from.
 """
 
-from errand.evals.harness import EvalSettings, RunRecord, ScriptedUser, run_suite
+from errand.evals.harness import EvalSettings, RunRecord, run_suite
 from errand.evals.nethost import NamespaceHost, NetHostUnavailable, remove_stale_hosts
 from errand.evals.report import SuiteSummary, TaskSummary, summarize, to_html
 from errand.evals.results import Checks, Grade, SiteRequest, TaskResult, Verified
+from errand.evals.scripted_user import ScriptedUser
 from errand.evals.sites import SiteHost
 from errand.evals.suite import EvalTask, Suite, SuiteError, UserScript, load_suite, load_task
 

@@ -28,27 +28,18 @@ from pathlib import Path
 from errand.agent import TaskOptions, builtin_toolsets, with_browser
 from errand.evals.nethost import NetHostUnavailable
 from errand.evals.results import Grade, SiteRequest, TaskResult, Verified
+from errand.evals.scripted_user import ScriptedUser
 from errand.evals.sites import SiteHost
 from errand.evals.suite import EvalTask, Suite, UserScript
+from errand.evals.verify import run_verify
 from errand.events import AssistantMessage, ToolCalled, UsageRecorded
 from errand.intake import Intake, IntakeError, IntakeSettings, TaskRequest
 from errand.runner import LocalRunner
-from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, Sandbox, SandboxPolicy
-from errand.store import (
-    AlreadyAnswered,
-    AlreadyDecided,
-    ApprovalRecord,
-    QuestionRecord,
-    Store,
-    TaskRecord,
-    open_store,
-)
+from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, SandboxPolicy
+from errand.store import Store, TaskRecord, open_store
 from errand.tasks import SourceKind, TaskSource
 
 _GRACE_SECONDS = 30.0
-_VERIFY_SECONDS = 60.0
-_VERIFY_OUTPUT_BYTES = 64 * 1024
-_NO_ANSWER = "I cannot answer that now; use your best judgement."
 
 
 @dataclass(frozen=True)
@@ -255,7 +246,7 @@ class _Harness:
         submitted_at = time.perf_counter()
         ended = await self._wait(submitted.id, task.timeout + _GRACE_SECONDS)
         ended_at = time.perf_counter()
-        verified = await _verify(task, grants) if task.verify else {}
+        verified = await run_verify(task.verify, grants) if task.verify else {}
         verified_at = time.perf_counter()
         result, steps, calls = await self._result(run, ended, grants, verified)
         grade = _graded(task, result)
@@ -352,22 +343,6 @@ class _Harness:
         return result, steps, calls
 
 
-async def _verify(task: EvalTask, grants: list[FolderGrant]) -> dict[str, Verified]:
-    """Run the task's ``verify`` commands over its folders as it left them: read-only, no
-    network, in the first folder."""
-    folders = tuple(
-        FolderGrant(path=g.path, mode=FolderMode.READ_ONLY, name=g.name) for g in grants
-    )
-    policy = SandboxPolicy(folders=folders)
-    outcomes: dict[str, Verified] = {}
-    async with Sandbox(policy) as sandbox:
-        for name, command in task.verify.items():
-            done = await sandbox.run(["/bin/sh", "-c", command], timeout=_VERIFY_SECONDS)
-            output = (done.stdout + done.stderr)[:_VERIFY_OUTPUT_BYTES]
-            outcomes[name] = Verified(done.exit_code, output.decode("utf-8", errors="replace"))
-    return outcomes
-
-
 def _prefix(run: _Run) -> str:
     return f"{run.task.name}-{run.number}"
 
@@ -377,25 +352,3 @@ def _graded(task: EvalTask, result: TaskResult) -> Grade:
         return task.grader(result)
     except Exception as exc:  # a grader's bug fails the run with a reason, not the suite
         return Grade.fail(f"the grader failed: {type(exc).__name__}: {exc}")
-
-
-class ScriptedUser:
-    """The task's user: answers approvals (in the script's order, then no) and questions
-    (in order, then a note that no answer is known) through the store, as a phone would."""
-
-    def __init__(self, store: Store, script: UserScript) -> None:
-        self.store = store
-        self._approvals = list(script.approvals)
-        self._answers = list(script.answers)
-
-    async def approval_requested(self, approval: ApprovalRecord) -> None:
-        approve = bool(self._approvals) and self._approvals.pop(0) == "approve"
-        with contextlib.suppress(AlreadyDecided):
-            await self.store.decide_approval(
-                approval.id, approve=approve, decided_by="eval script", digest=approval.digest
-            )
-
-    async def question_asked(self, question: QuestionRecord) -> None:
-        answer = self._answers.pop(0) if self._answers else _NO_ANSWER
-        with contextlib.suppress(AlreadyAnswered):
-            await self.store.answer_question(question.id, answer, answered_by="eval script")

@@ -53,6 +53,8 @@ class SuiteSummary:
     max_overhead_ms: float
     skipped: tuple[str, ...] = ()
     """Runs that could not be made (``task #run: why``); they count in no figure."""
+    runs: tuple[RunRecord, ...] = ()
+    """Every run, graded, in task order."""
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -85,6 +87,7 @@ def summarize(
         mean_overhead_ms=round(statistics.fmean(overheads), 1),
         max_overhead_ms=round(max(overheads), 1),
         skipped=tuple(f"{r.task} #{r.run}: {r.skipped}" for r in records if r.skipped),
+        runs=tuple(records),
     )
 
 
