@@ -1,7 +1,7 @@
 """Web Push subscriptions per device, and one delivery row per notification and channel.
 
-Revision ID: 0008
-Revises: 0006
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30
 
 ``notifications.dispatched_at`` marks a notification whose deliveries are written (one per
@@ -18,8 +18,8 @@ from alembic import op
 
 from errand.store.schema import UtcDateTime
 
-revision: str = "0008"
-down_revision: str | None = "0006"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
