@@ -73,6 +73,30 @@ def test_review_mode_holds_until_applied_or_discarded(tmp_path: Path) -> None:
     assert os.listdir(folder) == ["return.txt"]
 
 
+def test_apply_only_some_paths_keeps_the_rest_held(tmp_path: Path) -> None:
+    home, folder = tmp_path / "home", tmp_path / "taxes"
+    home.mkdir()
+    folder.mkdir()
+    script = (
+        "mkdir -p 2025/receipts && echo a > 2025/receipts/a.txt && echo b > b.txt && echo c > c.txt"
+    )
+    run_task(home, folder, script, review=True)
+    applied = errand(home, "changes", "apply", "t1", "taxes/2025/receipts/a.txt", "taxes/b.txt")
+    assert applied.returncode == 0, applied.stderr
+    # The new folders the chosen file needs come with it; c.txt stays held.
+    assert (folder / "2025/receipts/a.txt").read_text(encoding="utf-8") == "a\n"
+    assert (folder / "b.txt").read_text(encoding="utf-8") == "b\n"
+    assert not (folder / "c.txt").exists()
+    listed = errand(home, "changes", "t1").stdout
+    assert "created   taxes/c.txt  [held]" in listed
+    assert "taxes/b.txt  [applied]" in listed
+    # A path in no granted folder applies nothing; the folder's name alone applies all of it.
+    assert errand(home, "changes", "apply", "t1", "elsewhere/c.txt").returncode == 0
+    assert not (folder / "c.txt").exists()
+    assert errand(home, "changes", "apply", "t1", "taxes").returncode == 0
+    assert (folder / "c.txt").read_text(encoding="utf-8") == "c\n"
+
+
 def test_undo_with_a_conflict_exits_1_and_keeps_the_users_edit(tmp_path: Path) -> None:
     home, folder = tmp_path / "home", tmp_path / "notes"
     home.mkdir()

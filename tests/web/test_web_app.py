@@ -610,10 +610,14 @@ def test_review_changes_then_apply_and_undo_from_the_files_view(
                     {
                         "name": "write_file",
                         "arguments": {"path": "reviewed.txt", "content": "held back\n"},
-                    }
+                    },
+                    {
+                        "name": "write_file",
+                        "arguments": {"path": "later.txt", "content": "applied later\n"},
+                    },
                 ]
             },
-            {"text": "Wrote it for your review."},
+            {"text": "Wrote them for your review."},
         ],
     )
     target = scripts.folder / "reviewed.txt"
@@ -635,9 +639,16 @@ def test_review_changes_then_apply_and_undo_from_the_files_view(
     expect(change).to_contain_text("created · held")
     change.locator("summary", has_text="Diff").click()
     expect(change.locator("pre.diff")).to_contain_text("+held back")
-    page.get_by_role("button", name="Apply", exact=True).click()
+    later = page.locator(".change", has_text="notes/later.txt")
+    expect(later).to_contain_text("created · held")
+    page.get_by_role("button", name="Apply notes/reviewed.txt", exact=True).click()
     expect(change).to_contain_text("created · applied")
     assert target.read_text(encoding="utf-8") == "held back\n"
+    expect(later).to_contain_text("created · held")  # one file applied, the other still held
+    assert not (scripts.folder / "later.txt").exists()
+    page.get_by_role("button", name="Apply all", exact=True).click()
+    expect(later).to_contain_text("created · applied")
+    assert (scripts.folder / "later.txt").read_text(encoding="utf-8") == "applied later\n"
     page.get_by_role("button", name="Undo", exact=True).click()
     expect(page.locator(".change", has_text="notes/reviewed.txt").first).to_contain_text("undone")
     assert not target.exists()

@@ -9,7 +9,14 @@ import typer
 from rich.console import Console
 
 from errand.config import data_dir
-from errand.sandbox import Change, FolderLayer, open_layers, task_changes_dir, text_diff
+from errand.sandbox import (
+    Change,
+    FolderLayer,
+    open_layers,
+    paths_in,
+    task_changes_dir,
+    text_diff,
+)
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -74,22 +81,15 @@ def undo(
 def _act(action: str, task: str, paths: list[str]) -> None:
     _require_idle(task)
     for layer in _layers(task):
-        wanted = [p.removeprefix(f"{layer.name}/") for p in paths]
+        wanted = paths_in(layer, paths)
+        if wanted == []:
+            continue  # none of the paths is in this folder
         if action == "discard":
-            for rel in layer.discard_paths(wanted):
+            for rel in layer.discard_paths(wanted or ()):
                 console.print(f"discarded  {layer.name}/{rel}")
             continue
-        if wanted:
-            others = [c.path for c in layer.report() if not _under(c.path, wanted)]
-            if others:
-                errors.print("errand: applying only some paths is not supported yet")
-                raise typer.Exit(2)
-        for change in layer.apply():
+        for change in layer.apply(paths=wanted or ()):
             _show_line(change)
-
-
-def _under(path: str, prefixes: list[str]) -> bool:
-    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
 def _layers(task: str) -> list[FolderLayer]:

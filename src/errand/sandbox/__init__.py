@@ -18,6 +18,7 @@ from errand.sandbox.changes import (
     FolderLayer,
     LoggedChange,
     open_layers,
+    paths_in,
     task_changes_dir,
     text_diff,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "normalize_host",
     "open_layers",
     "parse_domain_pattern",
+    "paths_in",
     "policy_from_request",
     "probe",
     "process_start_time",

@@ -214,8 +214,16 @@ class FolderLayer:
 
     # -- applying ----------------------------------------------------------------------------
 
-    def apply(self, *, since_ns: int | None = None, hold: bool = False) -> list[Change]:
-        """Apply (or, with ``hold``, only report) what the upper layer holds.
+    def apply(
+        self,
+        *,
+        since_ns: int | None = None,
+        hold: bool = False,
+        paths: Collection[str] = (),
+    ) -> list[Change]:
+        """Apply (or, with ``hold``, only report) what the upper layer holds: everything, or
+        only what is at or under ``paths`` (with the new directories those need); the rest
+        stays held.
 
         ``since_ns`` is when the task's view of these paths was taken (the start of the
         command; by default, when the changes now held began to be held, else now): a target
@@ -227,7 +235,7 @@ class FolderLayer:
             (self.storage / "held-since").write_text(str(since_ns), encoding="utf-8")
         elif held_since is not None:
             since_ns = min(since_ns, held_since)
-        entries = self.pending()
+        entries = _selected(self.pending(), paths)
         changes: list[Change] = []
         plan: list[dict[str, object]] = []
         refused: list[Change] = []
@@ -310,8 +318,7 @@ class FolderLayer:
         returns the paths dropped. The user's folder is not touched."""
         dropped = []
         for entry in reversed(self.pending()):
-            if paths and not any(entry.rel == p or entry.rel.startswith(p.rstrip("/") + "/")
-                                 for p in paths):  # fmt: skip
+            if paths and not _under_any(entry.rel, paths):
                 continue
             self._drop(entry.rel, only_applied=entry.is_dir)
             dropped.append(entry.rel)
@@ -623,6 +630,32 @@ class FolderLayer:
             shutil.rmtree(path, ignore_errors=True)
             return
         path.unlink()
+
+
+def paths_in(layer: FolderLayer, paths: Collection[str]) -> list[str] | None:
+    """Which of ``paths`` (``folder/path``, or a folder's name for all of it) fall in
+    ``layer``, as paths within it; None when all of the layer is meant (no paths at all, or
+    its name alone)."""
+    if not paths or layer.name in paths:
+        return None
+    prefix = layer.name + "/"
+    return [p.removeprefix(prefix).strip("/") for p in paths if p.startswith(prefix)]
+
+
+def _under_any(rel: str, paths: Collection[str]) -> bool:
+    return any(rel == p or rel.startswith(p.rstrip("/") + "/") for p in paths)
+
+
+def _selected(entries: list[_Entry], paths: Collection[str]) -> list[_Entry]:
+    """The entries at or under ``paths`` (all of them when there are none) and the new or
+    replaced directories above them, which they need in the folder first."""
+    if not paths:
+        return entries
+    chosen = {entry.rel for entry in entries if _under_any(entry.rel, paths)}
+    for rel in list(chosen):
+        parts = rel.split("/")
+        chosen.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+    return [entry for entry in entries if entry.rel in chosen]
 
 
 def _refusal(rel: str) -> str | None:

@@ -14,7 +14,14 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from errand.config import data_dir
-from errand.sandbox import Change, FolderLayer, open_layers, task_changes_dir, text_diff
+from errand.sandbox import (
+    Change,
+    FolderLayer,
+    open_layers,
+    paths_in,
+    task_changes_dir,
+    text_diff,
+)
 from errand.server.errors import ApiError
 from errand.server.gateway import GatewayDep, TasksRead, TasksWrite
 from errand.server.idempotency import idempotent
@@ -63,11 +70,19 @@ async def list_changes(task_id: str, gateway: GatewayDep, principal: TasksRead) 
 async def apply_changes(
     task_id: str, body: PathsBody, gateway: GatewayDep, principal: TasksWrite
 ) -> ChangeList:
-    """Apply the changes held for review (conflicts are reported, not forced)."""
+    """Apply the changes held for review: all, or those at or under ``paths`` (conflicts are
+    reported, not forced; the rest stays held)."""
     await _require_idle(gateway, task_id)
-    if body.paths:
-        raise ApiError(400, "partial_apply", "Applying only some paths is not supported yet.")
-    done = await asyncio.to_thread(lambda: [c for layer in _layers(task_id) for c in layer.apply()])
+
+    def apply() -> list[Change]:
+        done: list[Change] = []
+        for layer in _layers(task_id):
+            wanted = paths_in(layer, body.paths)
+            if wanted != []:
+                done += layer.apply(paths=wanted or ())
+        return done
+
+    done = await asyncio.to_thread(apply)
     return ChangeList(changes=[_view(None, c, undone=False) for c in done], truncated=False)
 
 
@@ -82,8 +97,9 @@ async def discard_changes(
 
     def discard() -> None:
         for layer in _layers(task_id):
-            wanted = [p.removeprefix(f"{layer.name}/") for p in body.paths]
-            layer.discard_paths(wanted)
+            wanted = paths_in(layer, body.paths)
+            if wanted != []:
+                layer.discard_paths(wanted or ())
 
     await asyncio.to_thread(discard)
     return await asyncio.to_thread(_list, task_id)

@@ -104,7 +104,7 @@ export function showFiles(box, ctx, taskId) {
    * @param {string} path
    * @param {unknown} body
    */
-  const act = (label, path, body) => h("button", { type: "button", class: "secondary small", text: label,
+  const act = (label, path, body, name = label) => h("button", { type: "button", class: "secondary small", text: label, "aria-label": name,
     onclick: async () => {
       try {
         await ctx.api.command("POST", `${base}${path}`, body);
@@ -130,16 +130,20 @@ export function showFiles(box, ctx, taskId) {
       const items = changes.map((c) => {
         const sizes = c.size_before === null && c.size_after === null ? "" : ` · ${c.size_before === null ? "–" : formatSize(c.size_before)} → ${c.size_after === null ? "–" : formatSize(c.size_after)}`;
         const note = `${c.kind}${c.undo ? " by undo" : ""} · ${c.status}${sizes}${c.reason ? ` · ${c.reason}` : ""}`;
+        const where = `${c.folder}/${c.path}`;
         return h("li", { class: `change change-${c.status}` },
-          h("span", { class: "file-name", text: `${c.folder}/${c.path}${c.is_dir ? "/" : ""}` }),
+          h("span", { class: "file-name", text: `${where}${c.is_dir ? "/" : ""}` }),
           h("span", { class: "hint", text: note }),
-          c.diff ? h("details", {}, h("summary", { text: "Diff" }), h("pre", { class: "file-text diff", text: c.diff })) : null);
+          c.diff ? h("details", {}, h("summary", { text: "Diff" }), h("pre", { class: "file-text diff", text: c.diff })) : null,
+          c.status === "held" ? h("div", { class: "change-actions" },
+            act("Apply", "/changes/apply", { paths: [where] }, `Apply ${where}`),
+            act("Discard", "/changes/discard", { paths: [where] }, `Discard ${where}`)) : null);
       });
       replaceChildren(changesBox, h("h2", { text: "Changes" }),
         h("ul", { class: "change-list" }, items),
         h("div", { class: "change-actions" },
-          held ? act("Apply", "/changes/apply", {}) : null,
-          held ? act("Discard", "/changes/discard", {}) : null,
+          held ? act("Apply all", "/changes/apply", {}) : null,
+          held ? act("Discard all", "/changes/discard", {}) : null,
           applied || changes.some((c) => c.status === "undone") ? act("Undo", "/undo", {}) : null));
     } catch (err) {
       if (!closed) replaceChildren(changesBox, h("h2", { text: "Changes" }), h("p", { class: "error", text: `Could not list the changes: ${err instanceof Error ? err.message : err}` }));
