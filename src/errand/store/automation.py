@@ -6,8 +6,10 @@ same transaction as every task status change and writes what that change causes 
 deliveries, a schedule run's outcome, a notification record), so a crash can never keep
 the status and lose the delivery, or the other way round.
 
-Secrets (hook and endpoint signing secrets) are stored as given by the caller, which
-encrypts them first; this module never logs or returns them in a repr.
+Secrets (hook and endpoint signing secrets) are stored as they are: the Standard Webhooks
+scheme needs the secret itself to verify and to sign. They are protected as the database is
+(an owner-only 0600 SQLite file; PostgreSQL's own access control) and never logged, shown
+after creation, or put in a repr.
 """
 
 from __future__ import annotations
@@ -258,7 +260,7 @@ class ScheduleRunRecord:
 
 @dataclass(frozen=True, slots=True)
 class HookRecord:
-    """An inbound hook; ``secret`` is the stored (encrypted) form, never shown."""
+    """An inbound hook; ``secret`` is never shown after it was created."""
 
     id: str
     name: str
@@ -278,7 +280,7 @@ class HookReceipt:
 
 @dataclass(frozen=True, slots=True)
 class EndpointRecord:
-    """An outbound webhook endpoint; ``secret`` is the stored (encrypted) form."""
+    """An outbound webhook endpoint; ``secret`` is never shown after it was created."""
 
     id: str
     url: str
