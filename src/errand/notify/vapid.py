@@ -54,11 +54,15 @@ class VapidKey:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
             return cls(key)
-        loaded = serialization.load_pem_private_key(pem, password=None)
+        problem = f"{path} does not hold a P-256 private key; delete it to make one"
+        try:
+            loaded = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(problem) from exc
         if not isinstance(loaded, ec.EllipticCurvePrivateKey) or not isinstance(
             loaded.curve, ec.SECP256R1
         ):
-            raise ValueError(f"{path} does not hold a P-256 private key; delete it to make one")
+            raise ValueError(problem)
         return cls(loaded)
 
     def authorization(self, endpoint: str, subject: str, *, now: float | None = None) -> str:

@@ -40,9 +40,9 @@ export const session = {
     localStorage.setItem(TOKEN_KEY, token);
     localStorage.setItem(DEVICE_KEY, JSON.stringify({ id: device.id, name: device.name }));
   },
+  /** Forget this device here: its token and everything else the app kept (the push offer too). */
   clear() {
-    localStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(DEVICE_KEY);
+    localStorage.clear();
     sessionStorage.clear();
   },
 };
