@@ -88,6 +88,8 @@ class FakePushService:
     pushes: list[Push] = field(default_factory=list)
     subscriptions: dict[str, FakeSubscription] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: asyncio.Event | None = None
+    """While set to an unset event, pushes are read and recorded but not answered."""
 
     @property
     def origin(self) -> str:
@@ -127,6 +129,8 @@ class FakePushService:
             push = self._read(method, sub_id, headers, body)
             self.pushes.append(push)
             self.arrived.set()
+            if self.hold is not None:
+                await self.hold.wait()
             answer = f"HTTP/1.1 {push.status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
             writer.write(answer.encode())
             await writer.drain()
