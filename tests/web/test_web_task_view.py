@@ -164,3 +164,67 @@ def test_one_text_box_answers_the_question_and_sends_messages(
         1, timeout=20_000
     )
     phone.assert_nothing_ran()
+
+
+IN_VIEW = """(el) => {
+    const box = el.getBoundingClientRect();
+    return box.bottom > 0 && box.top < window.innerHeight;
+}"""
+
+
+def test_a_task_that_needs_you_opens_at_its_card_and_follows_new_output(
+    phone: Phone, tmp_path: Path
+) -> None:
+    report = "\n\n".join(f"Line {n} of a long report." for n in range(60))
+    model = write_script(
+        tmp_path / "long.json",
+        [
+            {
+                "text": report,
+                "tool_calls": [{"name": "run_shell", "arguments": {"command": "ls"}}],
+            },
+            {"text": "After the approval:\n\n" + report},
+        ],
+    )
+    task_id = start_task(phone, "Write a long report, then run something", model)
+    assert wait_for_pending_approval(phone, task_id)
+    page = phone.page
+    page.goto(phone.gateway.url(f"/#/tasks/{task_id}"))
+    card = page.locator(".card.approval.pending")
+    expect(card).to_be_visible(timeout=20_000)
+    page.wait_for_function(
+        "() => { const c = document.querySelector('.card.approval.pending');"
+        " const b = c.getBoundingClientRect(); return b.bottom > 0 && b.top < innerHeight; }"
+    )
+    bar = page.locator(".attention-bar")
+    expect(bar).to_be_hidden()
+
+    # Scrolled away from it, a bar points back to it.
+    page.mouse.wheel(0, -20_000)
+    expect(bar).to_have_text("Approval needed ↓")
+    bar.click()
+    page.wait_for_function(
+        "() => { const c = document.querySelector('.card.approval.pending');"
+        " const b = c.getBoundingClientRect(); return b.bottom > 0 && b.top < innerHeight; }"
+    )
+    expect(bar).to_be_hidden()
+
+    # A reader who scrolled up is not pulled down by new output: a chip says there is more.
+    page.mouse.wheel(0, -20_000)
+    page.wait_for_function("() => window.scrollY === 0")
+    approval = phone.api("GET", f"/approvals?task_id={task_id}").json()["approvals"][0]
+    decided = phone.api(
+        "POST", f"/approvals/{approval['id']}", {"approve": True, "digest": approval["digest"]}
+    )
+    assert decided.status_code == 200, decided.text
+    chip = page.locator(".new-below")
+    expect(chip).to_have_text("New below ↓", timeout=20_000)
+    expect(page.locator(".bubble.assistant", has_text="After the approval")).to_have_count(1)
+    assert page.evaluate("window.scrollY") == 0
+    expect(bar).to_be_hidden()
+    chip.click()
+    last = page.locator(".bubble.assistant").last
+    expect(last).to_contain_text("Line 59")
+    assert last.evaluate(IN_VIEW)
+    expect(chip).to_be_hidden()
+    phone.assert_nothing_ran()

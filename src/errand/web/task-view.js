@@ -55,7 +55,10 @@ export function showTask(root, ctx, taskId) {
   const followSend = h("button", { type: "submit", class: "primary", text: "Send" });
   const followLabel = h("label", { for: "follow-up", class: "visually-hidden", text: "Message to the task" });
   const answering = h("p", { class: "answering hint", hidden: true });
+  const needsYou = h("button", { type: "button", class: "attention-bar", hidden: true, text: "Approval needed ↓", onclick: () => jumpToCard() });
+  const newBelow = h("button", { type: "button", class: "new-below small", hidden: true, text: "New below ↓", onclick: () => jumpToEnd() });
   const followForm = h("form", { class: "follow-up" },
+    h("div", { class: "floaters" }, needsYou, newBelow),
     answering,
     h("div", { class: "follow-up-row" }, followLabel, followText, followSend));
   /** messages this phone sent (or saw sent) that the task has not read yet, oldest first */
@@ -73,14 +76,77 @@ export function showTask(root, ctx, taskId) {
     log,
     followForm));
 
-  const nearBottom = () => window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
+  // Following the output: new entries keep the end in view while the reader is at the end;
+  // a reader who scrolled up stays put and gets a "New below" chip instead. A card that needs
+  // the user is scrolled to when it appears (so opening a waiting task lands on it), unless
+  // the user has scrolled since; while it is off-screen a bar points to it.
+  const nearBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+  let following = true;
+  let userMoved = false;
+  const jumpToEnd = () => {
+    following = true;
+    newBelow.hidden = true;
+    window.scrollTo(0, document.documentElement.scrollHeight);
+  };
+  const pendingCard = () => log.querySelector(".card.approval.pending") ?? log.querySelector(".card.question.pending");
+  const jumpToCard = () => {
+    const card = pendingCard();
+    if (card) card.scrollIntoView({ block: "center" });
+    updateFloaters();
+  };
+  const updateFloaters = () => {
+    if (nearBottom()) newBelow.hidden = true;
+    const card = log.querySelector(".card.approval.pending");
+    if (!card) {
+      needsYou.hidden = true;
+      return;
+    }
+    const box = card.getBoundingClientRect();
+    const footer = followForm.getBoundingClientRect().height;
+    const above = box.bottom < 64;
+    const below = box.top > window.innerHeight - footer;
+    needsYou.hidden = !(above || below);
+    needsYou.textContent = above ? "Approval needed ↑" : "Approval needed ↓";
+  };
+  let lastScrollY = window.scrollY;
+  let programmatic = false;
+  const onScroll = () => {
+    // Only the reader's own scrolling changes whether the end is followed.
+    if (Math.abs(window.scrollY - lastScrollY) > 2 && !programmatic) {
+      userMoved = true;
+      following = nearBottom();
+    }
+    lastScrollY = window.scrollY;
+    updateFloaters();
+  };
+  /** @param {() => void} move */
+  const scrollBy = (move) => {
+    programmatic = true;
+    move();
+    lastScrollY = window.scrollY;
+    requestAnimationFrame(() => {
+      programmatic = false;
+      lastScrollY = window.scrollY;
+    });
+  };
+  const grew = () => {
+    if (following) scrollBy(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    else newBelow.hidden = false;
+    updateFloaters();
+  };
   /** @param {HTMLElement} entry */
   const add = (entry) => {
-    const stick = nearBottom();
     log.appendChild(entry);
-    if (stick) entry.scrollIntoView({ block: "end" });
+    if (entry.classList.contains("pending") && !userMoved) {
+      scrollBy(() => entry.scrollIntoView({ block: "center" }));
+      following = nearBottom();
+      updateFloaters();
+    } else {
+      grew();
+    }
     return entry;
   };
+  window.addEventListener("scroll", onScroll, { passive: true });
 
   const renderHeader = () => {
     if (task) title.textContent = String(task.title || task.prompt || "Task");
@@ -151,6 +217,7 @@ export function showTask(root, ctx, taskId) {
           add(bubble("assistant", streaming));
         }
         streaming.appendChild(document.createTextNode(String(payload.text ?? "")));
+        grew();
         break;
       }
       case "message": {
@@ -213,6 +280,7 @@ export function showTask(root, ctx, taskId) {
       case "approval.decided": {
         const card = approvals.get(String(payload.approval_id));
         if (card) settleApproval(card, ctx, { status: String(payload.status), by: String(payload.decided_by ?? ""), reason: String(payload.reason ?? "") });
+        updateFloaters();
         break;
       }
       case "question.asked": {
@@ -403,6 +471,7 @@ export function showTask(root, ctx, taskId) {
   void refreshTask();
   stream.start();
   return () => {
+    window.removeEventListener("scroll", onScroll);
     stream.stop();
     closeFiles?.();
   };
