@@ -377,6 +377,7 @@ def test_typing_and_tapping_send_is_enough_and_cancel_stops_it(phone: Phone) -> 
     expect(page.locator(".card.question")).to_contain_text("Shall I go on?", timeout=20_000)
     task_id = page.url.rsplit("/", 1)[-1]
     page.get_by_role("button", name="Cancel task").click()
+    page.get_by_role("button", name="Stop the task").click()
     expect(page.locator(".status-line")).to_have_text("Cancelled", timeout=20_000)
     expect(page.locator(".status-slot")).to_have_text("Cancelled")
     assert phone.api("GET", f"/tasks/{task_id}").json()["status"] == "cancelled"

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from web.conftest import PairedPhone, Scripts
-from web.test_web_app import Phone, start_task, wait_for_pending_approval
+from web.test_web_app import CONTROLS_CHECK, Phone, start_task, wait_for_pending_approval
 from web.web_harness import GatewayProcess, snap, write_script
 
 pytestmark = pytest.mark.browser
@@ -227,4 +227,46 @@ def test_a_task_that_needs_you_opens_at_its_card_and_follows_new_output(
     expect(last).to_contain_text("Line 59")
     assert last.evaluate(IN_VIEW)
     expect(chip).to_be_hidden()
+    phone.assert_nothing_ran()
+
+
+def test_the_header_cancel_and_the_back_button(phone: Phone) -> None:
+    page = phone.page
+    page.goto(phone.gateway.url("/"))
+    page.get_by_role("link", name="New task").click()
+    prompt = "Tidy my notes and " * 12 + "tell me what changed"
+    page.get_by_label("What should Errand do?").fill(prompt)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".card.question")).to_contain_text("Shall I go on?", timeout=20_000)
+    task_id = page.url.rsplit("/", 1)[-1]
+
+    # One title line, cut with an ellipsis.
+    title = page.locator(".task-heading")
+    sizes = title.evaluate(
+        "(el) => [el.scrollWidth, el.clientWidth, el.getBoundingClientRect().height,"
+        " getComputedStyle(el).textOverflow, parseFloat(getComputedStyle(el).lineHeight)]"
+    )
+    assert sizes[0] > sizes[1] and sizes[3] == "ellipsis" and sizes[2] < 1.5 * sizes[4], sizes
+
+    # Cancel sits apart from Files and asks first.
+    cancel = page.get_by_role("button", name="Cancel task")
+    files = page.get_by_role("button", name="Files")
+    cancel_box, files_box = cancel.bounding_box(), files.bounding_box()
+    assert cancel_box and files_box and abs(cancel_box["y"] - files_box["y"]) > 20
+    cancel.click()
+    expect(page.get_by_role("group", name="Cancel this task?")).to_be_visible()
+    found = page.evaluate(CONTROLS_CHECK)
+    assert found["problems"] == [], found
+    page.get_by_role("button", name="Keep it running").click()
+    expect(page.get_by_role("group", name="Cancel this task?")).to_be_hidden()
+    assert phone.api("GET", f"/tasks/{task_id}").json()["status"] == "waiting"
+    cancel.click()
+    page.get_by_role("button", name="Stop the task").click()
+    expect(page.locator(".status-slot")).to_have_text("Cancelled", timeout=20_000)
+
+    # Back returns to the list, not to the form that was sent.
+    page.go_back()
+    expect(page.get_by_role("link", name="New task")).to_be_visible()
+    assert "#/new" not in page.url
+    expect(page.get_by_label("What should Errand do?")).to_have_count(0)
     phone.assert_nothing_ran()

@@ -16,7 +16,7 @@ import { showSchedules } from "./schedules.js";
 import { showTask } from "./task-view.js";
 import { showTaskList } from "./task-list.js";
 
-/** @typedef {{api: Api, connection: Connection, go: (hash: string) => void, paired: () => void}} AppContext */
+/** @typedef {{api: Api, connection: Connection, go: (hash: string) => void, replace: (hash: string) => void, paired: () => void}} AppContext */
 
 const connection = new Connection();
 /** @type {string | null} */
@@ -39,6 +39,11 @@ const ctx = {
   go(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
+  },
+  /** Show `hash` in place of the current screen, so Back skips it (a sent form). */
+  replace(hash) {
+    history.replaceState(null, "", hash);
+    route();
   },
   paired() {
     const justPaired = pairingSecret !== null;

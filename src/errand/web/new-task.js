@@ -114,7 +114,8 @@ export function showNewTask(root, ctx) {
     try {
       const task = await ctx.api.command("POST", "/tasks", body, { key: pending.key });
       pending = null;
-      if (!closed) ctx.go(`#/tasks/${encodeURIComponent(task.id)}`);
+      // The sent form is replaced by its task, so Back returns to the list, not to the form.
+      if (!closed) ctx.replace(`#/tasks/${encodeURIComponent(task.id)}`);
     } catch (err) {
       error.textContent = err instanceof ApiError ? err.message : "Can't reach your computer. Tap Send to try again.";
       error.hidden = false;

@@ -46,7 +46,12 @@ export function showTask(root, ctx, taskId) {
   const meta = h("p", { class: "task-info hint" });
   const log = h("ol", { class: "log", "aria-label": "What happened", "aria-live": "polite" });
   const problem = h("p", { class: "error", role: "alert", hidden: true });
-  const cancel = h("button", { type: "button", class: "danger small", hidden: true, text: "Cancel task", onclick: () => void cancelTask() });
+  const cancel = h("button", { type: "button", class: "danger small", hidden: true, text: "Cancel task", onclick: () => askToCancel(true) });
+  const cancelConfirm = h("div", { class: "confirm-cancel card", role: "group", "aria-label": "Cancel this task?", hidden: true },
+    h("p", { text: "Stop this task now? What it already did stays done." }),
+    h("div", { class: "approval-buttons" },
+      h("button", { type: "button", class: "secondary", text: "Keep it running", onclick: () => askToCancel(false) }),
+      h("button", { type: "button", class: "danger", text: "Stop the task", onclick: () => void cancelTask() })));
   const resume = h("button", { type: "button", class: "secondary small", hidden: true, text: "Resume", onclick: () => void resumeTask() });
   const repeat = h("button", { type: "button", class: "secondary small", hidden: true, text: "Do this every morning", onclick: () => void repeatTask() });
   const filesButton = h("button", { type: "button", class: "secondary small", text: "Files", "aria-expanded": "false", onclick: () => void toggleFiles() });
@@ -69,8 +74,9 @@ export function showTask(root, ctx, taskId) {
     h("header", { class: "bar" },
       h("a", { class: "icon-button", href: "#/", "aria-label": "Back to tasks", title: "Back to tasks", text: "‹" }),
       title),
-    h("div", { class: "task-summary" }, badge, meta),
-    h("div", { class: "task-actions" }, filesButton, repeat, resume, cancel),
+    h("div", { class: "task-summary" }, badge, meta, cancel),
+    cancelConfirm,
+    h("div", { class: "task-actions" }, filesButton, repeat, resume),
     filesBox,
     problem,
     log,
@@ -158,6 +164,7 @@ export function showTask(root, ctx, taskId) {
     if (took) parts.push(took);
     meta.textContent = parts.join(" · ");
     cancel.hidden = !["queued", "running", "waiting"].includes(status);
+    if (cancel.hidden) cancelConfirm.hidden = true;
     resume.hidden = status !== "interrupted";
     repeat.hidden = status !== "completed";
   };
@@ -340,7 +347,14 @@ export function showTask(root, ctx, taskId) {
     },
   });
 
+  /** @param {boolean} open */
+  const askToCancel = (open) => {
+    cancelConfirm.hidden = !open;
+    if (open) cancelConfirm.scrollIntoView({ block: "nearest" });
+  };
+
   const cancelTask = async () => {
+    cancelConfirm.hidden = true;
     cancel.setAttribute("disabled", "");
     try {
       await ctx.api.command("POST", `${base}/cancel`);
