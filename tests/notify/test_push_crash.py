@@ -28,7 +28,8 @@ from errand.store import open_store
 async def main() -> None:
     store = await open_store(sys.argv[1])
     key = VapidKey.load_or_create(Path(sys.argv[2]))
-    notifier = Notifier(store, web_push=WebPushChannel(key, subject="mailto:o@example.com"))
+    channel = WebPushChannel(key, subject="mailto:o@example.com")
+    notifier = Notifier(store, web_push=channel, push_services=frozenset({sys.argv[3]}))
     await notifier.run_once()
 
 asyncio.run(main())
@@ -62,7 +63,7 @@ async def test_a_push_in_flight_when_the_gateway_dies_is_sent_again_after_the_re
         await store.set_task_status(task.id, TaskStatus.WAITING)
 
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", SEND_ONCE, db_url, str(tmp_path)
+            sys.executable, "-c", SEND_ONCE, db_url, str(tmp_path), service.origin
         )
         await service.wait_for(1, timeout=60)  # the push arrived; its answer is held back
         os.kill(child.pid, signal.SIGKILL)
@@ -71,7 +72,11 @@ async def test_a_push_in_flight_when_the_gateway_dies_is_sent_again_after_the_re
         assert service.hold is not None
         service.hold.set()
         key = VapidKey.load_or_create(tmp_path)
-        notifier = Notifier(store, web_push=WebPushChannel(key, subject="mailto:o@example.com"))
+        notifier = Notifier(
+            store,
+            web_push=WebPushChannel(key, subject="mailto:o@example.com"),
+            push_services=frozenset({service.origin}),
+        )
         try:
             await notifier.run_once()
             assert await notifier.run_once() == 0

@@ -59,7 +59,12 @@ def key(tmp_path: Path) -> VapidKey:
     return VapidKey.load_or_create(tmp_path)
 
 
-def notifier_for(store: Store, key: VapidKey, clock: FakeClock, **kwargs: object) -> Notifier:
+def notifier_for(
+    store: Store, service: FakePushService, key: VapidKey, clock: FakeClock, **kwargs: object
+) -> Notifier:
+    """A notifier whose Web Push may reach the fake push service (an http loopback origin,
+    allowed the way ``[notify] push_services`` allows it)."""
+    kwargs.setdefault("push_services", frozenset({service.origin}))
     channel = WebPushChannel(key, subject="mailto:owner@example.com")
     return Notifier(store, web_push=channel, clock=clock, **kwargs)  # type: ignore[arg-type]
 
@@ -110,7 +115,7 @@ async def test_a_task_that_needs_you_reaches_the_phone_signed_encrypted_and_with
 ) -> None:
     await subscribe(store, service, "ana")
     task_id = await waiting_task(store)
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         assert await notifier.run_once() == 2
     finally:
@@ -142,7 +147,7 @@ async def test_finished_and_failed_tasks_are_told_and_each_kind_can_be_turned_of
     broken = await store.create_task("break it", spec=TaskSpec(model="script:x.json"))
     await store.set_task_status(broken.id, TaskStatus.RUNNING)
     await store.set_task_status(broken.id, TaskStatus.FAILED, error="boom", exit_code=1)
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         await notifier.run_once()
     finally:
@@ -169,7 +174,7 @@ async def test_needs_you_is_sent_once_a_minute_per_task(
     await store.set_task_status(task_id, TaskStatus.RUNNING)
     await store.set_task_status(task_id, TaskStatus.WAITING)
     assert len(await PushStore(store).notifications_of(task_id)) == 2
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         await notifier.run_once()
     finally:
@@ -186,7 +191,7 @@ async def test_no_push_while_the_app_is_open_and_visible_on_that_device(
     presence = Presence(ttl=45, clock=lambda: now[0])
     presence.mark("ana", visible=True)
     task_id = await waiting_task(store)
-    notifier = notifier_for(store, key, clock, presence=presence)
+    notifier = notifier_for(store, service, key, clock, presence=presence)
     try:
         await notifier.run_once()
         assert [p.subscription_id for p in service.pushes] == ["ben"]
@@ -209,7 +214,7 @@ async def test_a_subscription_the_push_service_forgot_is_pruned(
     await subscribe(store, service, "ana")
     service.statuses["ana"] = [status]
     task_id = await waiting_task(store)
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         await notifier.run_once()
         assert await PushStore(store).subscription_of("ana") is None
@@ -229,7 +234,7 @@ async def test_a_busy_push_service_is_retried_then_the_push_arrives(
     await subscribe(store, service, "ana")
     service.statuses["ana"] = [503, 429]
     await waiting_task(store)
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         await notifier.run_once()
         assert await notifier.run_once() == 0  # not due yet
@@ -248,7 +253,7 @@ async def test_a_revoked_device_loses_its_subscription_at_once_and_gets_nothing(
     await subscribe(store, service, "ana")
     await subscribe(store, service, "ben")
     await waiting_task(store)
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         await notifier.dispatch_new()  # both deliveries are written, none sent yet
         assert await AccessStore(store).revoke_device("ana", now=datetime.now(UTC))
@@ -265,7 +270,7 @@ async def test_a_restart_neither_sends_twice_nor_loses_a_notification(
     store = await open_store(db_url)
     await subscribe(store, service, "ana")
     first = await waiting_task(store)
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     await notifier.run_once()
     second = await waiting_task(store, "another errand")
     await notifier.dispatch_new()  # written for sending; the process stops before it sends
@@ -276,7 +281,7 @@ async def test_a_restart_neither_sends_twice_nor_loses_a_notification(
     await store.aclose()
 
     store = await open_store(db_url)
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         await notifier.run_once()
         await notifier.run_once()
@@ -293,7 +298,7 @@ async def test_news_written_long_before_the_gateway_ran_is_not_pushed_late(
     await subscribe(store, service, "ana")
     task_id = await waiting_task(store)
     clock.advance(timedelta(hours=2))
-    notifier = notifier_for(store, key, clock)
+    notifier = notifier_for(store, service, key, clock)
     try:
         await notifier.run_once()
     finally:
@@ -325,3 +330,20 @@ async def test_ntfy_gets_the_same_notification_with_a_link_to_the_task(
     assert first.headers["click"] == f"https://pc.example.ts.net/#/tasks/{task_id}"
     assert second.headers["title"] == "Errand: Finished"
     assert "4111" not in str(first.headers) + first.body.decode()
+
+
+async def test_a_stored_endpoint_no_longer_allowed_gets_no_request(
+    store: Store, service: FakePushService, key: VapidKey, clock: FakeClock
+) -> None:
+    await subscribe(store, service, "ana")  # accepted while the test service was allowed
+    task_id = await waiting_task(store)
+    notifier = notifier_for(store, service, key, clock, push_services=frozenset())
+    try:
+        await notifier.run_once()
+    finally:
+        await notifier.aclose()
+    assert service.pushes == []
+    [note] = await PushStore(store).notifications_of(task_id)
+    [delivery] = await PushStore(store).deliveries_of(note.id)
+    assert delivery.state is NotifyState.FAILED and "https" in (delivery.error or "")
+    assert await PushStore(store).subscription_of("ana") is None

@@ -10,7 +10,8 @@ Two steps, each one store transaction per pass:
    push service means the subscription is gone, so it is deleted (``gone``); 429, 5xx and
    network errors are retried after 5 s, 1 min and 5 min, then ``failed``; other answers
    fail at once. A delivery whose subscription was removed meanwhile (the device revoked,
-   push turned off) is ``dropped`` without a request.
+   push turned off) is ``dropped`` without a request; one whose endpoint is no longer an
+   allowed push service is ``failed`` without a request and its subscription deleted.
 
 A crash between sending and recording leaves that one delivery pending, so it is sent again
 after the restart; the app shows a push with the same notification id only once.
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from errand.notify.channels import NtfyChannel, PushMessage, Sent, WebPushChannel
+from errand.notify.endpoints import EndpointRefused, check_push_endpoint
 from errand.notify.presence import Presence
 from errand.store import (
     Channel,
@@ -205,6 +207,18 @@ class Notifier:
                     delivery.attempts,
                     self._clock(),
                     error="the device's subscription was removed",
+                )
+            try:  # checked again: the allowed push services may have changed since
+                check_push_endpoint(item.subscription.endpoint, extra_origins=self.push_services)
+            except EndpointRefused as exc:
+                return DeliveryOutcome(
+                    delivery.id,
+                    note.id,
+                    NotifyState.FAILED,
+                    number,
+                    self._clock(),
+                    error=str(exc),
+                    prune_subscription=item.subscription.id,
                 )
             sent = await self.web_push.send(item.subscription, message)
             if sent.status in (404, 410):
