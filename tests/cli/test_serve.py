@@ -46,7 +46,7 @@ async def create_sleeping_task(url: str, db: str, script: Path) -> str:
     finally:
         await store.aclose()
     async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False, timeout=30
     ) as client:
         answer = await client.post("/api/v1/tasks", json={"prompt": "wait a while"})
         assert answer.status_code == 201, answer.text

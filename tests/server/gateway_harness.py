@@ -63,7 +63,7 @@ class LiveGateway:
         headers = {"Authorization": f"Bearer {token or self.token}"}
         headers.update(kwargs.pop("headers", {}))
         return httpx.AsyncClient(
-            base_url=self.url, headers=headers, timeout=10.0, trust_env=False, **kwargs
+            base_url=self.url, headers=headers, timeout=30.0, trust_env=False, **kwargs
         )
 
     def script(self, turns: list[Any]) -> str:
@@ -194,7 +194,7 @@ async def read_some(
 
 async def pair_phone(live: LiveGateway, name: str) -> tuple[str, str]:
     """Pair a phone through the API as the app does; returns its device token and id."""
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         code = await anonymous.post(
             "/api/v1/admin/pairing-codes", headers={"X-Errand-Admin": ADMIN_SECRET}
         )

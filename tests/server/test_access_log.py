@@ -45,7 +45,7 @@ async def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
 async def test_misused_urls_leave_no_secret_in_the_access_log(
     live: LiveGateway, access_lines: _Lines
 ) -> None:
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         refused = await anonymous.get(f"/api/v1/tasks?token={SECRET}")
         assert refused.status_code == 401
         await anonymous.get(f"/pair?v1.{SECRET}")

@@ -50,7 +50,7 @@ async def test_a_signed_hook_call_starts_one_task_and_a_redelivery_starts_nothin
 ) -> None:
     secret = await _hook(live)
     body = json.dumps({"build": 42, "status": "green"})
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as client:
         first = await client.post(
             "/hooks/deploy", content=body, headers=signed(secret, body, msg_id="msg_1")
         )
@@ -81,7 +81,7 @@ async def test_unknown_hooks_bad_and_stale_signatures_get_the_same_answer(
         ("/hooks/deploy", {**signed(secret, body, msg_id="m5"), "webhook-signature": "v1,!!"}),
     ]
     answers = []
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as client:
         for path, headers in attempts:
             answer = await client.post(path, content=body, headers=headers)
             answers.append((answer.status_code, answer.content))
@@ -94,7 +94,7 @@ async def test_a_slightly_skewed_clock_is_accepted(live: LiveGateway) -> None:
     secret = await _hook(live)
     body = "{}"
     skewed = datetime.now(UTC) - timedelta(minutes=4)
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as client:
         answer = await client.post(
             "/hooks/deploy", content=body, headers=signed(secret, body, msg_id="m", at=skewed)
         )
@@ -104,7 +104,7 @@ async def test_a_slightly_skewed_clock_is_accepted(live: LiveGateway) -> None:
 async def test_an_injected_payload_stays_data(live: LiveGateway) -> None:
     secret = await _hook(live)
     body = json.dumps({"comment": INJECTION})
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as client:
         answer = await client.post(
             "/hooks/deploy", content=body, headers=signed(secret, body, msg_id="msg_x")
         )
@@ -121,7 +121,7 @@ async def test_hooks_are_rate_limited_and_bodies_limited(live: LiveGateway) -> N
     automation = live.gateway.automation
     automation.hooks = Hooks(live.store, automation.intake, monotonic=lambda: 0.0)  # no refill
     statuses = []
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as client:
         for n in range(22):
             body = json.dumps({"n": n})
             answer = await client.post(
@@ -130,7 +130,7 @@ async def test_hooks_are_rate_limited_and_bodies_limited(live: LiveGateway) -> N
             statuses.append(answer.status_code)
     assert statuses[:20] == [202] * 20 and 429 in statuses[20:]
     big = json.dumps({"x": "y" * (2 * 1024 * 1024)})
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as client:
         # The server answers before reading the body and closes; the client may see only that.
         try:
             too_big = await client.post(

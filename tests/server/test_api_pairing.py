@@ -47,7 +47,7 @@ async def pair(client: httpx.AsyncClient, name: str) -> tuple[int, dict[str, obj
 
 
 async def test_a_phone_pairs_lists_devices_and_forgets_itself(live: LiveGateway) -> None:
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         status, paired = await pair(anonymous, "Ana's phone")
     assert status == 200
     assert [p.device_name for p in live.host.asked] == ["Ana's phone"]
@@ -70,7 +70,7 @@ async def test_a_phone_pairs_lists_devices_and_forgets_itself(live: LiveGateway)
 
 async def test_a_refused_pairing_gives_no_token(live: LiveGateway) -> None:
     live.host.answer = False
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         status, body = await pair(anonymous, "Someone")
     assert status == 403
     assert body == {
@@ -82,7 +82,7 @@ async def test_a_refused_pairing_gives_no_token(live: LiveGateway) -> None:
 
 
 async def test_a_wrong_secret_is_refused_with_a_pairing_code(live: LiveGateway) -> None:
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         await new_code(anonymous)
         answer = await anonymous.post(
             "/api/v1/pair", json={"secret": "v1.AAAAAAAAAAAAAAAAAAAAAA", "device_name": "x"}
@@ -95,7 +95,7 @@ async def test_pairing_secrets_never_reach_a_log(
     live: LiveGateway, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         secret = await new_code(anonymous)
         claim = await anonymous.post(
             "/api/v1/pair", json={"secret": secret, "device_name": "Logged phone"}

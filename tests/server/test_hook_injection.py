@@ -50,7 +50,7 @@ async def test_an_injected_payload_reaches_the_model_only_as_marked_data(
         "webhook-signature": Webhook(secret).sign("msg_injection", now, body),
         "content-type": "application/json",
     }
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as client:
         answer = await client.post("/hooks/build", content=body, headers=headers)
     assert answer.status_code == 202, answer.text
     task_id = answer.json()["task_id"]

@@ -50,7 +50,7 @@ async def test_cross_site_origins_are_refused_on_writes_and_streams(live: LiveGa
 
 async def test_forwarding_headers_from_loopback_grant_nothing(live: LiveGateway) -> None:
     forwarded = {"X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1"}
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         answer = await anonymous.get("/api/v1/tasks", headers=forwarded)
         assert answer.status_code == 401
         admin = {"X-Errand-Admin": ADMIN_SECRET}

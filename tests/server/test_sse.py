@@ -156,7 +156,7 @@ async def test_the_task_list_stream_starts_with_the_tasks_and_sends_changes(
 
 
 async def test_a_stream_needs_a_token_and_a_known_task(live: LiveGateway) -> None:
-    async with httpx.AsyncClient(base_url=live.url, trust_env=False) as anonymous:
+    async with httpx.AsyncClient(base_url=live.url, trust_env=False, timeout=30) as anonymous:
         answer = await anonymous.get("/api/v1/events")
         assert answer.status_code == 401
         assert answer.json()["error"]["code"] == "unauthorized"

@@ -21,6 +21,7 @@ from typing import Any
 from errand.access import list_folders
 from errand.agent.approvals import ApprovalPolicy
 from errand.agent.asking import Responder, TaskUser
+from errand.agent.attachments import attachment_mount, task_attachments_dir
 from errand.agent.budget import fit
 from errand.agent.prompt import system_prompt
 from errand.agent.toolsets import (
@@ -247,6 +248,11 @@ class _TaskRun:
                 ask_user=user.ask,
                 task_id=self.task_id,
             )
+            documents = attachment_mount(
+                task_attachments_dir(data_dir(), self.task_id), policy.session, spec.attachments
+            )
+            if documents is not None:
+                ctx.extra_mounts.append(documents)
             toolbox = task_toolbox(
                 self.options.toolsets,
                 ToolsetRequest(task_id=self.task_id, context=ctx, skills=catalog),

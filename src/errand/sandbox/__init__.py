@@ -37,6 +37,7 @@ from errand.sandbox.policy import (
     SandboxPolicy,
     mount_path,
     policy_from_request,
+    session_home,
 )
 from errand.sandbox.session import (
     EXIT_SANDBOX_UNAVAILABLE,
@@ -91,6 +92,7 @@ __all__ = [
     "probe",
     "process_start_time",
     "refusal_reason",
+    "session_home",
     "task_changes_dir",
     "text_diff",
 ]
