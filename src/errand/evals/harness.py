@@ -30,7 +30,7 @@ from errand.evals.nethost import NetHostUnavailable
 from errand.evals.results import Grade, SiteRequest, TaskResult, Verified
 from errand.evals.scripted_user import ScriptedUser
 from errand.evals.sites import SiteHost
-from errand.evals.suite import EvalTask, Suite, UserScript
+from errand.evals.suite import EvalTask, Suite
 from errand.evals.verify import run_verify
 from errand.events import AssistantMessage, ToolCalled, UsageRecorded
 from errand.intake import Intake, IntakeError, IntakeSettings, TaskRequest
@@ -81,14 +81,15 @@ class RunRecord:
 Progress = Callable[[RunRecord], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Run:
+    """One run of one task: its work directory and the title the runner knows it by."""
+
     task: EvalTask
     number: int
     work: Path
     title: str
-    options: TaskOptions = field(default_factory=TaskOptions)
-    user: UserScript = field(default_factory=UserScript)
+    options: TaskOptions
 
 
 async def run_suite(
@@ -173,7 +174,7 @@ class _Harness:
 
     def _responder(self, record: TaskRecord) -> ScriptedUser | None:
         run = self.runs.get(record.title)
-        return ScriptedUser(self.store, run.user) if run is not None else None
+        return ScriptedUser(self.store, run.task.user) if run is not None else None
 
     async def run(self) -> list[RunRecord]:
         await self.runner.start()
@@ -200,23 +201,23 @@ class _Harness:
         started = time.perf_counter()
 
         def skipped(reason: str) -> RunRecord:
-            return RunRecord(task.name, task.kind, number, Grade.fail(reason), "skipped",
-                             skipped=reason)  # fmt: skip
+            grade = Grade.fail(reason)
+            return RunRecord(task.name, task.kind, number, grade, "skipped", skipped=reason)
 
         if task.site and isinstance(self.sites, str):
             return skipped(self.sites)
-        run = _Run(task, number, self.root / "runs" / f"{task.name}-{number}",
-                   title=f"eval {self.suite.name}/{task.name} #{number}")  # fmt: skip
+        work = self.root / "runs" / f"{task.name}-{number}"
+        options = TaskOptions(
+            approvals=task.approvals,
+            toolsets=with_browser(work / "artifacts") if task.browser else builtin_toolsets,
+        )
+        title = f"eval {self.suite.name}/{task.name} #{number}"
+        run = _Run(task, number, work, title, options)
         grants, site_url = self._prepare(run)
         try:
             model = self._model(run, site_url)
         except OSError as exc:
             return skipped(f"the model script cannot be read: {exc.strerror or exc}")
-        run.user = task.user
-        run.options = TaskOptions(
-            approvals=task.approvals,
-            toolsets=with_browser(run.work / "artifacts") if task.browser else builtin_toolsets,
-        )
         self.runs[run.title] = run
         allow_cidrs = (self.sites.network,) if site_url and isinstance(self.sites, SiteHost) else ()
         intake = Intake(
