@@ -68,9 +68,10 @@ def test_json_figures_and_html_report_for_k_runs(tmp_path: Path) -> None:
     report = tmp_path / "out.html"
     model = "script:{task}/scripts/pass.json"
     done = errand(
-        ["eval", str(suite), "--model", model, "--runs", "2", "--json", "--report", str(report)],
+        ["eval", str(suite), "--model", model, "--runs", "2", "--json", "--report", str(report),
+         "--keep", str(tmp_path / "kept")],
         tmp_path,
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     tasks = {t["task"]: t for t in data["tasks"]}
@@ -81,6 +82,8 @@ def test_json_figures_and_html_report_for_k_runs(tmp_path: Path) -> None:
     assert data["model"] == model and data["cost_usd"] is None
     page = report.read_text(encoding="utf-8")
     assert "<svg" in page and "a-writes" in page
+    (kept,) = (tmp_path / "kept").glob("errand-eval-*/runs/a-writes-2/folders/box/out.txt")
+    assert kept.read_text(encoding="utf-8") == "42"
     # The suite ran against its own store: the user's task list is untouched.
     assert not (tmp_path / "home").exists()
 

@@ -43,7 +43,9 @@ def eval_(
         float | None,
         typer.Option(min=0, max=1, help="Exit 1 when pass@1 is below this share (0 to 1)."),
     ] = None,
-    keep: Annotated[bool, typer.Option(help="Keep each run's folders to inspect.")] = False,
+    keep: Annotated[
+        Path | None, typer.Option(help="Keep each run's folders under this directory.")
+    ] = None,
 ) -> None:
     """Run each task of SUITE as a normal errand and grade what it left behind."""
     from errand.evals import EvalSettings, SuiteError, load_suite, summarize, to_html
@@ -84,7 +86,9 @@ def eval_(
     if report is not None:
         report.write_text(to_html(summary), encoding="utf-8")
         if not as_json:
-            err.print(f"report: {report}")
+            err.print(f"report: {report}", markup=False)
+    if keep is not None and not as_json:
+        err.print(f"each run's folders: {keep}/errand-eval-*/runs/", markup=False)
     if min_pass is not None and summary.pass_at_1 < min_pass:
         raise typer.Exit(ExitCode.FAILED)
 

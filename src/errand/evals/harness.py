@@ -50,10 +50,11 @@ class EvalSettings:
     model: str
     runs: int = 1
     parallel: int = 2
-    keep: bool = False
+    keep: Path | None = None
+    """Keep each run's folders under this directory (``runs/<task>-<n>/``) to inspect,
+    instead of a temporary directory removed at the end."""
     models: Mapping[str, str] = field(default_factory=dict)
     """Models for some tasks instead of ``model``, by task name."""
-    """Keep each run's folders (in the printed work directory) instead of removing them."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,9 @@ async def run_suite(
 ) -> list[RunRecord]:
     """Run every task of ``suite`` ``settings.runs`` times, ``settings.parallel`` at a time,
     and return the graded runs in task order. ``progress`` is called as each run ends."""
-    root = Path(tempfile.mkdtemp(prefix="errand-eval-"))
+    if settings.keep is not None:
+        settings.keep.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="errand-eval-", dir=settings.keep))
     scratch = Path(tempfile.mkdtemp(prefix="errand-eval-store-", dir=_memory_dir()))
     try:
         with _errand_home(root / "home"), contextlib.ExitStack() as stack:
@@ -109,7 +112,7 @@ async def run_suite(
                 await store.aclose()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if not settings.keep:
+        if settings.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
