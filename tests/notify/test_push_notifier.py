@@ -347,3 +347,33 @@ async def test_a_stored_endpoint_no_longer_allowed_gets_no_request(
     [delivery] = await PushStore(store).deliveries_of(note.id)
     assert delivery.state is NotifyState.FAILED and "https" in (delivery.error or "")
     assert await PushStore(store).subscription_of("ana") is None
+
+
+async def test_revoking_every_device_removes_every_subscription(
+    store: Store, service: FakePushService
+) -> None:
+    await subscribe(store, service, "ana")
+    await subscribe(store, service, "ben")
+    assert await AccessStore(store).revoke_all_devices(now=datetime.now(UTC)) == 2
+    assert await PushStore(store).live_subscriptions() == []
+    assert await PushStore(store).subscription_of("ana") is None
+
+
+async def test_a_device_unused_past_its_expiry_gets_no_push(
+    store: Store, service: FakePushService, key: VapidKey, clock: FakeClock
+) -> None:
+    await subscribe(store, service, "ana")
+    await subscribe(store, service, "ben")
+    async with store._write() as conn:
+        await conn.execute(
+            update(devices)
+            .where(devices.c.id == "ana")
+            .values(last_seen_at=datetime.now(UTC) - timedelta(days=31))
+        )
+    await waiting_task(store)
+    notifier = notifier_for(store, service, key, clock)
+    try:
+        await notifier.run_once()
+    finally:
+        await notifier.aclose()
+    assert [p.subscription_id for p in service.pushes] == ["ben"]

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from errand.access import DEVICE_INACTIVE_AFTER
 from errand.notify.channels import NtfyChannel, PushMessage, Sent, WebPushChannel
 from errand.notify.endpoints import EndpointRefused, check_push_endpoint
 from errand.notify.presence import Presence
@@ -151,8 +152,12 @@ class Notifier:
         notes = await self._push.undispatched(limit=BATCH)
         if not notes:
             return 0
-        subscriptions = await self._push.live_subscriptions() if self.web_push else []
         now = self._clock()
+        subscriptions = (
+            await self._push.live_subscriptions(seen_after=now - DEVICE_INACTIVE_AFTER)
+            if self.web_push
+            else []
+        )
         plans = [self._plan(note, subscriptions, now) for note in notes]
         return await self._push.dispatch(plans, now=now)
 

@@ -142,16 +142,22 @@ class PushStore:
             result = await conn.execute(delete(table).where(table.c.device_id == device_id))
         return bool(result.rowcount)
 
-    async def live_subscriptions(self) -> list[SubscriptionRecord]:
-        """Subscriptions of devices that are not revoked, oldest first."""
+    async def live_subscriptions(
+        self, *, seen_after: datetime | None = None
+    ) -> list[SubscriptionRecord]:
+        """Subscriptions of devices that are not revoked (and, with ``seen_after``, were used
+        since then: an expired device gets nothing), oldest first."""
         table = tables.push_subscriptions
+        query = (
+            select(table)
+            .join(devices, devices.c.id == table.c.device_id)
+            .where(devices.c.revoked_at.is_(None))
+        )
+        if seen_after is not None:
+            query = query.where(devices.c.last_seen_at > seen_after)
         async with self._store._read() as conn:
             rows = await conn.execute(
-                select(table)
-                .join(devices, devices.c.id == table.c.device_id)
-                .where(devices.c.revoked_at.is_(None))
-                .order_by(table.c.created_at, table.c.id)
-                .limit(MAX_PAGE)
+                query.order_by(table.c.created_at, table.c.id).limit(MAX_PAGE)
             )
             return [tables.subscription_record(row) for row in rows]
 
