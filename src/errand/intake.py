@@ -92,6 +92,8 @@ class IntakeSettings:
     base_policy: SandboxPolicy = field(default_factory=SandboxPolicy)
     allow_scripted_models: bool = False
     default_toolsets: tuple[str, ...] = ()
+    toolsets_available: frozenset[str] | None = None
+    """The toolsets a request may name (``browser``, ``mcp:NAME``); None: not checked."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IntakeSettings:
@@ -180,6 +182,13 @@ class Intake:
         toolsets = (
             request.toolsets if request.toolsets is not None else self.config.default_toolsets
         )
+        available = self.config.toolsets_available
+        for name in toolsets:
+            if available is not None and name not in available:
+                offered = ", ".join(sorted(available))
+                raise IntakeError(
+                    "unknown_toolset", f"there is no toolset named {name!r} (offered: {offered})"
+                )
         try:
             return TaskSpec(
                 model=model,

@@ -22,7 +22,7 @@ from errand.agent.loop import (
     run_task,
 )
 from errand.agent.prompt import system_prompt
-from errand.agent.settings import options_from_config, with_mcp_servers
+from errand.agent.settings import options_for_spec, options_from_config, with_mcp_servers
 from errand.agent.toolsets import (
     ToolsetFactory,
     ToolsetRequest,
@@ -54,6 +54,7 @@ __all__ = [
     "message_from_json",
     "message_to_json",
     "opening_messages",
+    "options_for_spec",
     "options_from_config",
     "run_task",
     "system_prompt",

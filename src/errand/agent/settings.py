@@ -10,7 +10,7 @@ from typing import Any
 
 from errand.agent.approvals import ApprovalPolicy, Verdict
 from errand.agent.loop import TaskOptions
-from errand.agent.toolsets import ToolsetRequest, with_browser
+from errand.agent.toolsets import ToolsetRequest, builtin_toolsets, with_browser
 from errand.config import data_dir
 from errand.events import McpServerChanged, NetworkDecided, event_item
 from errand.mcp import McpConfig, ServerHealth, approval_rules
@@ -60,6 +60,24 @@ def options_from_config(config: Mapping[str, Any], spec: TaskSpec | None = None)
         raise ValueError("browser.enabled must be true or false")
     if enabled:
         options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
+    return options
+
+
+def options_for_spec(
+    config: Mapping[str, Any], mcp: McpConfig, spec: TaskSpec, *, store: Store
+) -> TaskOptions:
+    """A task's options as ``errand.toml`` and the task's own spec make them: the settings
+    of :func:`options_from_config`, plus the toolsets the task asked for in
+    ``spec.toolsets`` (``browser``; ``mcp:NAME`` for each MCP server it uses, which it then
+    needs: one that fails fails the task). A server removed from ``errand.toml`` since the
+    task was accepted is left out.
+    """
+    options = options_from_config(config, spec)
+    if "browser" in spec.toolsets and options.toolsets is builtin_toolsets:
+        options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
+    chosen = [name for name in spec.toolsets if name.removeprefix("mcp:") in mcp.servers]
+    if chosen:
+        options = with_mcp_servers(options, mcp, chosen, store=store, required=True)
     return options
 
 

@@ -18,8 +18,8 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from errand.intake import IntakeSettings
     from errand.mcp import McpConfig
     from errand.notify import NotifySettings
-    from errand.store import TaskRecord
+    from errand.store import Store, TaskRecord
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -193,7 +193,7 @@ async def _serve(
         else LocalRunner(
             store,
             concurrency=concurrency,
-            options_factory=settings.options_for,
+            options_factory=settings.options_factory(store),
             responder_factory=clients_answer,
         )
     )
@@ -331,11 +331,12 @@ class _Settings:
     mcp: McpConfig
     notify: NotifySettings
 
-    def options_for(self, task: TaskRecord) -> TaskOptions:
-        """The task's options: approvals, and trusted skill folders among its grants."""
-        from errand.agent import options_from_config
+    def options_factory(self, store: Store) -> Callable[[TaskRecord], TaskOptions]:
+        """Each task's options: approvals, trusted skill folders among its grants, and the
+        toolsets it asked for (the browser, MCP servers), whose events go to ``store``."""
+        from errand.agent import options_for_spec
 
-        return options_from_config(self.config, task.spec)
+        return lambda task: options_for_spec(self.config, self.mcp, task.spec, store=store)
 
 
 def _settings_from(config: Mapping[str, Any]) -> _Settings:
@@ -345,11 +346,15 @@ def _settings_from(config: Mapping[str, Any]) -> _Settings:
     from errand.mcp import mcp_config
     from errand.notify import NotifySettings
 
-    intake = IntakeSettings.from_config(config)
+    mcp = mcp_config(config)
+    intake = replace(
+        IntakeSettings.from_config(config),
+        toolsets_available=frozenset({"browser", *(f"mcp:{name}" for name in mcp.servers)}),
+    )
     options_from_config(config)  # refuse a malformed [approvals] now, not per task
     return _Settings(
         config=config,
         intake=intake,
-        mcp=mcp_config(config),
+        mcp=mcp,
         notify=NotifySettings.from_config(config),
     )

@@ -18,7 +18,7 @@ from rich.console import Console
 from errand.config import ConfigError, config_path, load_config
 
 if TYPE_CHECKING:
-    from errand.runner import OptionsFactory
+    from errand.cli.serve import _Settings
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -48,10 +48,10 @@ def worker(
     except ValueError as exc:
         err.print(f"errand: {config_path()}: {exc}", markup=False)
         raise typer.Exit(2) from exc
-    raise typer.Exit(asyncio.run(_work(concurrency, name, settings.options_for)))
+    raise typer.Exit(asyncio.run(_work(concurrency, name, settings)))
 
 
-async def _work(concurrency: int, name: str | None, options_for: OptionsFactory) -> int:
+async def _work(concurrency: int, name: str | None, settings: _Settings) -> int:
     from errand.runner import Worker
     from errand.server import clients_answer
     from errand.store import StoreError, open_store
@@ -69,7 +69,7 @@ async def _work(concurrency: int, name: str | None, options_for: OptionsFactory)
             store,
             name=name,
             concurrency=concurrency,
-            options_factory=options_for,
+            options_factory=settings.options_factory(store),
             responder_factory=clients_answer,
         )
         err.print(

@@ -42,6 +42,8 @@ class TaskCreate(_Strict):
     model: str | None = Field(default=None, min_length=3, max_length=200)
     review: bool = False
     """Hold the task's changes to its folders for review instead of applying them."""
+    toolsets: list[str] | None = Field(default=None, max_length=50)
+    """Tools beyond the built-in ones: ``browser``, ``mcp:NAME`` for an MCP server."""
 
 
 class FollowUp(_Strict):
@@ -63,6 +65,7 @@ async def create_task(body: TaskCreate, gateway: GatewayDep, principal: TasksWri
         model=body.model,
         source=_source_of(principal),
         review=body.review,
+        toolsets=body.toolsets,
     )
     try:
         task = await gateway.intake.submit(request)
