@@ -22,7 +22,7 @@ from errand.agent import message_to_json, opening_messages
 from errand.config import config_path, configured_model
 from errand.models import InvalidScript, UnknownProvider, resolve_model
 from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, SandboxPolicy
-from errand.store import Store, TaskRecord
+from errand.store import Lease, Store, TaskRecord
 from errand.tasks import (
     Attachment,
     FolderGrantSpec,
@@ -128,8 +128,11 @@ class Intake:
         self.config = config
         self._wake = wake
 
-    async def submit(self, request: TaskRequest) -> TaskRecord:
+    async def submit(self, request: TaskRequest, *, lease: Lease | None = None) -> TaskRecord:
         """Validate ``request``, store the task ``queued`` and wake the runner.
+
+        With ``lease`` the task is stored already claimed by that runner (``errand run``
+        runs the task it created itself) and no runner is woken.
 
         Raises:
             IntakeError: the request cannot be met; nothing was stored.
@@ -145,9 +148,9 @@ class Intake:
         spec = await self.build_spec(request)
         opening = [message_to_json(m) for m in opening_messages(request.prompt, spec.attachments)]
         task = await self.store.create_task(
-            request.prompt, spec=spec, title=request.title, opening=opening
+            request.prompt, spec=spec, title=request.title, opening=opening, lease=lease
         )
-        if self._wake is not None:
+        if self._wake is not None and lease is None:
             await self._wake(task.id)
         return task
 

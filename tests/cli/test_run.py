@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from errand.store import FollowUpDelivery, Store, TaskRecord, TaskStatus, open_store
 from fakes.anthropic_server import AnthropicFakeServer
 from fakes.openai_server import OLLAMA_LIKE, OpenAIFakeServer
 from fakes.sse_server import FakeToolCall, FakeTurn
@@ -223,3 +224,166 @@ def _running(marker: bytes) -> bool:
         except OSError:
             continue
     return False
+
+
+# -- liveness: a task's lease, kill -9, and requests through the store ---------------------
+
+LEASE = "1"
+"""ERRAND_LEASE_SECONDS for the kill tests: a dead ``errand run`` is noticed within it."""
+
+
+def _sleeping_script(workdir: Path, then: str) -> tuple[Path, str]:
+    """A script whose first turn runs a sleep no other test runs, then says ``then``."""
+    import time
+
+    command = f"sleep 5{os.getpid() % 10}.{time.time_ns() % 10**6:06d}"
+    script = workdir / "script.json"
+    turns = [
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": command}}]},
+        {"text": then},
+    ]
+    script.write_text(json.dumps({"turns": turns}), encoding="utf-8")
+    return script, command
+
+
+def _start_run(workdir: Path, script: Path) -> tuple[subprocess.Popen[str], str]:
+    """``errand run`` in the background, and the id of its task (its first line)."""
+    env = {**os.environ, "ERRAND_HOME": str(workdir / "home"), "ERRAND_LEASE_SECONDS": LEASE}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "errand", "run", "wait", "--model", f"script:{script}"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert first.startswith("task "), first
+    return proc, first.split()[1]
+
+
+async def _store_of(workdir: Path) -> Store:
+    return await open_store(f"sqlite+aiosqlite:///{workdir / 'home' / 'errand.db'}")
+
+
+async def _wait_for_event(store: Store, task_id: str, kind: str) -> None:
+    seen = 0
+    while True:
+        found = await store.wait_for_events(task_id, seen, timeout=30, poll_interval=0.1)
+        assert found, f"the task never logged {kind}"
+        if any(event.type == kind for event in found):
+            return
+        seen = found[-1].seq
+
+
+async def _wait_interrupted(store: Store, task_id: str) -> TaskRecord:
+    """Read the task (as any reader does) until it shows interrupted; bounded by a few
+    leases. The reads themselves change nothing."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10 * float(LEASE) + 10
+    while (task := await store.get_task(task_id)).status is not TaskStatus.INTERRUPTED:
+        assert task.status is TaskStatus.RUNNING, task.status
+        assert loop.time() < deadline, "the dead process's task never showed interrupted"
+        await store.wait_for_events(task_id, task.last_seq, timeout=0.2)
+    return task
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    import signal
+
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+async def test_an_errand_run_killed_9_shows_interrupted_to_every_reader(workdir: Path) -> None:
+    script, _command = _sleeping_script(workdir, "never")
+    proc, task_id = _start_run(workdir, script)
+    store = await _store_of(workdir)
+    try:
+        await _wait_for_event(store, task_id, "tool.call")
+        held = await store.get_task(task_id)
+        assert held.status is TaskStatus.RUNNING and str(held.lease_owner).startswith("run/")
+        _kill(proc)
+        task = await _wait_interrupted(store, task_id)
+        assert task.error and "resume" in task.error
+        # No process is left to record it, and every reader shows it interrupted anyway.
+        statuses = [
+            e.payload["status"] for e in await store.events(task_id) if e.type == "task.status"
+        ]
+        assert statuses == ["running"]
+    finally:
+        await store.aclose()
+    env = {"ERRAND_HOME": str(workdir / "home")}
+    listing = json.loads(errand(["sessions", "list", "--json"], workdir, env).stdout)
+    assert [(t["id"], t["status"]) for t in listing] == [(task_id, "interrupted")]
+    shown = errand(["sessions", "show", task_id[:8]], workdir, env)
+    assert "interrupted" in shown.stdout.splitlines()[0]
+
+
+async def test_a_follow_up_accepted_before_a_kill_9_reaches_the_resumed_task(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from errand.agent import message_to_json
+    from errand.models import ScriptedModel, user_text
+    from errand.runner import LocalRunner
+
+    script, _command = _sleeping_script(workdir, "Resumed, and read the follow-up.")
+    proc, task_id = _start_run(workdir, script)
+    monkeypatch.setenv("ERRAND_HOME", str(workdir / "home"))  # the resuming runner's
+    store = await _store_of(workdir)
+    try:
+        await _wait_for_event(store, task_id, "tool.call")
+        text = "and also list the folder"
+        accepted = await store.request_follow_up(
+            task_id, text, message=message_to_json(user_text(text))
+        )
+        assert accepted is FollowUpDelivery.PENDING
+        _kill(proc)
+        await _wait_interrupted(store, task_id)
+        runner = LocalRunner(store, model_factory=lambda _spec: ScriptedModel.from_file(script))
+        await runner.start()
+        try:
+            await runner.resume(task_id)
+            seen = 0
+            while (await store.get_task(task_id)).status is not TaskStatus.COMPLETED:
+                found = await store.wait_for_events(task_id, seen, timeout=30)
+                assert found, "the resumed task never completed"
+                seen = found[-1].seq
+        finally:
+            await runner.aclose()
+        transcript = await store.transcript(task_id)
+    finally:
+        await store.aclose()
+    said: list[tuple[object, object]] = []
+    for m in transcript:
+        parts = m["parts"]
+        if m["role"] == "tool" or not isinstance(parts, list):
+            continue  # the interrupted call's answer, however it is recorded
+        said += [(m["role"], p.get("text")) for p in parts if isinstance(p, dict)]
+    roles = [role for role, _ in said]
+    assert roles == ["user", "assistant", "user", "assistant"], said
+    assert said[2] == ("user", text)  # after the interrupted step, before the next turn
+    assert said[-1] == ("assistant", "Resumed, and read the follow-up.")
+
+
+async def test_a_cancel_through_the_store_stops_errand_run_with_130(workdir: Path) -> None:
+    script, _command = _sleeping_script(workdir, "never")
+    proc, task_id = _start_run(workdir, script)
+    store = await _store_of(workdir)
+    try:
+        await _wait_for_event(store, task_id, "tool.call")
+        assert await store.request_cancel(task_id, requested_by="phone") is True
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert (await store.get_task(task_id)).status is TaskStatus.CANCELLED
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
+        await store.aclose()

@@ -15,7 +15,7 @@ from errand.access import add_folder, remove_folder
 from errand.events import GrantsChanged
 from errand.intake import FolderChoice, Intake, IntakeSettings, TaskRequest
 from errand.models import ModelAdapter, ScriptedModel
-from errand.runner import LocalRunner
+from errand.runner import LeaseSettings, LocalRunner
 from errand.sandbox import FolderMode
 from errand.store import Store, TaskStatus, open_store
 
@@ -76,8 +76,8 @@ async def test_a_follow_up_to_a_queued_task_comes_after_its_request(
     )
     runner = LocalRunner(store, model_factory=model_factory)
     await runner.follow_up(task.id, "and empty the bin")
-    # Stored before the runner even started: the request first, the follow-up after it.
-    assert texts(await store.transcript(task.id)) == ["tidy my downloads", "and empty the bin"]
+    # Stored and shown before the runner even started; the request stays first.
+    assert texts(await store.transcript(task.id)) == ["tidy my downloads"]
     assert "message.user" in [e.type for e in await store.events(task.id)]
     await runner.start()
     await runner.submit(task.id)
@@ -107,7 +107,7 @@ async def test_a_follow_up_to_a_running_task_is_stored_before_it_returns(
         assert found, "the task never called its tool"
         seen = found[-1].seq
     await runner.follow_up(task.id, "also do this")
-    stored = [e.payload for e in await store.events(task.id) if e.type == "task.follow_up"]
+    stored = [e.payload for e in await store.events(task.id) if e.type == "message.user"]
     assert stored == [{"text": "also do this"}]
     await wait_status(store, task.id, TaskStatus.COMPLETED)
     await runner.aclose()
@@ -155,3 +155,83 @@ async def test_an_old_task_loses_a_folder_removed_or_narrowed_since(
     notice = transcript.index(told[0].message)
     assert transcript[notice - 1] == "write the second note"
     assert "'notes'" in told[0].message
+
+
+async def test_a_follow_up_to_a_running_task_rechecks_its_folders(
+    store: Store, tmp_path: Path
+) -> None:
+    notes, signal = tmp_path / "notes", tmp_path / "signal"
+    notes.mkdir()
+    signal.mkdir()
+    await add_folder(store, notes, name="notes", mode=FolderMode.READ_WRITE)
+    await add_folder(store, signal, name="signal", mode=FolderMode.READ_ONLY)
+    # The first step waits (inside the sandbox) until the test lets it go, so the follow-up
+    # is surely taken in mid-run, before the second model call.
+    wait = 'until [ -e "$HOME/mnt/signal/go" ]; do sleep 0.05; done; '
+    wait += 'echo first > "$HOME/mnt/notes/first.txt"'
+    turns = [shell(wait), shell('echo second > "$HOME/mnt/notes/second.txt"'), {"text": "done"}]
+    task = await intake(store, tmp_path, turns).submit(
+        TaskRequest(
+            prompt="write notes",
+            folders=[
+                FolderChoice("notes", FolderMode.READ_WRITE),
+                FolderChoice("signal", FolderMode.READ_ONLY),
+            ],
+        )
+    )
+    runner = LocalRunner(store, model_factory=model_factory)
+    await runner.start()
+    await runner.submit(task.id)
+    seen = 0
+    while not any(e.type == "tool.call" for e in await store.events(task.id)):
+        found = await store.wait_for_events(task.id, seen, timeout=30)
+        assert found, "the task never called its tool"
+        seen = found[-1].seq
+    await remove_folder(store, "notes")
+    await runner.follow_up(task.id, "now write the second note")
+    (signal / "go").touch()
+    await wait_status(store, task.id, TaskStatus.COMPLETED)
+    await runner.aclose()
+
+    assert (notes / "first.txt").read_text() == "first\n"  # written before the follow-up
+    assert not (notes / "second.txt").exists()
+    log = await store.events(task.id)
+    statuses = [e.payload["status"] for e in log if e.type == "task.status"]
+    assert statuses == ["running", "completed"]  # in the same run, not a reopening
+    told = [e.event for e in log if e.type == "grants.changed"]
+    assert len(told) == 1 and isinstance(told[0], GrantsChanged)
+    assert [(c.folder, c.mode) for c in told[0].changes] == [("notes", None)]
+    transcript = texts(await store.transcript(task.id))
+    notice = transcript.index(told[0].message)
+    assert transcript[notice - 1] == "now write the second note"
+
+
+async def test_the_local_runner_holds_a_lease_on_what_it_runs(store: Store, tmp_path: Path) -> None:
+    signal = tmp_path / "signal"
+    signal.mkdir()
+    await add_folder(store, signal, name="signal", mode=FolderMode.READ_ONLY)
+    wait = 'until [ -e "$HOME/mnt/signal/go" ]; do sleep 0.05; done'
+    task = await intake(store, tmp_path, [shell(wait), {"text": "done"}]).submit(
+        TaskRequest(prompt="wait", folders=[FolderChoice("signal", FolderMode.READ_ONLY)])
+    )
+    leases = LeaseSettings(lease_seconds=1.5, check_seconds=0.5)
+    runner = LocalRunner(store, model_factory=model_factory, leases=leases)
+    await runner.start()
+    await runner.submit(task.id)
+    seen = 0
+    while not any(e.type == "tool.call" for e in await store.events(task.id)):
+        found = await store.wait_for_events(task.id, seen, timeout=30)
+        assert found, "the task never called its tool"
+        seen = found[-1].seq
+    held = await store.get_task(task.id)
+    assert held.lease_owner and held.lease_owner.startswith("serve/")
+    assert held.lease_expires_at is not None
+    # Its heartbeat keeps the lease ahead: wait until it was renewed at least once.
+    while (now := await store.get_task(task.id)).lease_expires_at == held.lease_expires_at:
+        assert now.status is TaskStatus.RUNNING
+        await store.wait_for_task_list_change(timeout=0.2, poll_interval=0.2)
+    assert now.status is TaskStatus.RUNNING
+    (signal / "go").touch()
+    await wait_status(store, task.id, TaskStatus.COMPLETED)
+    await runner.aclose()
+    assert (await store.get_task(task.id)).lease_owner is None

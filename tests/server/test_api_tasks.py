@@ -188,6 +188,41 @@ async def test_a_follow_up_is_stored_before_it_is_acknowledged(live: LiveGateway
         await client.post(f"/api/v1/tasks/{task['id']}/cancel")
 
 
+async def test_a_message_sent_while_a_question_waits_is_shown_at_once_and_answers_it(
+    live: LiveGateway,
+) -> None:
+    ask = {"name": "ask_user", "arguments": {"question": "Which folder should I tidy?"}}
+    model = live.script(
+        [
+            {"tool_calls": [ask]},
+            {"expect_tool_results": [{"contains": "Downloads"}], "text": "Tidying Downloads."},
+        ]
+    )
+    async with live.client() as client:
+        task = (await client.post("/api/v1/tasks", json={"prompt": "tidy", "model": model})).json()
+        seen = 0
+        while not any(e.type == "question.asked" for e in await live.store.events(task["id"])):
+            found = await live.store.wait_for_events(task["id"], seen, timeout=30)
+            assert found, "the task never asked its question"
+            seen = found[-1].seq
+        answer = await client.post(
+            f"/api/v1/tasks/{task['id']}/messages", json={"text": "Downloads"}
+        )
+        assert answer.status_code == 202
+        assert answer.json()["pending_questions"] == 0
+        # Shown as the user's message and recorded as the answer before the 202.
+        after = [(e.type, e.payload) for e in await live.store.events(task["id"], after_seq=seen)]
+        assert ("message.user", {"text": "Downloads"}) in after
+        answered = [p for t, p in after if t == "question.answered"]
+        assert answered and answered[0]["answer"] == "Downloads"
+        assert answered[0]["answered_by"] == "message"
+        await live.wait_status(task["id"], TaskStatus.COMPLETED)
+    transcript = await live.store.transcript(task["id"])
+    # The model got it once: as the answer to its question, not again as a new message.
+    given = [m for m in transcript if m["role"] != "assistant" and "Downloads" in json.dumps(m)]
+    assert [m["role"] for m in given] == ["tool"]
+
+
 async def test_resume_refuses_a_task_that_was_not_interrupted(live: LiveGateway) -> None:
     model = live.script([{"text": "x"}])
     async with live.client() as client:

@@ -35,6 +35,7 @@ TABLES = {
     "messages",
     "approvals",
     "questions",
+    "follow_ups",
     "usage",
     "alembic_version",
     "devices",

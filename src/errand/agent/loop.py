@@ -30,7 +30,12 @@ from errand.agent.toolsets import (
     builtin_toolsets,
     task_toolbox,
 )
-from errand.agent.transcript import load_transcript, message_to_json, opening_messages
+from errand.agent.transcript import (
+    load_transcript,
+    message_from_json,
+    message_to_json,
+    opening_messages,
+)
 from errand.config import data_dir
 from errand.events import (
     AssistantMessage,
@@ -42,7 +47,6 @@ from errand.events import (
     TaskEvent,
     ToolCalled,
     ToolResulted,
-    UserMessage,
     event_item,
 )
 from errand.models import (
@@ -72,7 +76,7 @@ from errand.store import (
     TaskStatus,
     UsageRecord,
 )
-from errand.tasks import ExitCode, GrantChange, recheck_grants
+from errand.tasks import ExitCode, FolderGrantSpec, GrantChange, recheck_grants
 from errand.tools import Action, DuplicateTool, Toolbox, ToolContext, ToolOutput, ToolsetFailed
 
 _DELTA_FLUSH_CHARS = 400
@@ -100,8 +104,6 @@ class TaskOptions:
     approval_timeout: float = 600.0
     question_timeout: float = 1800.0
     max_tokens: int = 8192
-    inbox: Callable[[], list[str]] | None = None
-    """Follow-up messages from the user, read before each model call."""
     shutting_down: Callable[[], bool] = lambda: False
     """Whether a cancellation means Errand is stopping (the task is then recorded as
     interrupted, to be resumed) rather than the user cancelling it."""
@@ -114,6 +116,11 @@ class TaskOutcome:
     status: TaskStatus
     exit_code: ExitCode
     error: str | None = None
+
+
+class _GrantsNarrowed(Exception):
+    """A folder the run mounted was removed or narrowed since it started: the run starts
+    again (a new sandbox) from the transcript, as a resumed task would."""
 
 
 class StopTask(Exception):
@@ -200,6 +207,7 @@ class _TaskRun:
         self.options = options
         self.responder = responder
         self.model_name = ""
+        self._folders: tuple[FolderGrantSpec, ...] = ()
         self._helpers: set[asyncio.Task[None]] = set()
         self.user = TaskUser(
             store,
@@ -211,9 +219,18 @@ class _TaskRun:
         )
 
     async def run(self) -> None:
+        while True:
+            try:
+                await self._run_once()
+                return
+            except _GrantsNarrowed:
+                continue
+
+    async def _run_once(self) -> None:
         task = await self.store.get_task(self.task_id)
         # Folders removed or narrowed on the computer since the task was created hold for it too.
         spec, lost = recheck_grants(task.spec, await list_folders(self.store))
+        self._folders = spec.folders
         self.model_name = spec.model
         try:
             policy = spec.sandbox_policy(self.task_id)
@@ -223,6 +240,9 @@ class _TaskRun:
         if not messages:  # a task stored before its opening messages went in with it
             messages = opening_messages(task.prompt, spec.attachments)
             await self.store.append_messages(self.task_id, [message_to_json(m) for m in messages])
+        # Messages sent while the task was not running come first; a changed grant is told
+        # after the user's latest message.
+        await self._take_follow_ups(messages)
         if lost:
             await self._tell_grants_changed(lost, messages)
         catalog = self._skills(policy)
@@ -320,7 +340,8 @@ class _TaskRun:
             raise StopTask(str(exc)) from exc
         reserved = len(system) + sum(len(str(s.input_schema)) + len(s.description) for s in specs)
         for _step in range(max_steps):
-            await self._read_inbox(messages)
+            if await self._take_follow_ups(messages):
+                await self._recheck_grants()
             request = ModelRequest(
                 system=system,
                 messages=fit(messages, reserved_chars=reserved),
@@ -350,15 +371,19 @@ class _TaskRun:
             "raise --max-steps or make the request smaller"
         )
 
-    async def _read_inbox(self, messages: list[Message]) -> None:
-        for text in self.options.inbox() if self.options.inbox else []:
-            message = user_text(text)
-            messages.append(message)
-            await self.store.record_step(
-                self.task_id,
-                events=[event_item(UserMessage(text=text))],
-                messages=[message_to_json(message)],
-            )
+    async def _take_follow_ups(self, messages: list[Message]) -> bool:
+        """Take the user's new messages from the store into the transcript, in the store's
+        order; whether there were any."""
+        taken = await self.store.take_follow_ups(self.task_id)
+        messages.extend(message_from_json(message) for message in taken)
+        return bool(taken)
+
+    async def _recheck_grants(self) -> None:
+        """A folder removed or narrowed since the run started restarts it without it."""
+        task = await self.store.get_task(self.task_id)
+        spec, _lost = recheck_grants(task.spec, await list_folders(self.store))
+        if spec.folders != self._folders:
+            raise _GrantsNarrowed
 
     async def _ask_model(self, request: ModelRequest) -> Message:
         pending: list[str] = []

@@ -98,21 +98,32 @@ def load_transcript(rows: list[JsonObject]) -> list[Message]:
     """Messages in order, with unanswered tool calls of an interrupted step answered.
 
     A task interrupted between a model's tool calls and their results would otherwise leave a
-    conversation no provider accepts.
+    conversation no provider accepts; the user's messages taken in when it resumed may follow
+    those calls, so the answers go right after the calls, wherever they are.
     """
-    messages = [message_from_json(row) for row in rows]
-    if messages and messages[-1].role == "assistant" and messages[-1].tool_calls:
-        messages.append(
-            Message(
-                role="tool",
-                parts=tuple(
-                    ToolResult(
-                        call.id,
-                        "Interrupted before this ran; check its effect before retrying.",
-                        is_error=True,
-                    )
-                    for call in messages[-1].tool_calls
-                ),
-            )
-        )
+    messages: list[Message] = []
+    for message in (message_from_json(row) for row in rows):
+        if message.role != "tool" and _unanswered(messages):
+            messages.append(_interrupted(messages[-1]))
+        messages.append(message)
+    if _unanswered(messages):
+        messages.append(_interrupted(messages[-1]))
     return messages
+
+
+def _unanswered(messages: list[Message]) -> bool:
+    return bool(messages) and messages[-1].role == "assistant" and bool(messages[-1].tool_calls)
+
+
+def _interrupted(calls: Message) -> Message:
+    return Message(
+        role="tool",
+        parts=tuple(
+            ToolResult(
+                call.id,
+                "Interrupted before this ran; check its effect before retrying.",
+                is_error=True,
+            )
+            for call in calls.tool_calls
+        ),
+    )

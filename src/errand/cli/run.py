@@ -129,20 +129,21 @@ async def _run(
     servers: McpConfig,
     chosen: list[str] | None,
 ) -> int:
-    from errand.agent import options_from_config, run_task, with_browser, with_mcp_servers
+    from errand.agent import options_from_config, with_browser, with_mcp_servers
     from errand.cli.render import EventPrinter, follow
     from errand.config import data_dir
     from errand.intake import Intake, IntakeError
-    from errand.models import resolve_model
-    from errand.runner.claims import TaskClaims, interrupt_orphans
-    from errand.store import TaskStatus, open_store
+    from errand.runner import LeaseSettings, run_one, runner_id
+    from errand.store import Lease, open_store
 
     store = await open_store()
-    claims = TaskClaims()
     try:
-        await interrupt_orphans(store, claims)
+        # The task is created already held by this process, under a lease it renews while
+        # it runs: if this process dies, every reader sees the task interrupted once the
+        # lease runs out, and no other runner can take it meanwhile.
+        lease = Lease(runner_id("run"), LeaseSettings.from_env().lease_seconds)
         try:
-            task = await Intake(store, config=settings).submit(request)
+            task = await Intake(store, config=settings).submit(request, lease=lease)
         except IntakeError as exc:
             err.print(f"errand: {exc.message}", markup=False)
             return ExitCode.FAILED if exc.code == "no_model" else ExitCode.USAGE
@@ -156,14 +157,9 @@ async def _run(
         printer = None if as_json else EventPrinter()
         watcher = asyncio.ensure_future(follow(store, task.id, printer, as_json=as_json))
         responder = TerminalResponder(store) if interactive else None
-        await store.set_task_status(task.id, TaskStatus.RUNNING)
-        claims.claim(task.id)
         try:
-            outcome = await run_task(
-                store, task.id, resolve_model(task.model), options=options, responder=responder
-            )
+            outcome = await run_one(store, task, lease=lease, options=options, responder=responder)
         finally:
-            claims.release(task.id)
             try:
                 await asyncio.wait_for(asyncio.shield(watcher), 5.0)
             except (TimeoutError, asyncio.CancelledError):

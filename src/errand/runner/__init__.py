@@ -1,14 +1,17 @@
-"""Running tasks: the runner contract, the in-process runner, and workers.
+"""Running tasks: the runner contract, the runner core and its flavours.
 
 Public surface: :class:`TaskRunner` (the contract the gateway uses), :class:`LocalRunner`
-(runs the store's queued tasks in this process), :class:`Worker` (claims queued tasks under
-a lease from a store several processes share), :class:`StoreRunner` (the gateway's runner
-when only workers run tasks) and :class:`LeaseSettings`.
+(``errand serve``: runs the store's queued tasks in this process), :class:`Worker`
+(``errand worker``: the same on a store several hosts share), :func:`run_one` (``errand
+run``: the one task this process created), :class:`StoreRunner` (the gateway's runner when
+only workers run tasks) and :class:`LeaseSettings`. Every flavour holds a lease on each task
+it runs; see :mod:`errand.runner.core`.
 """
 
 from errand.runner.base import TaskRunner
+from errand.runner.core import LeaseSettings, OptionsFactory, run_one, runner_id
 from errand.runner.local import LocalRunner
-from errand.runner.worker import LeaseSettings, OptionsFactory, StoreRunner, Worker
+from errand.runner.worker import StoreRunner, Worker
 
 __all__ = [
     "LeaseSettings",
@@ -17,4 +20,6 @@ __all__ = [
     "StoreRunner",
     "TaskRunner",
     "Worker",
+    "run_one",
+    "runner_id",
 ]

@@ -4,7 +4,7 @@ SQLite (WAL) by default, PostgreSQL by URL; the schema is migrated on open. Ever
 here is the public surface; the modules behind it are private to the store.
 
     store = await open_store()          # $ERRAND_DATABASE_URL or <data dir>/errand.db
-    task = await store.create_task("tidy my downloads", model="anthropic:claude-x")
+    task = await store.create_task("tidy my downloads", spec=TaskSpec(model="anthropic:x"))
     await store.append_event(task.id, "message.delta", {"text": "Looking..."})
     new = await store.wait_for_events(task.id, after_seq=1, timeout=30)
     await store.aclose()
@@ -73,10 +73,12 @@ from errand.store.records import (
     ApprovalRecord,
     ApprovalStatus,
     EventRecord,
+    FollowUpDelivery,
     JsonInput,
     JsonInputObject,
     JsonObject,
     JsonValue,
+    Lease,
     QuestionRecord,
     QuestionStatus,
     TaskRecord,
@@ -118,6 +120,7 @@ __all__ = [
     "EndpointRecord",
     "EventRecord",
     "FolderNameTaken",
+    "FollowUpDelivery",
     "HookReceipt",
     "HookRecord",
     "IdempotencyKeyReused",
@@ -127,6 +130,7 @@ __all__ = [
     "JsonInputObject",
     "JsonObject",
     "JsonValue",
+    "Lease",
     "NameTaken",
     "NewDelivery",
     "NewRun",

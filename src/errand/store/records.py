@@ -38,6 +38,25 @@ class ApprovalStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class FollowUpDelivery(StrEnum):
+    """What became of a message the user sent to a task (``Store.request_follow_up``)."""
+
+    PENDING = "pending"
+    """The task is running: its loop takes the message in before its next model call."""
+    ANSWERED = "answered"
+    """The task was waiting for an answer to its question: the message is the answer."""
+    QUEUED = "queued"
+    """The task was not running: it is queued to run again, the message next in line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim on a task by the runner ``owner``, lasting ``seconds`` unless renewed."""
+
+    owner: str
+    seconds: float
+
+
 class QuestionStatus(StrEnum):
     PENDING = "pending"
     ANSWERED = "answered"

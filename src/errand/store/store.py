@@ -50,6 +50,7 @@ from errand.store import (
     approvals,
     automation,
     events,
+    follow_ups,
     prune,
     questions,
     tasks,
@@ -74,8 +75,10 @@ from errand.store.records import (
     ApprovalRecord,
     ApprovalStatus,
     EventRecord,
+    FollowUpDelivery,
     JsonInputObject,
     JsonObject,
+    Lease,
     QuestionRecord,
     QuestionStatus,
     TaskRecord,
@@ -83,7 +86,14 @@ from errand.store.records import (
     UsageRecord,
     UsageTotals,
 )
-from errand.store.schema import digest_of, encode_json, require_count, require_object, utc_now
+from errand.store.schema import (
+    decode_object,
+    digest_of,
+    encode_json,
+    require_count,
+    require_object,
+    utc_now,
+)
 from errand.tasks import TaskSpec
 
 MAX_PAGE = 1000
@@ -94,6 +104,8 @@ DEFAULT_POLL_INTERVAL_S = 1.0
 LISTENING_POLL_INTERVAL_S = 10.0
 """How often waits re-read anyway while PostgreSQL notifications arrive (a safety net only)."""
 LEASE_LOST_REASON = "The worker running this task stopped answering; it can be resumed"
+ANSWERED_BY_MESSAGE = "message"
+"""``answered_by`` of a question answered by a message the user sent to the task."""
 
 
 _R = TypeVar("_R")
@@ -202,8 +214,12 @@ class Store:
         spec: TaskSpec,
         title: str | None = None,
         opening: Sequence[JsonInputObject] = (),
+        lease: Lease | None = None,
     ) -> TaskRecord:
         """Store a new ``queued`` task; its log starts with ``task.created`` (seq 1).
+
+        With ``lease`` the task is claimed by that runner in the same commit (``running``,
+        as ``claim_task`` would), so no other runner can take it first.
 
         ``spec`` is the typed task (``errand.intake`` builds it); ``title`` defaults to the
         prompt's first line, shortened. ``opening`` (the canonical request and attachments)
@@ -234,13 +250,17 @@ class Store:
             if opening_json:
                 await transcript.append(conn, task_id, opening_json, now)
             record = await tasks.get(conn, task_id)
+            if lease is not None:
+                claimed = await self._claim(conn, lease, now, task_id=task_id)
+                assert claimed is not None  # queued a moment ago, in this transaction
+                record = claimed
         self._notifier.publish(task_id, task_list=True)
         return record
 
     async def get_task(self, task_id: str) -> TaskRecord:
         """Raises ``TaskNotFound``."""
         async with self._read() as conn:
-            return await tasks.get(conn, task_id)
+            return await tasks.get(conn, task_id, now=utc_now())
 
     @_finish_writes
     async def prune_tasks(self, *, ended_before: datetime) -> PruneResult:
@@ -275,7 +295,12 @@ class Store:
         statuses = _statuses(status, TaskStatus)
         async with self._read() as conn:
             return await tasks.page(
-                conn, statuses=statuses, limit=_page(limit), before=before, after=after
+                conn,
+                statuses=statuses,
+                limit=_page(limit),
+                before=before,
+                after=after,
+                now=utc_now(),
             )
 
     @_finish_writes
@@ -314,23 +339,45 @@ class Store:
         task is queued. Racing workers never get the same task (``FOR UPDATE SKIP LOCKED``
         on PostgreSQL). Logs ``task.status`` with the ``worker``.
         """
-        now = utc_now()
+        lease = Lease(owner, lease_seconds)
         async with self._write() as conn:
-            record = await tasks.claim_next(
-                conn, owner=owner, expires_at=now + timedelta(seconds=lease_seconds), now=now
-            )
-            if record is None:
-                return None
-            payload = {"status": "running", "previous": "queued", "worker": owner}
-            await events.insert_at(
-                conn,
-                record.id,
-                record.last_seq,
-                "task.status",
-                encode_json(payload, what="status"),
-                now,
-            )
-        self._notifier.publish(record.id, task_list=True)
+            record = await self._claim(conn, lease, utc_now())
+        if record is not None:
+            self._notifier.publish(record.id, task_list=True)
+        return record
+
+    @_finish_writes
+    async def claim_task(
+        self, task_id: str, owner: str, *, lease_seconds: float
+    ) -> TaskRecord | None:
+        """Like ``claim_next_task`` for one task: None unless it is queued."""
+        async with self._write() as conn:
+            record = await self._claim(conn, Lease(owner, lease_seconds), utc_now(), task_id)
+        if record is not None:
+            self._notifier.publish(record.id, task_list=True)
+        return record
+
+    async def _claim(
+        self, conn: AsyncConnection, lease: Lease, now: datetime, task_id: str | None = None
+    ) -> TaskRecord | None:
+        record = await tasks.claim_next(
+            conn,
+            owner=lease.owner,
+            expires_at=now + timedelta(seconds=lease.seconds),
+            now=now,
+            task_id=task_id,
+        )
+        if record is None:
+            return None
+        payload = {"status": "running", "previous": "queued", "worker": lease.owner}
+        await events.insert_at(
+            conn,
+            record.id,
+            record.last_seq,
+            "task.status",
+            encode_json(payload, what="status"),
+            now,
+        )
         return record
 
     @_finish_writes
@@ -340,34 +387,49 @@ class Store:
         A task missing from the answer is no longer the worker's (its lease ran out and it
         was marked interrupted, or it ended): the worker must stop running it.
         """
-        expires = utc_now() + timedelta(seconds=lease_seconds)
+        now = utc_now()
+        expires = now + timedelta(seconds=lease_seconds)
         async with self._write() as conn:
-            return await tasks.renew_leases(conn, owner=owner, expires_at=expires)
+            return await tasks.renew_leases(conn, owner=owner, expires_at=expires, now=now)
 
     @_finish_writes
-    async def interrupt_expired_leases(self) -> list[str]:
+    async def interrupt_expired_leases(self, *, unleased: bool = False) -> list[str]:
         """Mark running or waiting tasks whose lease ran out ``interrupted``; returns their ids.
 
-        Any process may call this at any time (the first to notice wins): a live worker's
-        tasks are never touched, since its heartbeat keeps their leases in the future, and
-        tasks run without a lease (``set_task_status``) are left to their runner.
+        Any process may call this at any time (the first to notice wins): a live runner's
+        tasks are never touched, since its heartbeat keeps their leases in the future.
+        Readers see such a task interrupted already (``get_task``); this records it. With
+        ``unleased``, tasks running without a lease are taken for orphans too: every runner
+        holds leases, so only a process that ran ``run_task`` on its own (or an older Errand
+        that crashed) leaves them.
         """
         now = utc_now()
         async with self._write() as conn:
-            expired = await tasks.expired_lease_ids(conn, now=now)
-            for task_id in expired:
-                await self._transition(
-                    conn,
-                    task_id,
-                    TaskStatus.INTERRUPTED,
-                    error=None,
-                    exit_code=None,
-                    reason=LEASE_LOST_REASON,
-                    now=now,
-                )
+            expired = await self._interrupt_lapsed(conn, now, unleased=unleased)
         for task_id in expired:
             self._notifier.publish(task_id, task_list=True)
         return list(expired)
+
+    async def _interrupt_lapsed(
+        self,
+        conn: AsyncConnection,
+        now: datetime,
+        *,
+        unleased: bool = False,
+        task_id: str | None = None,
+    ) -> Sequence[str]:
+        expired = await tasks.expired_lease_ids(conn, now=now, unleased=unleased, task_id=task_id)
+        for lapsed in expired:
+            await self._transition(
+                conn,
+                lapsed,
+                TaskStatus.INTERRUPTED,
+                error=tasks.LEASE_LOST,
+                exit_code=None,
+                reason=LEASE_LOST_REASON,
+                now=now,
+            )
+        return expired
 
     @_finish_writes
     async def request_cancel(self, task_id: str, *, requested_by: str | None = None) -> bool:
@@ -381,6 +443,7 @@ class Store:
         """
         now = utc_now()
         async with self._write() as conn:
+            await self._interrupt_lapsed(conn, now, task_id=task_id)
             status = await tasks.status_for_update(conn, task_id)
             if status.is_terminal:
                 return False
@@ -401,13 +464,18 @@ class Store:
         return True
 
     @_finish_writes
-    async def request_follow_up(self, task_id: str, text: str, *, message: JsonInputObject) -> bool:
-        """Give a task another message from the user, wherever it runs.
+    async def request_follow_up(
+        self, task_id: str, text: str, *, message: JsonInputObject, sent_by: str | None = None
+    ) -> FollowUpDelivery:
+        """Give a task another message from the user, wherever it runs; stored (and shown,
+        as ``message.user`` {"text"}) before this returns.
 
-        A running or waiting task gets ``task.follow_up`` {"text"} in its log; the worker
-        holding it hands the text to the task before its next model call (True). Any other
-        task takes ``message`` (the canonical user message) into its transcript, logs
-        ``message.user`` and is queued again (False): a worker continues it.
+        A task waiting for the answer to its question takes the message as that answer
+        (``question.answered`` by ``"message"``; ANSWERED). Otherwise ``message`` (the
+        canonical user message) waits in the store until the task's loop takes it into the
+        transcript before its next model call (``take_follow_ups``), in the order of the log:
+        at once for a running task (PENDING); any other task is queued to run again
+        (QUEUED; one whose runner died, its lease run out, is recorded interrupted first).
 
         Raises:
             TaskNotFound: no such task.
@@ -416,31 +484,62 @@ class Store:
         if not text.strip():
             raise InvalidPayload("the follow-up message is empty")
         message_json = require_object(message, what="message")
+        shown = encode_json({"text": text}, what="text")
         now = utc_now()
         async with self._write() as conn:
+            await self._interrupt_lapsed(conn, now, task_id=task_id)
             status = await tasks.status_for_update(conn, task_id)
-            delivered = status in tasks.UNFINISHED
-            if delivered:
-                await events.append(
-                    conn, task_id, "task.follow_up", encode_json({"text": text}, what="text"), now
+            asked = await questions.listing(
+                conn, task_id=task_id, statuses=[QuestionStatus.PENDING], limit=1
+            )
+            logged = await events.append(conn, task_id, "message.user", shown, now)
+            if status in tasks.UNFINISHED and asked:
+                answered = await questions.answer(
+                    conn, asked[0].id, text, answered_by=ANSWERED_BY_MESSAGE, now=now
                 )
+                payload = QuestionAnswered(
+                    question_id=answered.id, answer=text, answered_by=ANSWERED_BY_MESSAGE
+                ).payload()
+                await events.append(
+                    conn, task_id, "question.answered", encode_json(payload, what="answer"), now
+                )
+                delivery = FollowUpDelivery.ANSWERED
             else:
-                await transcript.append(conn, task_id, [message_json], now)
-                await events.append(
-                    conn, task_id, "message.user", encode_json({"text": text}, what="text"), now
-                )
-                if status is not TaskStatus.QUEUED:
-                    await self._transition(
-                        conn,
-                        task_id,
-                        TaskStatus.QUEUED,
-                        error=None,
-                        exit_code=None,
-                        reason=None,
-                        now=now,
-                    )
+                await follow_ups.insert(conn, task_id, logged.seq, message_json, now)
+                delivery = FollowUpDelivery.PENDING
+                if status not in tasks.UNFINISHED:
+                    delivery = FollowUpDelivery.QUEUED
+                    if status is not TaskStatus.QUEUED:
+                        await self._transition(
+                            conn,
+                            task_id,
+                            TaskStatus.QUEUED,
+                            error=None,
+                            exit_code=None,
+                            reason=None,
+                            now=now,
+                        )
         self._notifier.publish(task_id, task_list=True)
-        return delivered
+        return delivery
+
+    @_finish_writes
+    async def take_follow_ups(self, task_id: str) -> list[JsonObject]:
+        """The task's messages from the user not yet in its transcript, in log order; they
+        are appended to the transcript and marked taken in one commit (the loop calls this
+        before each model call).
+
+        Raises:
+            TaskNotFound: no such task.
+        """
+        now = utc_now()
+        async with self._write() as conn:
+            waiting = await follow_ups.pending(conn, task_id)
+            if not waiting:
+                return []
+            encoded = [message for _, message in waiting]
+            await transcript.append(conn, task_id, encoded, now)
+            await follow_ups.mark_taken(conn, task_id, [seq for seq, _ in waiting], now)
+        return [decode_object(message) for message in encoded]
 
     async def _transition(
         self,
@@ -472,6 +571,11 @@ class Store:
         # Extension point: what a status change causes elsewhere (webhook deliveries in the
         # outbox, a schedule run's outcome) commits with the change itself, or not at all.
         await automation.on_task_status(conn, record, now)
+        if status is TaskStatus.COMPLETED and await follow_ups.pending(conn, task_id):
+            # A message sent while the task finished its last step: it runs again for it.
+            return await self._transition(
+                conn, task_id, TaskStatus.QUEUED, error=None, exit_code=None, reason=None, now=now
+            )
         return record
 
     # -- events ----------------------------------------------------------------------------

@@ -20,12 +20,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     func,
     literal,
+    or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from errand.store.errors import InvalidTransition, TaskNotFound
 from errand.store.records import ALLOWED_TRANSITIONS, TaskRecord, TaskStatus
@@ -62,19 +65,28 @@ tasks = Table(
 UNFINISHED = (TaskStatus.RUNNING, TaskStatus.WAITING)
 """Statuses that mean a worker is attached; after a crash nobody is."""
 
+LEASE_LOST = "Errand stopped while this task ran; resume it to continue"
+"""The error of a task whose runner stopped renewing its lease (a crash, a lost host)."""
 
-def to_record(row: Row[tuple[object, ...]]) -> TaskRecord:
+
+def to_record(row: Row[tuple[object, ...]], *, now: datetime | None = None) -> TaskRecord:
+    """The task as the row holds it; given ``now``, as readers see it: a running or waiting
+    task whose lease ran out is ``interrupted`` at once, before any process records it."""
     m = row._mapping
+    status, error = TaskStatus(m["status"]), m["error"]
+    expires = m["lease_expires_at"]
+    if now is not None and status in UNFINISHED and expires is not None and expires < now:
+        status, error = TaskStatus.INTERRUPTED, LEASE_LOST
     return TaskRecord(
         id=m["id"],
         title=m["title"],
         prompt=m["prompt"],
-        status=TaskStatus(m["status"]),
+        status=status,
         spec=TaskSpec.parse(m["spec"]),
         created_at=m["created_at"],
         started_at=m["started_at"],
         finished_at=m["finished_at"],
-        error=m["error"],
+        error=error,
         exit_code=m["exit_code"],
         last_seq=m["last_seq"],
         lease_owner=m["lease_owner"],
@@ -108,12 +120,14 @@ async def insert(
     )
 
 
-async def get(conn: AsyncConnection, task_id: str) -> TaskRecord:
-    """Raises ``TaskNotFound``."""
+async def get(conn: AsyncConnection, task_id: str, *, now: datetime | None = None) -> TaskRecord:
+    """The task (as readers see it at ``now``, when given: see :func:`to_record`).
+
+    Raises ``TaskNotFound``."""
     row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
     if row is None:
         raise TaskNotFound(task_id)
-    return to_record(row)
+    return to_record(row, now=now)
 
 
 async def exists(conn: AsyncConnection, task_id: str) -> bool:
@@ -139,15 +153,17 @@ async def page(
     limit: int,
     before: str | None,
     after: str | None,
+    now: datetime,
 ) -> list[TaskRecord]:
-    """Up to ``limit`` tasks, newest first.
+    """Up to ``limit`` tasks, newest first, as readers see them at ``now`` (a lapsed lease
+    reads as ``interrupted``, in the filter too).
 
     ``before`` keeps tasks older than that id (the next page); ``after`` keeps tasks newer
     than it, taking the ones closest to it, so polling with the newest id seen never skips any.
     """
     query = select(tasks)
     if statuses:
-        query = query.where(tasks.c.status.in_([status.value for status in statuses]))
+        query = query.where(_seen_in(statuses, now))
     if before is not None:
         query = query.where(tasks.c.id < before)
     if after is not None:
@@ -157,7 +173,23 @@ async def page(
     else:
         query = query.order_by(tasks.c.id.desc()).limit(limit)
         rows = list((await conn.execute(query)).all())
-    return [to_record(row) for row in rows]
+    return [to_record(row, now=now) for row in rows]
+
+
+def _seen_in(statuses: Collection[TaskStatus], now: datetime) -> ColumnElement[bool]:
+    """Whether a task reads as one of ``statuses`` at ``now`` (see :func:`to_record`)."""
+    lapsed = and_(tasks.c.status.in_([s.value for s in UNFINISHED]), tasks.c.lease_expires_at < now)
+    live = or_(tasks.c.lease_expires_at.is_(None), tasks.c.lease_expires_at >= now)
+    plain = [s.value for s in statuses if s not in UNFINISHED]
+    active = [s.value for s in statuses if s in UNFINISHED]
+    wanted: list[ColumnElement[bool]] = []
+    if plain:
+        wanted.append(tasks.c.status.in_(plain))
+    if active:
+        wanted.append(and_(tasks.c.status.in_(active), live))
+    if TaskStatus.INTERRUPTED in statuses:
+        wanted.append(lapsed)
+    return or_(*wanted)
 
 
 async def transition(
@@ -261,21 +293,25 @@ async def _advance(conn: AsyncConnection, task_id: str, counter: Column[int], co
 
 
 async def claim_next(
-    conn: AsyncConnection, *, owner: str, expires_at: datetime, now: datetime
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    expires_at: datetime,
+    now: datetime,
+    task_id: str | None = None,
 ) -> TaskRecord | None:
-    """Move the oldest queued task to ``running`` under a lease for ``owner``, or None.
+    """Move the oldest queued task (or ``task_id``, if it is queued) to ``running`` under a
+    lease for ``owner``, or None.
 
     The queued row is picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): racing workers
     each get a different task without waiting on each other. On SQLite the single writer
     already serialises claims. ``last_seq`` is bumped for the caller's ``task.status`` event.
     """
+    queued = select(tasks.c.id).where(tasks.c.status == TaskStatus.QUEUED.value)
+    if task_id is not None:
+        queued = queued.where(tasks.c.id == task_id)
     oldest = (
-        select(tasks.c.id)
-        .where(tasks.c.status == TaskStatus.QUEUED.value)
-        .order_by(tasks.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        queued.order_by(tasks.c.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
     )
     row = (
         await conn.execute(
@@ -294,13 +330,19 @@ async def claim_next(
     return None if row is None else to_record(row)
 
 
-async def renew_leases(conn: AsyncConnection, *, owner: str, expires_at: datetime) -> set[str]:
-    """Extend every lease ``owner`` holds; returns the ids of the tasks it still holds."""
+async def renew_leases(
+    conn: AsyncConnection, *, owner: str, expires_at: datetime, now: datetime
+) -> set[str]:
+    """Extend every lease ``owner`` holds; returns the ids of the tasks it still holds.
+
+    A lease that ran out is not renewed: readers have shown its task interrupted since, and
+    it stays so (its runner must stop)."""
     rows = await conn.execute(
         update(tasks)
         .where(
             tasks.c.lease_owner == owner,
             tasks.c.status.in_([status.value for status in UNFINISHED]),
+            tasks.c.lease_expires_at >= now,
         )
         .values(lease_expires_at=expires_at)
         .returning(tasks.c.id)
@@ -308,16 +350,19 @@ async def renew_leases(conn: AsyncConnection, *, owner: str, expires_at: datetim
     return {row[0] for row in rows}
 
 
-async def expired_lease_ids(conn: AsyncConnection, *, now: datetime) -> Sequence[str]:
-    """Running or waiting tasks whose lease ran out, locked for this transaction (others
-    noticing at the same moment skip them)."""
-    rows = await conn.execute(
-        select(tasks.c.id)
-        .where(
-            tasks.c.status.in_([status.value for status in UNFINISHED]),
-            tasks.c.lease_expires_at < now,
-        )
-        .order_by(tasks.c.id)
-        .with_for_update(skip_locked=True)
+async def expired_lease_ids(
+    conn: AsyncConnection, *, now: datetime, unleased: bool = False, task_id: str | None = None
+) -> Sequence[str]:
+    """Running or waiting tasks whose lease ran out (with ``unleased``, also those run
+    without a lease), locked for this transaction (others noticing at once skip them);
+    only ``task_id``'s when given."""
+    lapsed = tasks.c.lease_expires_at < now
+    if unleased:
+        lapsed = or_(lapsed, tasks.c.lease_expires_at.is_(None))
+    query = select(tasks.c.id).where(
+        tasks.c.status.in_([status.value for status in UNFINISHED]), lapsed
     )
+    if task_id is not None:
+        query = query.where(tasks.c.id == task_id)
+    rows = await conn.execute(query.order_by(tasks.c.id).with_for_update(skip_locked=True))
     return [row[0] for row in rows]
