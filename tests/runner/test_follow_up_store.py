@@ -90,14 +90,25 @@ async def test_a_follow_up_to_a_queued_task_comes_after_its_request(
     ]
 
 
+async def gate(store: Store, tmp_path: Path) -> tuple[Path, FolderChoice, str]:
+    """A read-only folder whose ``go`` file the test creates to let the task's first command
+    end, the choice that grants it, and that command: so a test can act while the task is
+    surely mid-step, whatever the machine's speed."""
+    signal = tmp_path / "signal"
+    signal.mkdir()
+    await add_folder(store, signal, name="signal", mode=FolderMode.READ_ONLY)
+    command = 'until [ -e "$HOME/mnt/signal/go" ]; do sleep 0.05; done'
+    return signal / "go", FolderChoice("signal", FolderMode.READ_ONLY), command
+
+
 async def test_a_follow_up_to_a_running_task_is_stored_before_it_returns(
     store: Store, tmp_path: Path
 ) -> None:
-    turns = [
-        {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 1"}}]},
-        {"text": "saw it"},
-    ]
-    task = await intake(store, tmp_path, turns).submit(TaskRequest(prompt="hello"))
+    go, choice, command = await gate(store, tmp_path)
+    turns = [shell(command), {"text": "saw it"}]
+    task = await intake(store, tmp_path, turns).submit(
+        TaskRequest(prompt="hello", folders=[choice])
+    )
     runner = LocalRunner(store, model_factory=model_factory)
     await runner.start()
     await runner.submit(task.id)
@@ -109,9 +120,12 @@ async def test_a_follow_up_to_a_running_task_is_stored_before_it_returns(
     await runner.follow_up(task.id, "also do this")
     stored = [e.payload for e in await store.events(task.id) if e.type == "message.user"]
     assert stored == [{"text": "also do this"}]
+    go.touch()
     await wait_status(store, task.id, TaskStatus.COMPLETED)
     await runner.aclose()
     assert texts(await store.transcript(task.id)) == ["hello", "also do this", "saw it"]
+    statuses = [e.payload["status"] for e in await store.events(task.id) if e.type == "task.status"]
+    assert statuses == ["running", "completed"]  # read mid-run, not by reopening the task
 
 
 def shell(command: str) -> dict[str, Any]:
@@ -160,23 +174,18 @@ async def test_an_old_task_loses_a_folder_removed_or_narrowed_since(
 async def test_a_follow_up_to_a_running_task_rechecks_its_folders(
     store: Store, tmp_path: Path
 ) -> None:
-    notes, signal = tmp_path / "notes", tmp_path / "signal"
+    notes = tmp_path / "notes"
     notes.mkdir()
-    signal.mkdir()
     await add_folder(store, notes, name="notes", mode=FolderMode.READ_WRITE)
-    await add_folder(store, signal, name="signal", mode=FolderMode.READ_ONLY)
     # The first step waits (inside the sandbox) until the test lets it go, so the follow-up
     # is surely taken in mid-run, before the second model call.
-    wait = 'until [ -e "$HOME/mnt/signal/go" ]; do sleep 0.05; done; '
-    wait += 'echo first > "$HOME/mnt/notes/first.txt"'
+    go, choice, wait = await gate(store, tmp_path)
+    wait += '; echo first > "$HOME/mnt/notes/first.txt"'
     turns = [shell(wait), shell('echo second > "$HOME/mnt/notes/second.txt"'), {"text": "done"}]
     task = await intake(store, tmp_path, turns).submit(
         TaskRequest(
             prompt="write notes",
-            folders=[
-                FolderChoice("notes", FolderMode.READ_WRITE),
-                FolderChoice("signal", FolderMode.READ_ONLY),
-            ],
+            folders=[FolderChoice("notes", FolderMode.READ_WRITE), choice],
         )
     )
     runner = LocalRunner(store, model_factory=model_factory)
@@ -189,7 +198,7 @@ async def test_a_follow_up_to_a_running_task_rechecks_its_folders(
         seen = found[-1].seq
     await remove_folder(store, "notes")
     await runner.follow_up(task.id, "now write the second note")
-    (signal / "go").touch()
+    go.touch()
     await wait_status(store, task.id, TaskStatus.COMPLETED)
     await runner.aclose()
 
@@ -207,12 +216,9 @@ async def test_a_follow_up_to_a_running_task_rechecks_its_folders(
 
 
 async def test_the_local_runner_holds_a_lease_on_what_it_runs(store: Store, tmp_path: Path) -> None:
-    signal = tmp_path / "signal"
-    signal.mkdir()
-    await add_folder(store, signal, name="signal", mode=FolderMode.READ_ONLY)
-    wait = 'until [ -e "$HOME/mnt/signal/go" ]; do sleep 0.05; done'
+    go, choice, wait = await gate(store, tmp_path)
     task = await intake(store, tmp_path, [shell(wait), {"text": "done"}]).submit(
-        TaskRequest(prompt="wait", folders=[FolderChoice("signal", FolderMode.READ_ONLY)])
+        TaskRequest(prompt="wait", folders=[choice])
     )
     leases = LeaseSettings(lease_seconds=1.5, check_seconds=0.5)
     runner = LocalRunner(store, model_factory=model_factory, leases=leases)
@@ -231,7 +237,7 @@ async def test_the_local_runner_holds_a_lease_on_what_it_runs(store: Store, tmp_
         assert now.status is TaskStatus.RUNNING
         await store.wait_for_task_list_change(timeout=0.2, poll_interval=0.2)
     assert now.status is TaskStatus.RUNNING
-    (signal / "go").touch()
+    go.touch()
     await wait_status(store, task.id, TaskStatus.COMPLETED)
     await runner.aclose()
     assert (await store.get_task(task.id)).lease_owner is None

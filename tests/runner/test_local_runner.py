@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from errand.access import add_folder
+from errand.intake import FolderChoice, Intake, IntakeSettings, TaskRequest
 from errand.models import ModelAdapter, ScriptedModel
 from errand.runner import LocalRunner
+from errand.sandbox import FolderMode
 from errand.store import Store, TaskStatus, open_store
 from errand.tasks import TaskSpec
 
@@ -115,22 +118,33 @@ async def test_a_follow_up_reopens_a_finished_task(store: Store, tmp_path: Path)
 async def test_a_follow_up_reaches_a_running_task_before_its_next_step(
     store: Store, tmp_path: Path
 ) -> None:
+    # The first command waits for a file the test creates once the follow-up is stored, so
+    # the follow-up surely arrives mid-step, however fast or slow the machine.
+    signal = tmp_path / "signal"
+    signal.mkdir()
+    await add_folder(store, signal, name="signal", mode=FolderMode.READ_ONLY)
+    wait = 'until [ -e "$HOME/mnt/signal/go" ]; do sleep 0.05; done'
     turns = [
-        {"tool_calls": [{"name": "run_shell", "arguments": {"command": "sleep 1"}}]},
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": wait}}]},
         {"text": "saw it"},
     ]
-    runner = LocalRunner(store, model_factory=scripts(tmp_path, turns))
+    factory = scripts(tmp_path, turns)
+    settings = IntakeSettings(default_model="script:x", allow_scripted_models=True)
+    task_id = (
+        await Intake(store, config=settings).submit(
+            TaskRequest(prompt="hello", folders=[FolderChoice("signal", FolderMode.READ_ONLY)])
+        )
+    ).id
+    runner = LocalRunner(store, model_factory=factory)
     await runner.start()
-    task_id = (await store.create_task("hello", spec=TaskSpec(model="script:x"))).id
     await runner.submit(task_id)
-    await wait_status(store, task_id, TaskStatus.RUNNING)
-    # Follow up once the first model turn is over (its tool is running), not before it.
     seen = 0
     while not any(e.type == "tool.call" for e in await store.events(task_id)):
         found = await store.wait_for_events(task_id, seen, timeout=30)
         assert found, "the task never called its tool"
         seen = found[-1].seq
     await runner.follow_up(task_id, "also do this")
+    (signal / "go").touch()
     await wait_status(store, task_id, TaskStatus.COMPLETED)
     await runner.aclose()
     roles = [m["role"] for m in await store.transcript(task_id)]
