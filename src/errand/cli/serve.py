@@ -20,6 +20,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,7 +115,7 @@ async def _serve(
     no_runner: bool,
     settings: _Settings,
 ) -> int:
-    from errand.access import PairingService
+    from errand.access import DEVICE_INACTIVE_AFTER, PairingService
     from errand.notify import build_notifier
     from errand.runner import LocalRunner, StoreRunner, TaskRunner
     from errand.server import (
@@ -226,7 +227,9 @@ async def _serve(
         out.print(_model_line(settings.intake.default_model), markup=False)
         if notifier.web_push is not None and settings.notify.contact_for(exposure.base_url) is None:
             out.print(NO_CONTACT, markup=False)
-        paired = len(await AccessStore(store).list_devices())
+        paired = await AccessStore(store).count_active_devices(
+            now=datetime.now(UTC), inactive_after=DEVICE_INACTIVE_AFTER
+        )
         if paired:
             out.print(
                 f"{paired} device{'s are' if paired != 1 else ' is'} paired. "
