@@ -205,3 +205,31 @@ def test_websites_typed_by_hand_become_host_names(page: Page) -> None:
         "Example.com, https://docs.python.org/3/ \n api.github.com example.com",
     )
     assert parsed == ["example.com", "docs.python.org", "api.github.com"]
+
+
+def test_tables_render_and_their_cells_stay_text(page: Page) -> None:
+    _render(
+        page,
+        "Prices:\n\n| Item | Price |\n|:-----|------:|\n| Tea | **3** |\n"
+        "| <img src=x onerror=\"window.__xss.push('cell')\"> | a \\| b |\n\nAfter.",
+    )
+    box = page.locator("#rendered")
+    assert box.locator("table th").all_inner_texts() == ["Item", "Price"]
+    assert box.locator("table tbody tr").count() == 2
+    assert box.locator("td strong").inner_text() == "3"
+    assert box.locator("td.align-right").count() == 2
+    assert box.locator("td").nth(3).inner_text() == "a | b"
+    assert box.locator("img").count() == 0
+    assert page.evaluate("window.__xss") == []
+    assert box.locator("p").all_inner_texts() == ["Prices:", "After."]
+
+
+def test_streaming_text_holds_back_an_unfinished_delimiter(page: Page) -> None:
+    shown = page.evaluate(
+        """async () => {
+            const { settledMarkdown } = await import('/task-view.js');
+            const cases = ['Done **bo', 'Done **bold**', 'run `ls', 'a\\n```py\\nx = 1'];
+            return cases.map(settledMarkdown);
+        }"""
+    )
+    assert shown == ["Done bo", "Done **bold**", "run ls", "a\n```py\nx = 1\n```"]

@@ -270,3 +270,48 @@ def test_the_header_cancel_and_the_back_button(phone: Phone) -> None:
     assert "#/new" not in page.url
     expect(page.get_by_label("What should Errand do?")).to_have_count(0)
     phone.assert_nothing_ran()
+
+
+WATCH_STREAMING = """
+window.__rawMarkdown = [];
+new MutationObserver(() => {
+    for (const el of document.querySelectorAll('.streaming')) {
+        if (el.textContent.includes('**') || el.textContent.includes('|---')) {
+            window.__rawMarkdown.push(el.textContent);
+        }
+    }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def test_markdown_streams_rendered_and_md_files_open_rendered(
+    phone: Phone, scripts: Scripts, tmp_path: Path
+) -> None:
+    table = "| Day | Task |\n|-----|------|\n| Mon | **Water** the plants |\n"
+    model = write_script(
+        tmp_path / "md.json",
+        [
+            {
+                "text": "Here is the **plan** for the week:\n\n" + table,
+                "tool_calls": [
+                    {"name": "write_file", "arguments": {"path": "plan.md", "content": table}}
+                ],
+            },
+            {"text": "Saved it as **plan.md**."},
+        ],
+    )
+    task_id = start_task(phone, "Plan my week", model, folders=[{"name": "notes", "mode": "rw"}])
+    page = phone.page
+    page.add_init_script(WATCH_STREAMING)
+    page.goto(phone.gateway.url(f"/#/tasks/{task_id}"))
+    expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
+    first = page.locator(".bubble.assistant").first
+    expect(first.locator("table td strong")).to_have_text("Water")
+    expect(first.locator("strong").first).to_have_text("plan")
+    assert page.evaluate("window.__rawMarkdown") == []
+    page.get_by_role("button", name="Files").click()
+    page.get_by_role("button", name="Open plan.md").click()
+    rendered = page.locator(".viewer .file-markdown")
+    expect(rendered.locator("th")).to_have_text(["Day", "Task"])
+    expect(rendered.locator("td strong")).to_have_text("Water")
+    phone.assert_nothing_ran()

@@ -8,6 +8,7 @@
 // the viewer closes.
 
 import { h, replaceChildren } from "./dom.js";
+import { renderMarkdown } from "./markdown.js";
 
 const MAX_INLINE_TEXT = 512 * 1024;
 
@@ -74,6 +75,12 @@ export function showFiles(box, ctx, taskId) {
         const ext = file.name.split(".").pop()?.toLowerCase() ?? "";
         const url = urlOf(await fetchBlob(file.path, IMAGE_TYPES[ext]));
         replaceChildren(viewer, h("h3", { text: file.name }), h("img", { src: url, alt: file.name, class: "artifact-image" }));
+      } else if (kind === "text" && /\.(md|markdown)$/i.test(file.name)) {
+        // Markdown opens rendered, through the same sanitising renderer as agent messages.
+        const blob = await fetchBlob(file.path, "text/plain");
+        const text = await blob.slice(0, MAX_INLINE_TEXT).text();
+        replaceChildren(viewer, h("h3", { text: file.name }), h("div", { class: "markdown file-markdown" }, renderMarkdown(text)),
+          blob.size > MAX_INLINE_TEXT ? h("p", { class: "hint", text: "Only the beginning is shown; download the file for all of it." }) : null);
       } else if (kind === "text") {
         const blob = await fetchBlob(file.path, "text/plain");
         const text = await blob.slice(0, MAX_INLINE_TEXT).text();

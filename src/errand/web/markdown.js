@@ -2,8 +2,8 @@
 //
 // Contract: `renderMarkdown(text)` returns a DocumentFragment built only from
 // createElement/createTextNode; raw HTML in the input is shown as text, never parsed. The
-// elements it makes are p, br, em, strong, del, code, pre, h3–h6, ul, ol, li, blockquote, hr
-// and a (images become links: nothing is fetched unless the user taps). A link is kept only when its URL parses as absolute http, https or mailto; it gets
+// elements it makes are p, br, em, strong, del, code, pre, h3–h6, ul, ol, li, blockquote, hr,
+// table (thead, tbody, tr, th, td; a GitHub-style pipe table) and a (images become links: nothing is fetched unless the user taps). A link is kept only when its URL parses as absolute http, https or mailto; it gets
 // rel="noopener noreferrer" and target="_blank". Anything else in a link shows as its text.
 // Input longer than MAX_MARKDOWN_CHARS is shown as plain text (bounded work on hostile input).
 
@@ -56,6 +56,75 @@ const RULE = /^ {0,3}([-*_])([ \t]*\1){2,}[ \t]*$/;
 const BULLET = /^( {0,3})[-*+][ \t]+(.*)$/;
 const ORDERED = /^( {0,3})(\d{1,9})[.)][ \t]+(.*)$/;
 const QUOTE = /^ {0,3}>[ ]?(.*)$/;
+const TABLE_RULE = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+const MAX_TABLE_COLUMNS = 30;
+
+/**
+ * The cells of one table row (`| a | b |` or `a | b`); `\|` is a literal bar.
+ * @param {string} line
+ */
+function cellsOf(line) {
+  let text = line.trim();
+  if (text.startsWith("|")) text = text.slice(1);
+  if (text.endsWith("|") && !text.endsWith("\\|")) text = text.slice(0, -1);
+  return text.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, "|"));
+}
+
+/**
+ * Whether lines[i] starts a table: a row with a bar, then a rule row of as many columns.
+ * @param {string[]} lines
+ * @param {number} i
+ */
+function startsTable(lines, i) {
+  const head = lines[i];
+  const rule = lines[i + 1];
+  if (head === undefined || rule === undefined || !head.includes("|") || !TABLE_RULE.test(rule)) return false;
+  const columns = cellsOf(head).length;
+  return columns > 1 && columns <= MAX_TABLE_COLUMNS && cellsOf(rule).length === columns;
+}
+
+/**
+ * A table starting at lines[start]; returns the index after it.
+ * @param {string[]} lines
+ * @param {number} start
+ * @param {Node} parent
+ * @param {number} depth
+ */
+function renderTable(lines, start, parent, depth) {
+  const header = cellsOf(lines[start]);
+  const align = cellsOf(lines[start + 1]).map((rule) =>
+    rule.startsWith(":") && rule.endsWith(":") ? "center" : rule.endsWith(":") ? "right" : "");
+  const table = document.createElement("table");
+  const head = document.createElement("thead");
+  const body = document.createElement("tbody");
+  /**
+   * @param {string[]} cells
+   * @param {"th" | "td"} tag
+   */
+  const row = (cells, tag) => {
+    const tr = document.createElement("tr");
+    header.forEach((_, n) => {
+      const cell = document.createElement(tag);
+      if (align[n]) cell.className = `align-${align[n]}`;
+      renderInline(cells[n] ?? "", cell, depth + 1, false);
+      tr.appendChild(cell);
+    });
+    return tr;
+  };
+  head.appendChild(row(header, "th"));
+  let i = start + 2;
+  while (i < lines.length && lines[i].trim() !== "" && lines[i].includes("|")) {
+    body.appendChild(row(cellsOf(lines[i]), "td"));
+    i += 1;
+  }
+  table.append(head, body);
+  // Wide tables scroll inside their own box instead of widening the page.
+  const box = document.createElement("div");
+  box.className = "table-scroll";
+  box.appendChild(table);
+  parent.appendChild(box);
+  return i;
+}
 
 /** @param {string} line */
 function startsBlock(line) {
@@ -103,6 +172,8 @@ function renderBlocks(lines, parent, depth) {
     } else if (RULE.test(line)) {
       parent.appendChild(document.createElement("hr"));
       i += 1;
+    } else if (startsTable(lines, i)) {
+      i = renderTable(lines, i, parent, depth);
     } else if (BULLET.test(line) || ORDERED.test(line)) {
       i = renderList(lines, i, parent, depth);
     } else if (QUOTE.test(line)) {
@@ -116,7 +187,7 @@ function renderBlocks(lines, parent, depth) {
       parent.appendChild(quote);
     } else {
       const para = [];
-      while (i < lines.length && lines[i].trim() !== "" && (para.length === 0 || !startsBlock(lines[i]))) {
+      while (i < lines.length && lines[i].trim() !== "" && (para.length === 0 || !(startsBlock(lines[i]) || startsTable(lines, i)))) {
         para.push(lines[i].trim());
         i += 1;
       }

@@ -2,8 +2,9 @@
 //
 // Each event is applied once, in sequence order (LiveStream drops repeats), so a reconnect
 // with Last-Event-ID neither loses nor duplicates anything on screen. Agent text is untrusted:
-// streaming deltas are shown as text, the finished message through the sanitising Markdown
-// renderer, tool arguments and results as text in <pre>. Approvals show exactly what will run
+// streaming text goes through the sanitising Markdown renderer as it arrives (with a
+// delimiter still waiting for its partner held back, so no raw ** flashes), as does the
+// finished message; tool arguments and results as text in <pre>. Approvals show exactly what will run
 // and send back the digest they were shown (cards.js). There is one text box: while a question
 // waits it answers the question, otherwise it sends the task a message, which shows at once
 // and says "sent" until the task reads it.
@@ -34,6 +35,8 @@ export function showTask(root, ctx, taskId) {
   let outputTokens = 0;
   /** @type {HTMLElement | null} the assistant message being streamed */
   let streaming = null;
+  let streamedText = "";
+  let renderQueued = false;
   /** @type {Map<string, HTMLElement>} */
   const toolCalls = new Map();
   /** @type {Map<string, HTMLElement>} */
@@ -221,9 +224,19 @@ export function showTask(root, ctx, taskId) {
       case "message.delta": {
         if (!streaming) {
           streaming = h("div", { class: "markdown streaming" });
+          streamedText = "";
           add(bubble("assistant", streaming));
         }
-        streaming.appendChild(document.createTextNode(String(payload.text ?? "")));
+        streamedText += String(payload.text ?? "");
+        if (!renderQueued) {
+          renderQueued = true;
+          // At most one render per frame, however fast the deltas come.
+          requestAnimationFrame(() => {
+            renderQueued = false;
+            if (streaming) replaceChildren(streaming, renderMarkdown(settledMarkdown(streamedText)));
+            grew();
+          });
+        }
         grew();
         break;
       }
@@ -561,4 +574,28 @@ function addToolResult(entry, payload) {
   if (payload.truncated) details.appendChild(h("p", { class: "hint", text: "(cut short)" }));
   const files = Array.isArray(payload.files) ? payload.files : [];
   if (files.length) details.appendChild(h("p", { class: "hint", text: `Files: ${files.join(", ")}` }));
+}
+
+/**
+ * Text still streaming, with a trailing delimiter that has no partner yet (`**bo`, a lone
+ * backtick) left out, so the reader never sees raw Markdown flash before it renders.
+ * @param {string} text
+ */
+export function settledMarkdown(text) {
+  let settled = text;
+  if ((settled.match(/```/g) ?? []).length % 2 === 1) settled += "\n```";
+  for (const mark of ["**", "__", "~~"]) {
+    const count = settled.split(mark).length - 1;
+    if (count % 2 === 1) {
+      const at = settled.lastIndexOf(mark);
+      settled = settled.slice(0, at) + settled.slice(at + mark.length);
+    }
+  }
+  const line = settled.slice(settled.lastIndexOf("\n") + 1);
+  const ticks = (line.replace(/```/g, "").match(/`/g) ?? []).length;
+  if (ticks % 2 === 1) {
+    const at = settled.lastIndexOf("`");
+    settled = settled.slice(0, at) + settled.slice(at + 1);
+  }
+  return settled;
 }
