@@ -158,7 +158,7 @@ def test_one_text_box_answers_the_question_and_sends_messages(
         timeout=20_000
     )
     expect(note).to_have_count(1)
-    expect(note.locator(".sent-state")).to_be_hidden()
+    expect(note.locator(".sent-state")).to_have_text("sent")
     page.reload()
     expect(page.locator(".bubble.user", has_text="Also add a title")).to_have_count(
         1, timeout=20_000

@@ -138,9 +138,14 @@ export function showTask(root, ctx, taskId) {
       lastScrollY = window.scrollY;
     });
   };
+  /** Whether the newest entry starts below what the reader can see. */
+  const endOutOfSight = () => {
+    const last = log.lastElementChild;
+    return last !== null && last.getBoundingClientRect().top > window.innerHeight - followForm.getBoundingClientRect().height;
+  };
   const grew = () => {
     if (following) scrollBy(() => window.scrollTo(0, document.documentElement.scrollHeight));
-    else newBelow.hidden = false;
+    else if (endOutOfSight()) newBelow.hidden = false;
     updateFloaters();
   };
   /** @param {HTMLElement} entry */
@@ -268,7 +273,7 @@ export function showTask(root, ctx, taskId) {
         const waiting = unread.findIndex((item) => item.text === text);
         if (waiting >= 0) {
           const [item] = unread.splice(waiting, 1);
-          if (item) markSent(item.entry, "");
+          if (item) markSent(item.entry, "sent");
         } else {
           add(bubble("user", h("p", { class: "plain", text })));
         }
