@@ -115,7 +115,8 @@ class ToolCalled(_Event):
 class ToolResulted(_Event):
     """What the model was told about a call. ``content`` is cut to a size for the log
     (``truncated`` says so); ``files`` are sandbox paths the call wrote; ``duration`` is in
-    seconds."""
+    seconds. ``interrupted`` (present only when true) marks the result Errand recorded for
+    a call that a crash or shutdown stopped before or while it ran."""
 
     type: Literal["tool.result"] = "tool.result"
     call_id: str
@@ -125,6 +126,13 @@ class ToolResulted(_Event):
     truncated: bool = False
     files: tuple[str, ...] = ()
     duration: float = 0.0
+    interrupted: bool = False
+
+    def payload(self) -> dict[str, JsonValue]:
+        data = super().payload()
+        if not self.interrupted:
+            del data["interrupted"]
+        return data
 
 
 class NetworkDecided(_Event):

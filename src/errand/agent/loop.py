@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from errand.agent.approvals import ApprovalPolicy
 from errand.agent.asking import Responder, TaskUser
 from errand.agent.attachments import attachment_mount, task_attachments_dir
 from errand.agent.budget import fit
+from errand.agent.interrupted import CallProgress, answer_interrupted
 from errand.agent.prompt import system_prompt
 from errand.agent.toolsets import (
     ToolsetFactory,
@@ -35,6 +36,8 @@ from errand.agent.transcript import (
     message_from_json,
     message_to_json,
     opening_messages,
+    place_answer,
+    unanswered_steps,
 )
 from errand.config import data_dir
 from errand.events import (
@@ -47,6 +50,7 @@ from errand.events import (
     TaskEvent,
     ToolCalled,
     ToolResulted,
+    UnknownEvent,
     event_item,
 )
 from errand.models import (
@@ -60,6 +64,7 @@ from errand.models import (
     ToolResult,
     user_text,
 )
+from errand.pause_points import pause_at
 from errand.sandbox import (
     FolderMode,
     GrantedRoot,
@@ -72,6 +77,7 @@ from errand.sandbox import (
 )
 from errand.skills import SkillCatalog, SkillSource, discover_skills
 from errand.store import (
+    JsonInputObject,
     Store,
     TaskStatus,
     UsageRecord,
@@ -118,6 +124,9 @@ class TaskOutcome:
     error: str | None = None
 
 
+_COMPLETED = TaskOutcome(TaskStatus.COMPLETED, ExitCode.OK)
+
+
 class _GrantsNarrowed(Exception):
     """A folder the run mounted was removed or narrowed since it started: the run starts
     again (a new sandbox) from the transcript, as a resumed task would."""
@@ -141,8 +150,10 @@ async def run_task(
 ) -> TaskOutcome:
     """Run (or resume) a stored task to its end and record how it ended.
 
-    Cancelling the calling task stops the model call and kills the sandboxed command; the task
-    is then recorded as cancelled and the cancellation propagates.
+    The final answer and the ``completed`` status are one commit
+    (:meth:`~errand.store.Store.complete_task`). Cancelling the calling task stops the model
+    call and kills the sandboxed command; the task is then recorded as cancelled (or
+    interrupted, when Errand is stopping) and the cancellation propagates.
     """
     options = options or TaskOptions()
     runner = _TaskRun(store, task_id, model, options, responder)
@@ -156,31 +167,36 @@ async def run_task(
             await store.set_task_status(task_id, TaskStatus.RUNNING)
         async with asyncio.timeout(timeout):
             await runner.run()
-    except TimeoutError:
-        return await _finish(
-            store,
-            task_id,
-            TaskStatus.FAILED,
-            ExitCode.TIMEOUT,
-            f"the task ran out of time ({timeout or 0:g} s)",
-        )
     except asyncio.CancelledError:
-        if options.shutting_down():
-            status, reason = TaskStatus.INTERRUPTED, "Errand stopped; resume the task to continue"
-        else:
-            status, reason = TaskStatus.CANCELLED, "cancelled"
-        with contextlib.suppress(Exception):
-            await asyncio.shield(_finish(store, task_id, status, ExitCode.CANCELLED, reason))
+        # Once the final answer is committed the task has ended: a cancellation during the
+        # clean-up after it (closing the sandbox and toolsets) changes nothing recorded.
+        if not runner.completed:
+            if options.shutting_down():
+                status = TaskStatus.INTERRUPTED
+                reason = "Errand stopped; resume the task to continue"
+            else:
+                status, reason = TaskStatus.CANCELLED, "cancelled"
+            with contextlib.suppress(Exception):
+                await asyncio.shield(_finish(store, task_id, status, ExitCode.CANCELLED, reason))
         raise
-    except StopTask as stop:
-        return await _finish(store, task_id, TaskStatus.FAILED, stop.exit_code, str(stop))
-    except SandboxUnavailable as exc:
-        return await _finish(
-            store, task_id, TaskStatus.FAILED, ExitCode.SANDBOX, f"the sandbox cannot start: {exc}"
-        )
-    except ModelError as exc:
-        return await _finish(store, task_id, TaskStatus.FAILED, ExitCode.FAILED, str(exc))
-    return await _finish(store, task_id, TaskStatus.COMPLETED, ExitCode.OK, None)
+    except (TimeoutError, StopTask, SandboxUnavailable, ModelError) as exc:
+        if runner.completed:
+            return _COMPLETED
+        code, error = _failure(exc, timeout)
+        return await _finish(store, task_id, TaskStatus.FAILED, code, error)
+    assert runner.completed  # the steps end with the final answer's commit or raise
+    return _COMPLETED
+
+
+def _failure(exc: Exception, timeout: float | None) -> tuple[ExitCode, str]:
+    """The exit code and sentence of a task that ``exc`` stopped."""
+    if isinstance(exc, TimeoutError):
+        return ExitCode.TIMEOUT, f"the task ran out of time ({timeout or 0:g} s)"
+    if isinstance(exc, StopTask):
+        return exc.exit_code, str(exc)
+    if isinstance(exc, SandboxUnavailable):
+        return ExitCode.SANDBOX, f"the sandbox cannot start: {exc}"
+    return ExitCode.FAILED, str(exc)
 
 
 async def _finish(
@@ -188,6 +204,15 @@ async def _finish(
 ) -> TaskOutcome:
     await store.set_task_status(task_id, status, error=error, exit_code=code)
     return TaskOutcome(status, code, error)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """A model reply as the store records it: its events, transcript entry and usage."""
+
+    events: Sequence[tuple[str, JsonInputObject]]
+    messages: Sequence[JsonInputObject]
+    usage: UsageRecord
 
 
 class _TaskRun:
@@ -208,6 +233,8 @@ class _TaskRun:
         self.responder = responder
         self.model_name = ""
         self._folders: tuple[FolderGrantSpec, ...] = ()
+        self.completed = False
+        """True once the final answer and the ``completed`` status are committed."""
         self._helpers: set[asyncio.Task[None]] = set()
         self.user = TaskUser(
             store,
@@ -240,6 +267,7 @@ class _TaskRun:
         if not messages:  # a task stored before its opening messages went in with it
             messages = opening_messages(task.prompt, spec.attachments)
             await self.store.append_messages(self.task_id, [message_to_json(m) for m in messages])
+        await self._answer_interrupted(messages)
         # Messages sent while the task was not running come first; a changed grant is told
         # after the user's latest message.
         await self._take_follow_ups(messages)
@@ -314,6 +342,32 @@ class _TaskRun:
             self.task_id, events=[event_item(event)], messages=[message_to_json(notice)]
         )
 
+    async def _answer_interrupted(self, messages: list[Message]) -> None:
+        """Answer the calls an earlier run was stopped in (see :mod:`errand.agent.interrupted`)
+        and record the answers with their ``tool.result`` events, in one commit."""
+        steps = unanswered_steps(messages)
+        if not steps:
+            return
+        log: list[TaskEvent | UnknownEvent] = []
+        after = 0
+        while page := await self.store.events(self.task_id, after_seq=after):
+            log += [record.event for record in page]
+            after = page[-1].seq
+        progress = CallProgress.from_log(log)
+        answers: list[Message] = []
+        logged: list[ToolResulted] = []
+        for step in steps:
+            answer, results = answer_interrupted(step, progress)
+            answers.append(answer)
+            logged += results
+        await self.store.record_step(
+            self.task_id,
+            events=[event_item(result) for result in logged],
+            messages=[message_to_json(answer) for answer in answers],
+        )
+        for answer in answers:
+            place_answer(messages, answer)
+
     def _skills(self, policy: SandboxPolicy) -> SkillCatalog:
         sources = [SkillSource.user()]
         sources += [
@@ -348,10 +402,27 @@ class _TaskRun:
                 tools=specs,
                 max_tokens=self.options.max_tokens,
             )
-            reply = await self._ask_model(request)
+            reply, recorded = await self._ask_model(request)
             messages.append(reply)
             if not reply.tool_calls:
+                pause_at("final-answer")
+                # The answer and the end of the task are one commit: a crash leaves both or
+                # neither, so a resumed task never asks the model for an answer it has.
+                await self.store.complete_task(
+                    self.task_id,
+                    events=recorded.events,
+                    messages=recorded.messages,
+                    usage=recorded.usage,
+                )
+                self.completed = True
+                pause_at("completed")
                 return
+            await self.store.record_step(
+                self.task_id,
+                events=recorded.events,
+                messages=recorded.messages,
+                usage=recorded.usage,
+            )
             results: list[ToolResult] = []
             logged: ToolResulted | None = None
             for index, call in enumerate(reply.tool_calls):
@@ -385,7 +456,9 @@ class _TaskRun:
         if spec.folders != self._folders:
             raise _GrantsNarrowed
 
-    async def _ask_model(self, request: ModelRequest) -> Message:
+    async def _ask_model(self, request: ModelRequest) -> tuple[Message, _Recorded]:
+        """The model's reply, streamed to the log as it comes, and what records it (the
+        caller commits that: as a step, or with the end of the task)."""
         pending: list[str] = []
         last_flush = time.monotonic()
         completed: Completed | None = None
@@ -425,14 +498,8 @@ class _TaskRun:
             output_tokens=completed.usage.output_tokens,
             at=datetime.now(UTC),
         )
-        # The reply, its place in the transcript and its usage are one commit.
-        await self.store.record_step(
-            self.task_id,
-            events=[event_item(e) for e in step],
-            messages=[message_to_json(reply)],
-            usage=usage,
-        )
-        return reply
+        # The reply, its place in the transcript and its usage go in one commit.
+        return reply, _Recorded([event_item(e) for e in step], [message_to_json(reply)], usage)
 
     async def _call(
         self, call: ToolCall, toolbox: Toolbox, ctx: ToolContext

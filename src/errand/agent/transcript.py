@@ -95,35 +95,59 @@ def message_from_json(data: Mapping[str, JsonValue]) -> Message:
 
 
 def load_transcript(rows: list[JsonObject]) -> list[Message]:
-    """Messages in order, with unanswered tool calls of an interrupted step answered.
+    """Messages in the order the model must see them.
 
-    A task interrupted between a model's tool calls and their results would otherwise leave a
-    conversation no provider accepts; the user's messages taken in when it resumed may follow
-    those calls, so the answers go right after the calls, wherever they are.
+    The store's transcript is append-only, so the results Errand records for calls a crash
+    interrupted (:mod:`errand.agent.interrupted`) may be stored after later messages (a
+    follow-up sent while the task was interrupted); each tool message is put right after
+    the calls it answers. Calls still unanswered are left for the caller to answer
+    (:func:`unanswered_steps`).
     """
-    messages: list[Message] = []
-    for message in (message_from_json(row) for row in rows):
-        if message.role != "tool" and _unanswered(messages):
-            messages.append(_interrupted(messages[-1]))
-        messages.append(message)
-    if _unanswered(messages):
-        messages.append(_interrupted(messages[-1]))
-    return messages
+    messages = [message_from_json(row) for row in rows]
+    answer_at: dict[str, int] = {}
+    for index, message in enumerate(messages):
+        if message.role == "tool":
+            for part in message.parts:
+                if isinstance(part, ToolResult):
+                    answer_at.setdefault(part.call_id, index)
+    ordered: list[Message] = []
+    moved: set[int] = set()
+    for index, message in enumerate(messages):
+        if index in moved:
+            continue
+        ordered.append(message)
+        if message.role == "assistant" and message.tool_calls:
+            answer = answer_at.get(message.tool_calls[0].id)
+            if answer is not None and answer > index + 1 and answer not in moved:
+                ordered.append(messages[answer])
+                moved.add(answer)
+    return ordered
 
 
-def _unanswered(messages: list[Message]) -> bool:
-    return bool(messages) and messages[-1].role == "assistant" and bool(messages[-1].tool_calls)
+def unanswered_steps(messages: Sequence[Message]) -> list[tuple[ToolCall, ...]]:
+    """The tool calls of each assistant message whose calls have no results, in order."""
+    answered = {
+        part.call_id
+        for message in messages
+        if message.role == "tool"
+        for part in message.parts
+        if isinstance(part, ToolResult)
+    }
+    return [
+        message.tool_calls
+        for message in messages
+        if message.role == "assistant"
+        and message.tool_calls
+        and not any(call.id in answered for call in message.tool_calls)
+    ]
 
 
-def _interrupted(calls: Message) -> Message:
-    return Message(
-        role="tool",
-        parts=tuple(
-            ToolResult(
-                call.id,
-                "Interrupted before this ran; check its effect before retrying.",
-                is_error=True,
-            )
-            for call in calls.tool_calls
-        ),
-    )
+def place_answer(messages: list[Message], answer: Message) -> None:
+    """Insert a tool message right after the assistant message whose calls it answers
+    (at the end if there is none)."""
+    answered = {part.call_id for part in answer.parts if isinstance(part, ToolResult)}
+    for index, message in enumerate(messages):
+        if message.role == "assistant" and any(c.id in answered for c in message.tool_calls):
+            messages.insert(index + 1, answer)
+            return
+    messages.append(answer)

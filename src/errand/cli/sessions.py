@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from errand.cli import tables
 from errand.cli.ids import MAX_LISTED, Candidate, IdProblem, resolve_id
@@ -29,10 +30,15 @@ def list_(
     if as_json:
         typer.echo(json.dumps([_task_json(t) for t in tasks]))
         return
-    shown = tables.table("id", "status", "created", "model", "title")
+    shown = tables.table("id", "status", "created", "model", "title", "attention")
     for t in tasks:
         shown.add_row(
-            t.id, t.status.value, t.created_at.strftime("%Y-%m-%d %H:%M"), t.model, t.title
+            t.id,
+            t.status.value,
+            t.created_at.strftime("%Y-%m-%d %H:%M"),
+            t.model,
+            t.title,
+            ", ".join(t.attention),
         )
     tables.console().print(shown)
 
@@ -128,8 +134,12 @@ async def _show(given: str, as_json: bool) -> None:
                 store, task_id, printer, as_json=as_json, after=after, until_final=False
             )
             if last == after:
-                return
+                break
             after = last
+        task = await store.get_task(task_id)
+        if printer is not None and task.attention:
+            # A task that completed may still have had trouble on the way: say so last.
+            printer.console.print(f"[yellow]Needs a look:[/] {escape(', '.join(task.attention))}")
 
 
 def _task_json(t: TaskRecord) -> dict[str, object]:
@@ -142,4 +152,5 @@ def _task_json(t: TaskRecord) -> dict[str, object]:
         "finished_at": t.finished_at.isoformat() if t.finished_at else None,
         "exit_code": t.exit_code,
         "error": t.error,
+        "attention": list(t.attention),
     }

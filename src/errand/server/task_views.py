@@ -39,6 +39,8 @@ class TaskView(BaseModel):
     finished_at: str | None
     error: str | None
     exit_code: int | None
+    attention: list[str]
+    """What went wrong on the way, even in a completed task ("2 steps failed")."""
     last_seq: int
     folders: list[FolderView]
     allow_domains: list[str]
@@ -89,6 +91,7 @@ class TaskViews:
                     finished_at=task.finished_at.isoformat() if task.finished_at else None,
                     error=task.error,
                     exit_code=task.exit_code,
+                    attention=list(task.attention),
                     last_seq=task.last_seq,
                     folders=folders,
                     allow_domains=domains,

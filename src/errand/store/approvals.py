@@ -128,11 +128,13 @@ async def expire(
     task_id: str | None = None,
     approval_id: str | None = None,
     only_overdue: bool = True,
+    decided_by: str | None = None,
 ) -> list[ApprovalRecord]:
     """Mark pending approvals expired and return them.
 
     ``only_overdue`` keeps those whose deadline passed; without it every pending approval
-    of ``task_id`` expires (its task ended, so nobody will act on the answer).
+    of ``task_id`` expires (its task stopped, so nobody will act on the answer; the caller
+    then says so in ``decided_by``).
     """
     query = update(approvals).where(approvals.c.status == ApprovalStatus.PENDING.value)
     if only_overdue:
@@ -142,7 +144,9 @@ async def expire(
     if approval_id is not None:
         query = query.where(approvals.c.id == approval_id)
     rows = await conn.execute(
-        query.values(status=ApprovalStatus.EXPIRED.value, decided_at=now).returning(*approvals.c)
+        query.values(
+            status=ApprovalStatus.EXPIRED.value, decided_by=decided_by, decided_at=now
+        ).returning(*approvals.c)
     )
     return sorted((to_record(row) for row in rows), key=lambda record: record.id)
 

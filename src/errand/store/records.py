@@ -70,6 +70,10 @@ class TaskRecord:
 
     ``lease_owner`` names the worker holding a running or waiting task it claimed, and
     ``lease_expires_at`` when that claim runs out unless the worker's heartbeat renews it.
+
+    ``attention`` says what went wrong on the way even when the task completed (``"2 steps
+    failed"``, ``"1 approval expired"``; :func:`errand.tasks.attention`), kept current by
+    the store in the same commits as what caused it.
     """
 
     id: str
@@ -85,6 +89,7 @@ class TaskRecord:
     last_seq: int
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    attention: tuple[str, ...] = ()
 
     @property
     def model(self) -> str:

@@ -28,6 +28,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
@@ -46,8 +47,10 @@ from errand.events import (
     TaskStatusChanged,
     UsageRecorded,
 )
+from errand.pause_points import pause_at
 from errand.store import (
     approvals,
+    attention,
     automation,
     events,
     follow_ups,
@@ -565,9 +568,18 @@ class Store:
         await events.insert_at(
             conn, task_id, record.last_seq, "task.status", encode_json(payload, what="status"), now
         )
-        if status.is_terminal:
-            await approvals.expire(conn, now=now, task_id=task_id, only_overdue=False)
+        if status.is_settled:
+            # Nobody works on the task now: what it asked can no longer be acted on. Its
+            # approvals say so, and do not count as gone unanswered.
+            await approvals.expire(
+                conn,
+                now=now,
+                task_id=task_id,
+                only_overdue=False,
+                decided_by=attention.VOIDED_BY,
+            )
             await questions.cancel_pending(conn, task_id, now=now)
+        record = replace(record, attention=await attention.refresh(conn, task_id))
         # Extension point: what a status change causes elsewhere (webhook deliveries in the
         # outbox, a schedule run's outcome) commits with the change itself, or not at all.
         await automation.on_task_status(conn, record, now)
@@ -598,6 +610,8 @@ class Store:
         payload_json = require_object(payload if payload is not None else {}, what="payload")
         async with self._write() as conn:
             record = await events.append(conn, task_id, type, payload_json, utc_now())
+            if _is_trouble(type, payload_json):
+                await attention.refresh(conn, task_id)
         self._notifier.publish(task_id)
         return record
 
@@ -782,6 +796,8 @@ class Store:
                     conn, approval_id, status, decided_by=decided_by, now=now, reason=reason
                 )
                 await self._log_decision(conn, record, now)
+                if not approve:
+                    await attention.refresh(conn, record.task_id)
         except ApprovalExpired:
             await self.expire_approvals(approval_id=approval_id)
             raise
@@ -796,6 +812,8 @@ class Store:
             expired = await approvals.expire(conn, now=now, approval_id=approval_id)
             for record in expired:
                 await self._log_decision(conn, record, now)
+            for task_id in sorted({record.task_id for record in expired}):
+                await attention.refresh(conn, task_id)
         for record in expired:
             self._notifier.publish(record.task_id)
         return expired
@@ -913,36 +931,57 @@ class Store:
         """Append events, transcript messages and a model call's usage in one transaction.
 
         The agent loop records each step's results together: one commit instead of several
-        keeps its own overhead per step low. All or nothing.
+        keeps its own overhead per step low. All or nothing. A failed step's result updates
+        the task's ``attention`` in the same commit.
 
         Raises:
             TaskNotFound: no such task.
             InvalidPayload: a type, payload, message or count is malformed.
         """
-        encoded: list[tuple[str, str]] = []
-        for event_type, payload in events:
-            _events.check_type(event_type)
-            encoded.append((event_type, require_object(payload, what="payload")))
-        encoded_messages = [require_object(m, what="message") for m in messages]
-        now = utc_now()
-        if usage is not None:
-            require_count(usage.input_tokens, what="input_tokens")
-            require_count(usage.output_tokens, what="output_tokens")
-            logged = UsageRecorded(
-                model=usage.model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-            )
-            encoded.append((logged.type, encode_json(logged.payload(), what="usage")))
+        step = _Step.encode(events, messages, usage)
         async with self._write() as conn:
-            # Events first: allocating their numbers raises TaskNotFound for a missing task.
-            records = await _events.append_many(conn, task_id, encoded, now) if encoded else []
-            if encoded_messages:
-                await transcript.append(conn, task_id, encoded_messages, now)
-            if usage is not None:
-                await _usage.insert(conn, usage)
+            records = await step.write(conn, task_id, utc_now())
         self._notifier.publish(task_id)
         return records
+
+    @_finish_writes
+    async def complete_task(
+        self,
+        task_id: str,
+        *,
+        events: Sequence[tuple[str, JsonInputObject]] = (),
+        messages: Sequence[JsonInputObject] = (),
+        usage: UsageRecord | None = None,
+    ) -> TaskRecord:
+        """Record the task's last step (its final answer) and end it ``completed``, as one
+        commit: a crash leaves either both or neither, never an answer on a task that then
+        looks interrupted and would be asked again.
+
+        Logs the step's events, then ``task.status`` (exit code 0, no error); the task's
+        ``attention`` is recounted in the same commit.
+
+        Raises:
+            TaskNotFound: no such task.
+            InvalidTransition: the task is not running (cancelled meanwhile ...); nothing is
+                written.
+            InvalidPayload: a type, payload, message or count is malformed.
+        """
+        step = _Step.encode(events, messages, usage)
+        now = utc_now()
+        async with self._write() as conn:
+            await step.write(conn, task_id, now)
+            pause_at("complete-task")
+            record = await self._transition(
+                conn,
+                task_id,
+                TaskStatus.COMPLETED,
+                error=None,
+                exit_code=0,
+                reason=None,
+                now=now,
+            )
+        self._notifier.publish(task_id, task_list=True)
+        return record
 
     # -- usage -----------------------------------------------------------------------------
 
@@ -1054,3 +1093,52 @@ def _statuses(value: _Status | Iterable[_Status] | None, kind: type[_Status]) ->
     if isinstance(value, str):
         return [kind(value)]
     return [kind(item) for item in value]
+
+
+def _is_trouble(event_type: str, payload_json: str) -> bool:
+    """Whether an event changes the task's attention (a step whose result is an error)."""
+    return event_type == "tool.result" and '"is_error":true' in payload_json
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A step's events, transcript messages and usage, checked and encoded before any write."""
+
+    events: list[tuple[str, str]]
+    messages: list[str]
+    usage: UsageRecord | None
+
+    @classmethod
+    def encode(
+        cls,
+        events: Sequence[tuple[str, JsonInputObject]],
+        messages: Sequence[JsonInputObject],
+        usage: UsageRecord | None,
+    ) -> _Step:
+        """Raises ``InvalidPayload`` for a malformed type, payload, message or count."""
+        encoded: list[tuple[str, str]] = []
+        for event_type, payload in events:
+            _events.check_type(event_type)
+            encoded.append((event_type, require_object(payload, what="payload")))
+        if usage is not None:
+            require_count(usage.input_tokens, what="input_tokens")
+            require_count(usage.output_tokens, what="output_tokens")
+            logged = UsageRecorded(
+                model=usage.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
+            encoded.append((logged.type, encode_json(logged.payload(), what="usage")))
+        return cls(encoded, [require_object(m, what="message") for m in messages], usage)
+
+    async def write(self, conn: AsyncConnection, task_id: str, now: datetime) -> list[EventRecord]:
+        """Write the step in the caller's transaction; returns its events."""
+        # Events first: allocating their numbers raises TaskNotFound for a missing task.
+        records = await _events.append_many(conn, task_id, self.events, now) if self.events else []
+        if self.messages:
+            await transcript.append(conn, task_id, self.messages, now)
+        if self.usage is not None:
+            await _usage.insert(conn, self.usage)
+        if any(_is_trouble(event_type, payload) for event_type, payload in self.events):
+            await attention.refresh(conn, task_id)
+        return records

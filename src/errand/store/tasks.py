@@ -9,6 +9,7 @@ numbering gapless when writers race, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
@@ -91,7 +92,17 @@ def to_record(row: Row[tuple[object, ...]], *, now: datetime | None = None) -> T
         last_seq=m["last_seq"],
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
+        attention=_sentences(m["attention"]),
     )
+
+
+def _sentences(text: str | None) -> tuple[str, ...]:
+    """The ``attention`` column as sentences (an unreadable value reads as none)."""
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
 
 async def insert(
@@ -205,6 +216,7 @@ async def transition(
 
     Returns the updated task (its ``last_seq`` is the allocated number) and the status it had.
     Entering ``running`` stamps ``started_at`` once; a final status stamps ``finished_at``.
+    ``error`` and ``exit_code`` replace the task's (None clears them).
 
     Raises:
         TaskNotFound: no such task.
@@ -221,10 +233,10 @@ async def transition(
         values["started_at"] = func.coalesce(tasks.c.started_at, literal(now, UtcDateTime))
     if status.is_terminal:
         values["finished_at"] = now
-    if error is not None:
-        values["error"] = error
-    if exit_code is not None:
-        values["exit_code"] = exit_code
+    # The error and exit code are those of the status entered: a task that runs again no
+    # longer carries the error of the stop it resumed from.
+    values["error"] = error
+    values["exit_code"] = exit_code
     if status not in UNFINISHED:
         values["lease_owner"] = None
         values["lease_expires_at"] = None

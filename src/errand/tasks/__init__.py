@@ -1,9 +1,10 @@
 """The task as a typed value: its spec, statuses, exit codes and grant re-checks.
 
 Public surface: :class:`TaskSpec` (what a task may do, stored as JSON), :class:`TaskSource`,
-:class:`TaskStatus` with :data:`FINAL` and :data:`ACTIVE`, :class:`ExitCode`, and
-:func:`recheck_grants`. A bottom-layer package: it depends on the sandbox policy only, so the
-store can return typed specs.
+:class:`TaskStatus` with :data:`FINAL` and :data:`ACTIVE`, :class:`ExitCode`,
+:func:`recheck_grants`, and :func:`attention` over a :class:`Trouble` (what a finished
+task's user should look at). A bottom-layer package: it depends on the sandbox policy only,
+so the store can return typed specs.
 """
 
 from errand.tasks.grants import AllowedFolderLike, GrantChange, recheck_grants
@@ -19,6 +20,7 @@ from errand.tasks.spec import (
     TaskSpec,
 )
 from errand.tasks.status import ACTIVE, ALLOWED_TRANSITIONS, FINAL, ExitCode, TaskStatus
+from errand.tasks.trouble import Trouble, attention
 
 __all__ = [
     "ACTIVE",
@@ -37,5 +39,7 @@ __all__ = [
     "TaskSource",
     "TaskSpec",
     "TaskStatus",
+    "Trouble",
+    "attention",
     "recheck_grants",
 ]

@@ -113,12 +113,24 @@ export function showTaskList(root, ctx) {
   return () => stream.stop();
 }
 
+/**
+ * What went wrong on the way, even in a completed task ("2 steps failed · 1 approval expired").
+ * @param {any} task
+ * @returns {string}
+ */
+export function attentionLine(task) {
+  const said = Array.isArray(task?.attention) ? task.attention.map(String) : [];
+  return said.join(" · ");
+}
+
 /** @param {any} task */
 function row(task) {
   const waiting = task.status === "waiting" || task.pending_approvals > 0 || task.pending_questions > 0;
   const title = String(task.title || task.prompt || "Untitled task");
+  const trouble = FINAL_STATUSES.has(String(task.status)) ? attentionLine(task) : "";
   return h("li", { class: waiting ? "task waiting" : "task" },
     h("a", { href: `#/tasks/${encodeURIComponent(task.id)}`, class: "task-link" },
       h("span", { class: "task-title", text: title }),
+      trouble ? h("span", { class: "attention", text: `⚠ ${trouble}` }) : null,
       h("span", { class: "task-meta" }, statusBadge(String(task.status)), h("time", { text: shortTime(task.created_at) }))));
 }

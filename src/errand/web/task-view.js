@@ -16,7 +16,7 @@ import { showFiles } from "./files.js";
 import { renderMarkdown } from "./markdown.js";
 import { LiveStream } from "./stream.js";
 import { repeatEveryMorning } from "./schedules.js";
-import { FINAL_STATUSES, STATUS_LABELS, shortTime, statusBadge } from "./task-list.js";
+import { FINAL_STATUSES, STATUS_LABELS, attentionLine, shortTime, statusBadge } from "./task-list.js";
 
 /**
  * @param {HTMLElement} root
@@ -48,6 +48,8 @@ export function showTask(root, ctx, taskId) {
   const badge = h("span", { class: "status-slot" });
   const meta = h("p", { class: "task-info hint" });
   const log = h("ol", { class: "log", "aria-label": "What happened", "aria-live": "polite" });
+  /** what went wrong on the way, shown at the end of a finished task's log */
+  const attention = h("li", { class: "entry attention", role: "note" });
   const problem = h("p", { class: "error", role: "alert", hidden: true });
   const cancel = h("button", { type: "button", class: "danger small", hidden: true, text: "Cancel task", onclick: () => askToCancel(true) });
   const cancelConfirm = h("div", { class: "confirm-cancel card", role: "group", "aria-label": "Cancel this task?", hidden: true },
@@ -171,6 +173,13 @@ export function showTask(root, ctx, taskId) {
     const took = duration(task);
     if (took) parts.push(took);
     meta.textContent = parts.join(" · ");
+    const trouble = FINAL_STATUSES.has(status) && task?.status === status ? attentionLine(task) : "";
+    if (trouble) {
+      attention.textContent = `Needs a look: ${trouble}`;
+      log.appendChild(attention); // (re)placed last, after the status line
+    } else {
+      attention.remove();
+    }
     cancel.hidden = !["queued", "running", "waiting"].includes(status);
     if (cancel.hidden) cancelConfirm.hidden = true;
     resume.hidden = status !== "interrupted";
@@ -572,6 +581,9 @@ function addToolResult(entry, payload) {
   const state = /** @type {HTMLElement} */ (entry.querySelector(".tool-state"));
   const error = Boolean(payload.is_error);
   entry.classList.add(error ? "failed" : "ok");
+  // A failed step says why without being opened: its first line, beside the closed card.
+  const why = error ? String(payload.content ?? "").trim().split("\n")[0] : "";
+  if (why) entry.appendChild(h("p", { class: "tool-error", text: why.length > 240 ? `${why.slice(0, 239)}…` : why }));
   const seconds = Number(payload.duration);
   state.textContent = `${error ? "error" : "done"}${Number.isFinite(seconds) ? ` · ${seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`}` : ""}`;
   details.appendChild(h("p", { class: "label", text: error ? "Error" : "Result" }));
