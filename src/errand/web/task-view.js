@@ -296,8 +296,13 @@ export function showTask(root, ctx, taskId) {
         break;
       }
       case "tool.result": {
-        const entry = toolCalls.get(String(payload.call_id));
-        if (entry) addToolResult(entry, payload);
+        let entry = toolCalls.get(String(payload.call_id));
+        if (!entry) {
+          // A call a crash stopped before it started has only the result Errand recorded.
+          entry = add(toolEntry(payload));
+          toolCalls.set(String(payload.call_id), entry);
+        }
+        addToolResult(entry, payload);
         break;
       }
       case "network.decision":
@@ -568,8 +573,9 @@ function toolEntry(payload) {
         h("span", { class: "tool-name", text: String(payload.tool) }),
         summary ? h("span", { class: "tool-summary", text: summary }) : null,
         h("span", { class: "tool-state", text: "running…" })),
-      h("p", { class: "label", text: "Arguments" }),
-      h("pre", { class: "arguments", text: prettyJson(String(payload.arguments ?? "")) })));
+      payload.arguments === undefined ? null : [
+        h("p", { class: "label", text: "Arguments" }),
+        h("pre", { class: "arguments", text: prettyJson(String(payload.arguments)) })]));
 }
 
 /**
