@@ -22,7 +22,7 @@ def small_disk_at(path: Path, size: str = "4m") -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Write a file until the disk is full; returns it (delete it to free the space)."""
     filler = disk / "filler"
-    with filler.open("wb") as fh:
+    with filler.open("wb", buffering=0) as fh:  # nothing left buffered to fail on close
         try:
             while True:
                 fh.write(b"\0" * 65536)
