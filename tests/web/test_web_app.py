@@ -148,7 +148,7 @@ def test_a_mistyped_pairing_code_says_what_to_do(browser: Browser, gateway: Gate
         expect(page).to_have_url(gateway.url("/pair"))
         page.get_by_role("button", name="Pair").click()
         expect(page.get_by_role("alert")).to_contain_text(
-            re.compile(r"not valid.*run `errand pair` on your computer", re.IGNORECASE)
+            re.compile(r"not valid.*run “errand pair” on your computer", re.IGNORECASE)
         )
     finally:
         context.close()
@@ -453,7 +453,7 @@ def test_a_revoked_device_is_locked_out(browser: Browser, gateway: GatewayProces
         again.get_by_label("Name for this device").fill("Copycat")
         again.get_by_role("button", name="Pair").click()
         expect(again.get_by_role("alert")).to_contain_text("already used")
-        expect(again.get_by_role("alert")).to_contain_text("Run `errand pair` on your computer")
+        expect(again.get_by_role("alert")).to_contain_text("Run “errand pair” on your computer")
         again.close()
         device = json.loads(page.evaluate("localStorage.getItem('errand.device')"))
         revoked = gateway.cli("devices", "revoke", device["id"])

@@ -27,7 +27,7 @@ let pairingSecret = null;
 let cleanup = null;
 
 const api = new Api(connection, () => {
-  notice = "This device was removed. To use Errand here again, run `errand pair` on your computer and scan the new code.";
+  notice = "This device was removed. To use Errand here again, run “errand pair” on your computer and scan the new code.";
   history.replaceState(null, "", "/pair");
   route();
 });

@@ -45,7 +45,7 @@ export function showDevice(root, ctx) {
       if (id) await ctx.api.command("DELETE", `/devices/${encodeURIComponent(id)}`);
     } catch (err) {
       if (err instanceof Unreachable) {
-        error.textContent = "Can't reach your computer, so it would still trust this phone. Try again when it is reachable, or run `errand devices revoke` there.";
+        error.textContent = "Can't reach your computer, so it would still trust this phone. Try again when it is reachable, or run “errand devices revoke” there.";
         error.hidden = false;
         return;
       }

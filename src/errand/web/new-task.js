@@ -78,7 +78,7 @@ export function showNewTask(root, ctx) {
         model.setAttribute("placeholder", `default: ${models.default}`);
       }
       replaceChildren(folderBox, folders.folders.length === 0
-        ? h("p", { class: "hint", text: "No folders are shared. On the computer, `errand folders add PATH` shares one." })
+        ? h("p", { class: "hint", text: "No folders are shared. On the computer, “errand folders add PATH” shares one." })
         : folders.folders.map(folderRow));
     } catch (err) {
       if (!closed) replaceChildren(folderBox, h("p", { class: "error", text: `Could not load the folders: ${err instanceof Error ? err.message : err}` }));

@@ -9,16 +9,16 @@
 import { ApiError, Unreachable, backoff, pause, session } from "./api.js";
 import { h, randomKey, replaceChildren } from "./dom.js";
 
-const NEW_CODE = "Run `errand pair` on your computer for a new code, then scan it.";
+const NEW_CODE = "Run “errand pair” on your computer for a new code, then scan it.";
 
 /** @type {Record<string, string>} */
 const PAIRING_ERRORS = {
   pairing_invalid: `This pairing code is not valid (mistyped or incomplete link). ${NEW_CODE}`,
   pairing_expired: `This pairing code has expired (codes last 5 minutes). ${NEW_CODE}`,
   pairing_used: `This pairing code was already used. ${NEW_CODE}`,
-  pairing_locked: "Pairing is locked for a while after too many failed tries. Wait 15 minutes, then run `errand pair` on your computer.",
+  pairing_locked: "Pairing is locked for a while after too many failed tries. Wait 15 minutes, then run “errand pair” on your computer.",
   pairing_refused: `The computer did not confirm this phone. ${NEW_CODE}`,
-  device_limit: "The computer has as many paired devices as it allows. Remove one with `errand devices revoke <id>` on the computer, then pair again.",
+  device_limit: "The computer has as many paired devices as it allows. Remove one with “errand devices revoke <id>” on the computer, then pair again.",
 };
 
 const MAX_WAIT_POLLS = 40;
@@ -42,7 +42,7 @@ export function showPairing(root, ctx, options) {
       noticeBox,
       h("p", { text: "Errand runs on your computer. To control it from this phone:" }),
       h("ol", { class: "steps" },
-        h("li", { text: "On your computer, run `errand serve` (or `errand pair` if it is already running)." }),
+        h("li", { text: "On your computer, run “errand serve” (or “errand pair” if it is already running)." }),
         h("li", { text: "Scan the QR code it shows with this phone's camera." }),
         h("li", { text: "Check that the number shown here matches the one on the computer, and confirm there." })),
     );
