@@ -199,7 +199,7 @@ def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, tmp_path: 
     page.goto(phone.gateway.url("/"))
     page.get_by_role("link", name="New task").click()
     page.get_by_label("What should Errand do?").fill("Write a short report as HTML")
-    page.get_by_text("Folders, websites and model").click()
+    page.get_by_text("Review, websites and model").click()
     page.get_by_label("notes", exact=True).check()
     page.get_by_label("Access to notes").select_option("rw")
     snap(page, "new-task")
@@ -369,11 +369,17 @@ def test_the_task_list_follows_changes_live(phone: Phone, scripts: Scripts) -> N
     phone.assert_nothing_ran()
 
 
-def test_typing_and_tapping_send_is_enough_and_cancel_stops_it(phone: Phone) -> None:
+def test_sending_without_a_folder_warns_once_and_cancel_stops_it(phone: Phone) -> None:
     page = phone.page
     page.goto(phone.gateway.url("/#/new"))
+    # The allowed folders are up front, each at the most the computer allows.
+    expect(page.get_by_label("notes", exact=True)).to_be_visible(timeout=20_000)
+    expect(page.get_by_label("Access to notes")).to_have_value("rw")
     page.get_by_label("What should Errand do?").fill("Tidy my notes")
     page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("No folder is chosen")
+    expect(page).to_have_url(re.compile(r"#/new$"))  # nothing was sent yet
+    page.get_by_role("button", name="Send without a folder").click()
     expect(page.locator(".card.question")).to_contain_text("Shall I go on?", timeout=20_000)
     task_id = page.url.rsplit("/", 1)[-1]
     page.get_by_role("button", name="Cancel task").click()
@@ -555,7 +561,7 @@ def test_every_control_is_labelled_and_big_enough_at_375px(phone: Phone, scripts
         page.goto(phone.gateway.url(address))
         expect(ready).to_be_visible(timeout=20_000)
         if address == "/#/new":
-            page.get_by_text("Folders, websites and model").click()
+            page.get_by_text("Review, websites and model").click()
         found = page.evaluate(CONTROLS_CHECK)
         assert found["checked"] >= 2 and found["problems"] == [], address
     phone.api("POST", f"/tasks/{task_id}/cancel")
@@ -626,7 +632,7 @@ def test_review_changes_then_apply_and_undo_from_the_files_view(
     page.goto(phone.gateway.url("/"))
     page.get_by_role("link", name="New task").click()
     page.get_by_label("What should Errand do?").fill("Write a file for review")
-    page.get_by_text("Folders, websites and model").click()
+    page.get_by_text("Review, websites and model").click()
     page.get_by_label("notes", exact=True).check()
     page.get_by_label("Access to notes").select_option("rw")
     page.get_by_label("Review changes before they reach my folders").check()
@@ -653,4 +659,10 @@ def test_review_changes_then_apply_and_undo_from_the_files_view(
     page.get_by_role("button", name="Undo", exact=True).click()
     expect(page.locator(".change", has_text="notes/reviewed.txt").first).to_contain_text("undone")
     assert not target.exists()
+
+    # The next new task starts from the folders this one used.
+    page.goto(phone.gateway.url("/#/new"))
+    expect(page.get_by_label("notes", exact=True)).to_be_checked(timeout=20_000)
+    expect(page.get_by_label("Access to notes")).to_have_value("rw")
+    expect(page.get_by_label("drafts", exact=True)).not_to_be_checked()
     phone.assert_nothing_ran()

@@ -237,6 +237,7 @@ def test_the_header_cancel_and_the_back_button(phone: Phone) -> None:
     prompt = "Tidy my notes and " * 12 + "tell me what changed"
     page.get_by_label("What should Errand do?").fill(prompt)
     page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send without a folder").click()
     expect(page.locator(".card.question")).to_contain_text("Shall I go on?", timeout=20_000)
     task_id = page.url.rsplit("/", 1)[-1]
 

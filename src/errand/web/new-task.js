@@ -1,5 +1,6 @@
-// Starting a task: the request text is all that is needed; folders (each read-only or, when
-// the computer allows it, read-write), allowed websites and a model are optional.
+// Starting a task: the request text is all that is needed. The folders come first (each at the
+// most the computer allows it, the last choice remembered, a warning before sending with
+// none); allowed websites, review and a model are optional.
 // A retry of the same request (after "can't reach your computer") reuses its
 // Idempotency-Key, so the computer starts it once.
 
@@ -37,6 +38,7 @@ export function parseDomains(text) {
  */
 export function showNewTask(root, ctx) {
   let closed = false;
+  let warned = false;
   /** @type {{body: string, key: string} | null} */
   let pending = null;
   const prompt = h("textarea", { id: "prompt", name: "prompt", rows: "5", required: true, placeholder: "e.g. Summarise this week's notes into a to-do list" });
@@ -49,9 +51,9 @@ export function showNewTask(root, ctx) {
   const form = h("form", { class: "stack" },
     h("label", { for: "prompt", text: "What should Errand do?" }),
     prompt,
+    h("fieldset", {}, h("legend", { text: "Folders Errand may use" }), folderBox),
     h("details", { class: "options" },
-      h("summary", { text: "Folders, websites and model" }),
-      h("fieldset", {}, h("legend", { text: "Folders Errand may use" }), folderBox),
+      h("summary", { text: "Review, websites and model" }),
       h("div", { class: "folder" }, review,
         h("label", { for: "review", text: "Review changes before they reach my folders" })),
       h("label", { for: "domains", text: "Websites it may reach (optional)" }),
@@ -79,7 +81,11 @@ export function showNewTask(root, ctx) {
       }
       replaceChildren(folderBox, folders.folders.length === 0
         ? h("p", { class: "hint", text: "No folders are shared. On the computer, “errand folders add PATH” shares one." })
-        : folders.folders.map(folderRow));
+        : folders.folders.map((folder) => folderRow(folder, remembered())));
+      folderBox.addEventListener("change", () => {
+        warned = false;
+        send.textContent = "Send";
+      });
     } catch (err) {
       if (!closed) replaceChildren(folderBox, h("p", { class: "error", text: `Could not load the folders: ${err instanceof Error ? err.message : err}` }));
     }
@@ -100,6 +106,14 @@ export function showNewTask(root, ctx) {
       const select = /** @type {HTMLSelectElement | null} */ (folderBox.querySelector(`select[data-folder="${CSS.escape(name)}"]`));
       return { name, mode: select?.value === "rw" ? "rw" : "ro" };
     });
+    if (!chosen.length && folderBox.querySelector("input[type=checkbox]") && !warned) {
+      // Sending with no folder is allowed, but rarely meant: say so once.
+      warned = true;
+      error.textContent = "No folder is chosen, so Errand can only work in a scratch space of its own. Tap “Send without a folder” to send it anyway.";
+      error.hidden = false;
+      send.textContent = "Send without a folder";
+      return;
+    }
     if (chosen.length) body.folders = chosen;
     if (/** @type {HTMLInputElement} */ (review).checked) body.review = true;
     const allow = parseDomains(/** @type {HTMLInputElement} */ (domains).value);
@@ -114,6 +128,7 @@ export function showNewTask(root, ctx) {
     try {
       const task = await ctx.api.command("POST", "/tasks", body, { key: pending.key });
       pending = null;
+      remember(chosen);
       // The sent form is replaced by its task, so Back returns to the list, not to the form.
       if (!closed) ctx.replace(`#/tasks/${encodeURIComponent(task.id)}`);
     } catch (err) {
@@ -130,14 +145,44 @@ export function showNewTask(root, ctx) {
   };
 }
 
-/** @param {{name: string, mode: string}} folder */
-function folderRow(folder) {
+const LAST_FOLDERS = "errand.lastFolders";
+
+/** @returns {Map<string, string>} the folders (and modes) of the last task sent from here */
+function remembered() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(LAST_FOLDERS) || "[]");
+    return new Map(Array.isArray(saved) ? saved.map((f) => [String(f.name), String(f.mode)]) : []);
+  } catch {
+    return new Map();
+  }
+}
+
+/** @param {{name: string, mode: string}[]} chosen */
+function remember(chosen) {
+  try {
+    localStorage.setItem(LAST_FOLDERS, JSON.stringify(chosen));
+  } catch {
+    // Private browsing without storage: nothing is remembered, nothing breaks.
+  }
+}
+
+/**
+ * A folder's row: ticked when the last task used it, at the mode it had then, else at the
+ * most the computer allows.
+ * @param {{name: string, mode: string}} folder
+ * @param {Map<string, string>} last
+ */
+function folderRow(folder, last) {
   const id = `folder-${randomKey().slice(0, 8)}`;
   const mode = h("select", { "data-folder": folder.name, "aria-label": `Access to ${folder.name}` },
     h("option", { value: "ro", text: "Read-only" }),
     folder.mode === "rw" ? h("option", { value: "rw", text: "Read-write" }) : null);
+  const wanted = last.get(folder.name) ?? folder.mode;
+  /** @type {HTMLSelectElement} */ (mode).value = wanted === "rw" && folder.mode === "rw" ? "rw" : "ro";
+  const box = h("input", { type: "checkbox", id, value: folder.name });
+  if (last.has(folder.name)) /** @type {HTMLInputElement} */ (box).checked = true;
   return h("div", { class: "folder" },
-    h("input", { type: "checkbox", id, value: folder.name }),
+    box,
     h("label", { for: id, class: "folder-name", text: folder.name }),
     mode);
 }
