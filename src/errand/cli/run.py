@@ -130,7 +130,7 @@ async def _run(
     chosen: list[str] | None,
 ) -> int:
     from errand.agent import options_from_config, with_browser, with_mcp_servers
-    from errand.cli.render import EventPrinter, follow
+    from errand.cli.render import EventPrinter, follow, print_json
     from errand.config import data_dir
     from errand.intake import Intake, IntakeError
     from errand.runner import LeaseSettings, run_one, runner_id
@@ -161,9 +161,17 @@ async def _run(
             outcome = await run_one(store, task, lease=lease, options=options, responder=responder)
         finally:
             try:
-                await asyncio.wait_for(asyncio.shield(watcher), 5.0)
+                printed: int | None = await asyncio.wait_for(asyncio.shield(watcher), 5.0)
             except (TimeoutError, asyncio.CancelledError):
                 watcher.cancel()
+                printed = None
+        if printed is not None:
+            # What the run recorded after the final status: its tools shutting down.
+            for event in await store.events(task.id, after_seq=printed):
+                if as_json:
+                    print_json(event)
+                elif printer is not None:
+                    printer.show(event)
         return outcome.exit_code
     finally:
         await store.aclose()
