@@ -191,3 +191,62 @@ async def test_an_unknown_model_fails_the_task(store: Store) -> None:
     await runner.submit(task_id)
     assert await wait_status(store, task_id, TaskStatus.FAILED) is TaskStatus.FAILED
     await runner.aclose()
+
+
+class _AnswersLater:
+    """A responder like a phone's: told of each request, it answers through the store later."""
+
+    async def approval_requested(self, approval: Any) -> None:
+        return None
+
+    async def question_asked(self, question: Any) -> None:
+        return None
+
+
+async def test_tasks_waiting_for_their_user_leave_room_for_others(
+    store: Store, tmp_path: Path
+) -> None:
+    asks = tmp_path / "asks.json"
+    asks.write_text(
+        json.dumps(
+            {
+                "turns": [
+                    {"tool_calls": [{"name": "ask_user", "arguments": {"question": "Which?"}}]},
+                    {"text": "Thanks."},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"turns": [{"text": "Here you are."}]}), encoding="utf-8")
+
+    def factory(spec: str) -> ModelAdapter:
+        return ScriptedModel.from_file(asks if spec == "script:asks" else answers)
+
+    runner = LocalRunner(
+        store,
+        concurrency=1,
+        model_factory=factory,
+        responder_factory=lambda task: _AnswersLater(),
+    )
+    await runner.start()
+    try:
+        asking = [
+            (await store.create_task(f"asks {i}", spec=TaskSpec(model="script:asks"))).id
+            for i in range(2)
+        ]
+        for task_id in asking:
+            await runner.submit(task_id)
+            await wait_status(store, task_id, TaskStatus.WAITING)
+        # Two unanswered questions on a runner of one: the next task still runs.
+        plain = (await store.create_task("plain", spec=TaskSpec(model="script:plain"))).id
+        await runner.submit(plain)
+        assert await wait_status(store, plain, TaskStatus.COMPLETED) is TaskStatus.COMPLETED
+        for task_id in asking:
+            (question,) = await store.list_questions(task_id=task_id)
+            await store.answer_question(question.id, "the blue one")
+        for task_id in asking:
+            assert await wait_status(store, task_id, TaskStatus.COMPLETED) is TaskStatus.COMPLETED
+    finally:
+        await runner.aclose()

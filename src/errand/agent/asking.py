@@ -62,6 +62,7 @@ class TaskUser:
         auto_approve: bool,
         approval_timeout: float,
         question_timeout: float,
+        waiting: Callable[[bool], None] = lambda waiting: None,
     ) -> None:
         self.store = store
         self.task_id = task_id
@@ -69,6 +70,7 @@ class TaskUser:
         self._auto_approve = auto_approve
         self._approval_timeout = approval_timeout
         self._question_timeout = question_timeout
+        self._waiting = waiting
         self._helpers: set[asyncio.Task[None]] = set()
         self._call_tools: dict[str, str] = {}
 
@@ -148,6 +150,7 @@ class TaskUser:
         """Show the task as waiting and re-check ``ready`` whenever the task's log grows,
         until it gives a value or ``timeout`` passes (then None)."""
         await self.store.set_task_status(self.task_id, TaskStatus.WAITING)
+        self._waiting(True)
         try:
             deadline = time.monotonic() + timeout
             while (value := await ready()) is None:
@@ -160,6 +163,7 @@ class TaskUser:
                 )
             return value
         finally:
+            self._waiting(False)
             await self._resume_running()
 
     async def approve_connection(self, host: str, port: int, call_id: str) -> bool:

@@ -113,6 +113,9 @@ class TaskOptions:
     shutting_down: Callable[[], bool] = lambda: False
     """Whether a cancellation means Errand is stopping (the task is then recorded as
     interrupted, to be resumed) rather than the user cancelling it."""
+    waiting_for_user: Callable[[bool], None] = lambda waiting: None
+    """Told True when the task starts waiting for its user (an approval, a question) and
+    False when it goes on: a runner counts only tasks at work against its concurrency."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,7 @@ class _TaskRun:
             auto_approve=options.auto_approve,
             approval_timeout=options.approval_timeout,
             question_timeout=options.question_timeout,
+            waiting=options.waiting_for_user,
         )
 
     async def run(self) -> None:

@@ -94,6 +94,11 @@ def runner_id(name: str | None = None) -> str:
 class Runner:
     """Claims and runs the store's queued tasks here, ``concurrency`` at a time.
 
+    A task waiting for its user (an approval, a question) does not count: it holds no model
+    call or command, and two unanswered questions must not keep every other task queued. A
+    task answered while the runner is full goes on at once, so for a while more than
+    ``concurrency`` may be at work; no new task is claimed until they are fewer.
+
     ``reap_unleased`` (``errand serve``): at start, tasks shown running without any lease are
     taken for orphans of a crash too (only an older Errand, or ``run_task`` called on its
     own, leaves them).
@@ -123,6 +128,7 @@ class Runner:
         self._responder_factory = responder_factory or (lambda task: None)
         self._reap_unleased = reap_unleased
         self._running: dict[str, asyncio.Task[Any]] = {}
+        self._waiting_for_user: set[str] = set()
         self._lost: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -205,13 +211,23 @@ class Runner:
                 await asyncio.wait_for(self._wake.wait(), self.leases.idle_poll_seconds)
 
     async def _claim_while_room(self) -> None:
-        while not self._closing and len(self._running) < self.concurrency:
+        while not self._closing and self._at_work() < self.concurrency:
             task = await self.store.claim_next_task(
                 self.id, lease_seconds=self.leases.lease_seconds
             )
             if task is None:
                 return
             self._hold(task.id, asyncio.ensure_future(self._work(task)))
+
+    def _at_work(self) -> int:
+        return len(self._running.keys() - self._waiting_for_user)
+
+    def _note_waiting(self, task_id: str, waiting: bool) -> None:
+        if waiting:
+            self._waiting_for_user.add(task_id)
+            self._wake.set()
+        else:
+            self._waiting_for_user.discard(task_id)
 
     async def _notice_task_list(self) -> None:
         """Wake the claim loop when any process queues a task (the store's notifications)."""
@@ -263,6 +279,7 @@ class Runner:
         def forget(_job: asyncio.Task[Any]) -> None:
             if self._running.get(task_id) is job:
                 del self._running[task_id]
+                self._waiting_for_user.discard(task_id)
             self._wake.set()
 
         job.add_done_callback(forget)
@@ -286,6 +303,7 @@ class Runner:
             options = replace(
                 self._options_factory(task),
                 shutting_down=lambda: self._closing or task.id in self._lost,
+                waiting_for_user=lambda waiting: self._note_waiting(task.id, waiting),
             )
             try:
                 model = self._model_factory(task.model)
