@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Request, expect
+from playwright.sync_api import Browser, BrowserContext, Request, Route, expect
 
 from web.conftest import PairedPhone, Scripts, pair_phone
 from web.test_web_markdown import XSS_CORPUS
@@ -387,6 +387,29 @@ def test_sending_without_a_folder_warns_once_and_cancel_stops_it(phone: Phone) -
     expect(page.locator(".status-line")).to_have_text("Cancelled", timeout=20_000)
     expect(page.locator(".status-slot")).to_have_text("Cancelled")
     assert phone.api("GET", f"/tasks/{task_id}").json()["status"] == "cancelled"
+    phone.assert_nothing_ran()
+
+
+def test_a_quick_send_waits_for_the_folders_and_still_warns(phone: Phone) -> None:
+    page = phone.page
+    held: list[Route] = []
+    page.route("**/api/v1/folders", lambda route: held.append(route))
+    page.goto(phone.gateway.url("/#/new"))
+    page.get_by_label("What should Errand do?").fill("Sort my receipts")
+    page.get_by_role("button", name="Send").click()  # before the folder list has come
+    for _ in range(400):  # the app asked for the list at start; its answer is held here
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    expect(page).to_have_url(re.compile(r"#/new$"))
+    held[0].continue_()
+    expect(page.get_by_role("alert")).to_contain_text("No folder is chosen")
+    expect(page.get_by_label("notes", exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"#/new$"))  # nothing was sent
+    assert not any(
+        t["title"] == "Sort my receipts" for t in phone.api("GET", "/tasks").json()["tasks"]
+    )
     phone.assert_nothing_ran()
 
 

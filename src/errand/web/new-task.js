@@ -69,7 +69,8 @@ export function showNewTask(root, ctx) {
       h("h1", { text: "New task" })),
     form));
 
-  void (async () => {
+  // Sending waits for the folder list: a quick tap must not skip the folders or the warning.
+  const loading = (async () => {
     try {
       const [folders, models] = await Promise.all([
         ctx.api.request("GET", "/folders"),
@@ -99,6 +100,8 @@ export function showNewTask(root, ctx) {
       error.hidden = false;
       return;
     }
+    await loading;
+    if (closed) return;
     /** @type {Record<string, unknown>} */
     const body = { prompt: text };
     const chosen = [...folderBox.querySelectorAll("input[type=checkbox]:checked")].map((box) => {
