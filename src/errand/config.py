@@ -49,6 +49,7 @@ class ErrandConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     model: StrictStr | None = None
+    models: list[StrictStr] = []
     sandbox: dict[str, Any] = {}
     approvals: dict[str, Any] = {}
     skills: dict[str, Any] = {}
@@ -160,12 +161,22 @@ def configured_model(config: dict[str, Any]) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
+def configured_models(config: dict[str, Any]) -> tuple[str, ...]:
+    """The models a phone may pick from: the default first, then ``models`` from
+    ``errand.toml`` (each named once, in the file's order)."""
+    listed = config.get("models")
+    named = [m for m in listed if isinstance(m, str) and m] if isinstance(listed, list) else []
+    default = configured_model(config)
+    return tuple(dict.fromkeys([default, *named] if default else named))
+
+
 def _first_problem(exc: ValidationError) -> str:
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first.get("loc", ()))
     kinds = {
         "string_type": 'must be text in quotes, like model = "anthropic:claude-sonnet-4-5"',
         "dict_type": f"must be a table, like [{key}]",
+        "list_type": f'must be a list, like {key} = ["openai:gpt-4.1"]',
     }
     what = kinds.get(first["type"], str(first.get("msg", "is invalid")))
     return f"{key} {what}"

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from errand.access import list_folders
 from errand.agent import message_to_json, opening_messages
-from errand.config import config_path, configured_model
+from errand.config import config_path, configured_model, configured_models
 from errand.models import InvalidScript, UnknownProvider, resolve_model
 from errand.sandbox import FolderGrant, FolderMode, NetworkPolicy, SandboxPolicy
 from errand.store import Lease, Store, TaskRecord
@@ -89,6 +89,9 @@ class IntakeSettings:
     """
 
     default_model: str | None = None
+    models: tuple[str, ...] = ()
+    """The models a phone offers to pick from: the default first, then ``models`` from
+    ``errand.toml``. A request may still name any other model."""
     base_policy: SandboxPolicy = field(default_factory=SandboxPolicy)
     allow_scripted_models: bool = False
     default_toolsets: tuple[str, ...] = ()
@@ -97,7 +100,7 @@ class IntakeSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IntakeSettings:
-        """Read ``model`` (or ``$ERRAND_MODEL``) and ``[sandbox]``.
+        """Read ``model`` (or ``$ERRAND_MODEL``), ``models`` and ``[sandbox]``.
 
         Raises:
             ValueError: a malformed ``[sandbox]`` table, in one sentence.
@@ -109,6 +112,7 @@ class IntakeSettings:
         model = configured_model(dict(config))
         return cls(
             default_model=model,
+            models=configured_models(dict(config)),
             base_policy=base,
             allow_scripted_models=bool(model and model.strip().lower().startswith("script:")),
         )

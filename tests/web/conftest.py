@@ -42,6 +42,17 @@ class Scripts:
     folder: Path
     drafts: Path
     """An allowed read-write folder whose every write asks for approval."""
+    choices: Path
+    """Where the scripts of the models ``errand.toml`` lists (``models``) live, one file per
+    name in ``MODEL_CHOICES``: a test writes the turns, then picks the model on the phone."""
+
+    def choice(self, name: str, turns: list[dict[str, object]]) -> str:
+        """Write the turns of the listed model ``name`` and return its model name."""
+        assert name in MODEL_CHOICES, name
+        return write_script(self.choices / f"{name}.json", turns)
+
+
+MODEL_CHOICES = ("report", "review")
 
 
 @dataclass(frozen=True)
@@ -79,14 +90,19 @@ def scripts(tmp_path_factory: pytest.TempPathFactory) -> Scripts:
     folder = tmp_path_factory.mktemp("notes")
     drafts = tmp_path_factory.mktemp("drafts")
     return Scripts(
-        question=write_script(base / "question.json", QUESTION_TURNS), folder=folder, drafts=drafts
+        question=write_script(base / "question.json", QUESTION_TURNS),
+        folder=folder,
+        drafts=drafts,
+        choices=tmp_path_factory.mktemp("choices"),
     )
 
 
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory: pytest.TempPathFactory, scripts: Scripts) -> Iterator[GatewayProcess]:
     home = tmp_path_factory.mktemp("errand-home")
+    listed = json.dumps([f"script:{scripts.choices / name}.json" for name in MODEL_CHOICES])
     (home / "errand.toml").write_text(
+        f"models = {listed}\n"
         '[approvals]\ntools = {run_shell = "ask"}\nfolders = {drafts = "ask"}\n',
         encoding="utf-8",
     )

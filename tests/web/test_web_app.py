@@ -169,9 +169,9 @@ CHART_SVG = (
 )
 
 
-def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, tmp_path: Path) -> None:
-    model = write_script(
-        tmp_path / "report.json",
+def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, scripts: Scripts) -> None:
+    model = scripts.choice(
+        "report",
         [
             {
                 "text": "Writing the report now.",
@@ -202,9 +202,17 @@ def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, tmp_path: 
     page.get_by_text("Review, websites and model").click()
     page.get_by_label("notes", exact=True).check()
     page.get_by_label("Access to notes").select_option("rw")
+    # The model is picked among the configured ones, the computer's default preselected.
+    picker = page.get_by_label("Model", exact=True)
+    expect(picker).to_have_value(scripts.question)
+    expect(picker.locator("option")).to_have_text(
+        ["script: question.json (default)", "script: report.json", "script: review.json"]
+    )
+    picker.select_option(model)
     snap(page, "new-task")
-    page.get_by_label("Model (optional)").fill(model)
-    page.get_by_role("button", name="Send").click()
+    with page.expect_request("**/api/v1/tasks") as sent:
+        page.get_by_role("button", name="Send").click()
+    assert (sent.value.post_data_json or {})["model"] == model
 
     expect(page).to_have_url(re.compile(r"#/tasks/"))
     expect(page.locator(".bubble.assistant strong", has_text="Report written.")).to_be_visible(
@@ -379,7 +387,9 @@ def test_sending_without_a_folder_warns_once_and_cancel_stops_it(phone: Phone) -
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("alert")).to_contain_text("No folder is chosen")
     expect(page).to_have_url(re.compile(r"#/new$"))  # nothing was sent yet
-    page.get_by_role("button", name="Send without a folder").click()
+    with page.expect_request("**/api/v1/tasks") as sent:
+        page.get_by_role("button", name="Send without a folder").click()
+    assert "model" not in (sent.value.post_data_json or {})  # the default: the computer's
     expect(page.locator(".card.question")).to_contain_text("Shall I go on?", timeout=20_000)
     task_id = page.url.rsplit("/", 1)[-1]
     page.get_by_role("button", name="Cancel task").click()
@@ -630,10 +640,10 @@ def test_do_this_every_morning_and_the_schedules_screen(phone: Phone, tmp_path: 
 
 
 def test_review_changes_then_apply_and_undo_from_the_files_view(
-    phone: Phone, scripts: Scripts, tmp_path: Path
+    phone: Phone, scripts: Scripts
 ) -> None:
-    model = write_script(
-        tmp_path / "review.json",
+    model = scripts.choice(
+        "review",
         [
             {
                 "tool_calls": [
@@ -659,7 +669,7 @@ def test_review_changes_then_apply_and_undo_from_the_files_view(
     page.get_by_label("notes", exact=True).check()
     page.get_by_label("Access to notes").select_option("rw")
     page.get_by_label("Review changes before they reach my folders").check()
-    page.get_by_label("Model (optional)").fill(model)
+    page.get_by_label("Model", exact=True).select_option(model)
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
     assert not target.exists()
@@ -688,4 +698,33 @@ def test_review_changes_then_apply_and_undo_from_the_files_view(
     expect(page.get_by_label("notes", exact=True)).to_be_checked(timeout=20_000)
     expect(page.get_by_label("Access to notes")).to_have_value("rw")
     expect(page.get_by_label("drafts", exact=True)).not_to_be_checked()
+    phone.assert_nothing_ran()
+
+
+def test_attach_a_photo_into_a_folder(phone: Phone, scripts: Scripts) -> None:
+    (scripts.folder / "receipt.jpg").write_bytes(b"an older photo")
+    page = phone.page
+    page.goto(phone.gateway.url("/#/new"))
+    page.get_by_label("What should Errand do?").fill("Add this receipt to my expenses")
+    expect(page.get_by_label("Save it in")).to_have_value("drafts", timeout=20_000)
+    page.get_by_label("Save it in").select_option("notes")
+    expect(page.get_by_label("notes", exact=True)).not_to_be_checked()
+    page.get_by_label("Photo or file to attach").set_input_files(
+        {"name": "receipt.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff new receipt"}
+    )
+    # The photo goes into its folder, so that folder is given to the task, read-write.
+    expect(page.get_by_label("notes", exact=True)).to_be_checked()
+    expect(page.get_by_label("Access to notes")).to_have_value("rw")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".card.question")).to_contain_text("Shall I go on?", timeout=20_000)
+    task_id = page.url.rsplit("/", 1)[-1]
+    assert (scripts.folder / "receipt (2).jpg").read_bytes() == b"\xff\xd8\xff new receipt"
+    assert (scripts.folder / "receipt.jpg").read_bytes() == b"an older photo"
+    task = phone.api("GET", f"/tasks/{task_id}").json()
+    assert task["folders"] == [{"name": "notes", "mode": "rw"}]
+    assert task["prompt"].endswith(
+        "I attached a file from my phone: “receipt (2).jpg”, saved at the top of the folder notes."
+    )
+    expect(page.locator(".bubble.user").first).to_contain_text("“receipt (2).jpg”")
+    phone.api("POST", f"/tasks/{task_id}/cancel")
     phone.assert_nothing_ran()

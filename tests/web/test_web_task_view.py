@@ -166,6 +166,26 @@ def test_one_text_box_answers_the_question_and_sends_messages(
     phone.assert_nothing_ran()
 
 
+def test_a_message_that_answers_the_question_shows_once(phone: Phone, scripts: Scripts) -> None:
+    task_id = start_task(phone, "Ask me, then go on", scripts.question)
+    page = phone.page
+    page.goto(phone.gateway.url(f"/#/tasks/{task_id}"))
+    question = page.locator(".card.question")
+    expect(question).to_contain_text("Shall I go on?", timeout=20_000)
+    # Sent as a message (from another device, or before this one saw the question).
+    sent = phone.api("POST", f"/tasks/{task_id}/messages", {"text": "go on, in blue"})
+    assert sent.status_code in (200, 202), sent.text
+    expect(question).to_contain_text("Answered: go on, in blue")
+    expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
+    expect(page.locator(".log")).to_contain_text("go on, in blue")
+    assert page.locator(".log").inner_text().count("go on, in blue") == 1
+    page.reload()
+    expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
+    expect(page.locator(".card.question")).to_contain_text("Answered: go on, in blue")
+    assert page.locator(".log").inner_text().count("go on, in blue") == 1
+    phone.assert_nothing_ran()
+
+
 IN_VIEW = """(el) => {
     const box = el.getBoundingClientRect();
     return box.bottom > 0 && box.top < window.innerHeight;

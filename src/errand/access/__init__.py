@@ -9,7 +9,9 @@ framework. Everything here is the public surface; the modules behind it are priv
 * pairing: :class:`PairingService` (codes, claims, confirmation, issued devices);
 * allowed folders: :func:`add_folder`, :func:`list_folders`, :func:`remove_folder` (a
   client's choices become grants in ``errand.intake``, re-checked by
-  ``errand.tasks.recheck_grants``).
+  ``errand.tasks.recheck_grants``);
+* uploads: :func:`save_upload` puts a file from a phone into an allowed read-write folder
+  under a safe, free name.
 """
 
 from errand.access.credentials import (
@@ -45,11 +47,19 @@ from errand.access.pairing import (
     PairingService,
     PendingPairing,
 )
+from errand.access.uploads import (
+    MAX_UPLOAD_BYTES,
+    SavedUpload,
+    safe_file_name,
+    save_upload,
+    too_large_sentence,
+)
 
 __all__ = [
     "ALL_SCOPES",
     "DEVICE_INACTIVE_AFTER",
     "DEVICE_SCOPES",
+    "MAX_UPLOAD_BYTES",
     "AllowedFolder",
     "Clock",
     "CredentialError",
@@ -61,6 +71,7 @@ __all__ = [
     "PairingService",
     "PendingPairing",
     "Principal",
+    "SavedUpload",
     "Scope",
     "add_folder",
     "authenticate",
@@ -72,6 +83,9 @@ __all__ = [
     "now_of",
     "parse_credential",
     "remove_folder",
+    "safe_file_name",
+    "save_upload",
     "secret_matches",
     "still_valid",
+    "too_large_sentence",
 ]

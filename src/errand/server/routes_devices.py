@@ -1,24 +1,27 @@
 """Devices, allowed folders and models (docs/api.md "Devices", "Folders and models").
 
 Folders are shown by name and mode only: which host path a name stands for stays on the
-computer. Revoking a device takes effect at once; its open streams notice within a second
-(they re-check their credential), and revoking the caller's own device is "forget this
-device".
+computer. A phone may add a file to a read-write folder (``errand.access.save_upload``
+chooses its safe, free name); the body is the file's bytes, limited by the security
+middleware before it is read. Revoking a device takes effect at once; its open streams
+notice within a second (they re-check their credential), and revoking the caller's own
+device is "forget this device".
 """
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
+from errand.access import FolderError, save_upload
 from errand.access import list_folders as list_allowed_folders
 from errand.models import known_providers
 from errand.server.errors import ApiError
-from errand.server.gateway import DevicesScope, GatewayDep, TasksRead
+from errand.server.gateway import DevicesScope, GatewayDep, TasksRead, TasksWrite
 from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.store import AccessStore
 
@@ -48,6 +51,13 @@ class FolderList(BaseModel):
     folders: list[FolderView]
 
 
+class UploadView(BaseModel):
+    folder: str
+    name: str
+    """The file's name at the top of the folder (made safe, numbered if the name was taken)."""
+    size: int
+
+
 class ProviderView(BaseModel):
     name: str
     example: str
@@ -56,6 +66,8 @@ class ProviderView(BaseModel):
 
 class ModelList(BaseModel):
     default: str | None
+    models: list[str]
+    """The models to pick from: the default first, then ``models`` in ``errand.toml``."""
     providers: list[ProviderView]
 
 
@@ -100,9 +112,57 @@ async def list_folders(gateway: GatewayDep, principal: TasksRead) -> FolderList:
     )
 
 
+_UPLOAD_STATUS = {
+    "unknown_folder": 404,
+    "folder_mode_not_allowed": 403,
+    "file_too_large": 413,
+    "folder_unavailable": 409,
+}
+
+
+@router.post(
+    "/folders/{folder}/files",
+    status_code=201,
+    response_model=UploadView,
+    tags=["folders"],
+    dependencies=[Depends(idempotent)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload_file(
+    folder: str,
+    request: Request,
+    gateway: GatewayDep,
+    principal: TasksWrite,
+    name: Annotated[str, Query(min_length=1, max_length=1024)],
+) -> UploadView:
+    """Add a file (the body's bytes) to the top of the allowed read-write folder ``folder``
+    as ``name``, made safe; an existing file is never replaced (``photo (2).jpg``)."""
+    data = await request.body()
+    if not data:
+        raise ApiError(400, "empty_file", "The file is empty; nothing was saved.")
+    try:
+        saved = await save_upload(gateway.store, folder, name, data)
+    except FolderError as exc:
+        raise ApiError(_UPLOAD_STATUS.get(exc.code, 400), exc.code, _sentence(exc.message)) from exc
+    return UploadView(folder=saved.folder, name=saved.name, size=saved.size)
+
+
+def _sentence(message: str) -> str:
+    text = message[:1].upper() + message[1:]
+    return text if text.endswith(".") else text + "."
+
+
 @router.get("/models", response_model=ModelList, tags=["models"])
 async def list_models(gateway: GatewayDep, principal: TasksRead) -> ModelList:
-    """The default model and the providers a task may name."""
+    """The default model, the configured models to pick from, and the providers a task may
+    name."""
     providers = [
         ProviderView(
             name=p.name,
@@ -112,5 +172,7 @@ async def list_models(gateway: GatewayDep, principal: TasksRead) -> ModelList:
         for p in known_providers()
         if p.name != "script" or gateway.intake.config.allow_scripted_models
     ]
-    default = gateway.intake.config.default_model
-    return ModelList(default=default, providers=providers)
+    settings = gateway.intake.config
+    return ModelList(
+        default=settings.default_model, models=list(settings.models), providers=providers
+    )

@@ -8,8 +8,9 @@
 * A request carrying an ``Origin`` must come from the app's own origin when it changes
   state or reads the API (streams included); else 403. Clients that are not browsers send
   no ``Origin`` and authenticate with a token like everyone else.
-* Bodies larger than ``max_body_bytes`` get 413, judged by ``Content-Length`` when given,
-  else while the body streams in; the body is never read whole first.
+* Bodies larger than ``max_body_bytes`` (``max_upload_bytes`` for a file sent to a folder,
+  ``UPLOAD_PATH``) get 413, judged by ``Content-Length`` when given, else while the body
+  streams in; the body is never read whole first.
 * Responses get ``nosniff``, ``no-referrer``, ``DENY`` framing and a Content-Security-Policy:
   the strict app policy for the web app, ``default-src 'none'`` for everything else.
 
@@ -20,12 +21,17 @@ job and applies to every request, wherever it comes from.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errand.access import MAX_UPLOAD_BYTES, too_large_sentence
+
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+UPLOAD_PATH = re.compile(r"^/api/v1/folders/[^/]+/files$")
+"""Where a phone sends a file (a photo is larger than any other body): its own limit."""
 
 APP_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -53,6 +59,8 @@ class SecuritySettings:
     allowed_hosts: frozenset[str]
     app_origins: frozenset[str]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    """The limit for a file sent to ``UPLOAD_PATH`` instead of ``max_body_bytes``."""
 
 
 class _BodyTooLarge(Exception):
@@ -89,38 +97,38 @@ class SecurityMiddleware:
             await _refuse(send, 403, "origin_refused", "Requests from other sites are refused.")
             return
         limit = self.settings.max_body_bytes
+        too_large = f"Request bodies are limited to {limit} bytes."
+        if method == "POST" and UPLOAD_PATH.match(path):
+            limit = self.settings.max_upload_bytes
+            too_large = too_large_sentence(limit)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(
-                send, 413, "body_too_large", f"Request bodies are limited to {limit} bytes."
-            )
+            await _refuse(send, 413, "body_too_large", too_large)
             return
 
         started = False
-        too_large = False
+        cut_off = False
         received = 0
         csp = API_CSP if is_api or path.startswith("/api") else APP_CSP
 
         async def counting_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received, cut_off
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    too_large = True
+                    cut_off = True
                     raise _BodyTooLarge
             return message
 
         async def secured_send(message: Message) -> None:
             nonlocal started
-            if too_large:
+            if cut_off:
                 # Whatever the app made of the cut-off body (FastAPI answers 400 to a body
                 # it could not read), the client is told the real reason once.
                 if not started:
                     started = True
-                    await _refuse(
-                        send, 413, "body_too_large", f"Request bodies are limited to {limit} bytes."
-                    )
+                    await _refuse(send, 413, "body_too_large", too_large)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -136,9 +144,7 @@ class SecurityMiddleware:
             await self.app(scope, counting_receive, secured_send)
         except _BodyTooLarge:
             if not started:
-                await _refuse(
-                    send, 413, "body_too_large", f"Request bodies are limited to {limit} bytes."
-                )
+                await _refuse(send, 413, "body_too_large", too_large)
 
 
 def _security_headers(csp: str, is_api: bool) -> Iterable[tuple[bytes, bytes]]:

@@ -141,7 +141,8 @@ export class Api {
   /**
    * @param {string} method
    * @param {string} path  under /api/v1
-   * @param {{body?: unknown, key?: string, signal?: AbortSignal, auth?: boolean, headers?: Record<string, string>}} [options]
+   * @param {{body?: unknown, file?: Blob, key?: string, signal?: AbortSignal, auth?: boolean, headers?: Record<string, string>}} [options]
+   *   `file` is sent as the raw body (an upload), `body` as JSON
    * @returns {Promise<Response>}
    */
   async fetch(method, path, options = {}) {
@@ -157,13 +158,14 @@ export class Api {
       headers.Authorization = `Bearer ${token}`;
     }
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    if (options.file !== undefined) headers["Content-Type"] = "application/octet-stream";
     if (options.key) headers["Idempotency-Key"] = options.key;
     let response;
     try {
       response = await fetch(API + path, {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body: options.file ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
         signal: options.signal,
         cache: "no-store",
         credentials: "omit",
@@ -191,7 +193,7 @@ export class Api {
   /**
    * @param {string} method
    * @param {string} path
-   * @param {{body?: unknown, key?: string, signal?: AbortSignal, auth?: boolean}} [options]
+   * @param {{body?: unknown, file?: Blob, key?: string, signal?: AbortSignal, auth?: boolean}} [options]
    * @returns {Promise<any>}
    */
   async request(method, path, options = {}) {
@@ -206,13 +208,14 @@ export class Api {
    * @param {string} method
    * @param {string} path
    * @param {unknown} [body]
-   * @param {{auth?: boolean, key?: string}} [options]  `key` continues an earlier attempt
+   * @param {{auth?: boolean, key?: string, file?: Blob}} [options]  `key` continues an earlier
+   *   attempt; `file` is sent as the raw body instead of `body`
    */
   async command(method, path, body, options = {}) {
     const key = options.key ?? randomKey();
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.request(method, path, { body, key, auth: options.auth });
+        return await this.request(method, path, { body, file: options.file, key, auth: options.auth });
       } catch (err) {
         if (!(err instanceof Unreachable) || attempt >= MAX_COMMAND_TRIES) throw err;
         await pause(this.connection, backoff(attempt));

@@ -1,11 +1,19 @@
 // Starting a task: the request text is all that is needed. The folders come first (each at the
 // most the computer allows it, the last choice remembered, a warning before sending with
-// none); allowed websites, review and a model are optional.
+// none); allowed websites, review and a model are optional. The model is picked among the
+// computer's configured models (GET /models), its default preselected; `model` is sent only
+// when another one is picked.
+// A photo or file may be attached: it is sent first into the chosen read-write folder
+// (POST /folders/{name}/files, which names it safely), that folder is given to the task
+// read-write, and the request tells Errand the file's name and folder.
 // A retry of the same request (after "can't reach your computer") reuses its
-// Idempotency-Key, so the computer starts it once.
+// Idempotency-Key, so the computer starts it once; a file already sent is not sent again.
 
 import { ApiError } from "./api.js";
 import { h, randomKey, replaceChildren } from "./dom.js";
+
+/** The computer's limit for a file from a phone (errand.access.MAX_UPLOAD_BYTES). */
+const MAX_FILE_BYTES = 25 * 1024 * 1024;
 
 /**
  * Split what the user typed into domain names: commas, spaces or new lines between them;
@@ -44,21 +52,35 @@ export function showNewTask(root, ctx) {
   const prompt = h("textarea", { id: "prompt", name: "prompt", rows: "5", required: true, placeholder: "e.g. Summarise this week's notes into a to-do list" });
   const folderBox = h("div", { class: "folders" }, h("p", { class: "hint", text: "Loading folders…" }));
   const domains = h("input", { id: "domains", name: "domains", type: "text", inputmode: "url", autocomplete: "off", autocapitalize: "none", placeholder: "example.com, docs.python.org" });
-  const model = h("input", { id: "model", name: "model", type: "text", autocomplete: "off", autocapitalize: "none", placeholder: "the computer's default" });
+  const model = /** @type {HTMLSelectElement} */ (h("select", { id: "model", name: "model" },
+    h("option", { value: "", text: "The computer's default" })));
+  /** the computer's default model, which is not sent by name */
+  let defaultModel = "";
   const review = h("input", { id: "review", name: "review", type: "checkbox" });
+  const attach = /** @type {HTMLInputElement} */ (h("input", { id: "attach", name: "attach", type: "file" }));
+  const attachFolder = /** @type {HTMLSelectElement} */ (h("select", { id: "attach-folder", name: "attach-folder" }));
+  const attachBox = h("fieldset", { class: "attach", hidden: true },
+    h("legend", { text: "Attach a photo or file (optional)" }),
+    h("label", { for: "attach", class: "visually-hidden", text: "Photo or file to attach" }),
+    attach,
+    h("label", { for: "attach-folder", text: "Save it in" }),
+    attachFolder);
+  /** @type {{file: File, folder: string, key: string, saved: {folder: string, name: string} | null} | null} */
+  let upload = null;
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const send = h("button", { type: "submit", class: "primary", text: "Send" });
   const form = h("form", { class: "stack" },
     h("label", { for: "prompt", text: "What should Errand do?" }),
     prompt,
     h("fieldset", {}, h("legend", { text: "Folders Errand may use" }), folderBox),
+    attachBox,
     h("details", { class: "options" },
       h("summary", { text: "Review, websites and model" }),
       h("div", { class: "folder" }, review,
         h("label", { for: "review", text: "Review changes before they reach my folders" })),
       h("label", { for: "domains", text: "Websites it may reach (optional)" }),
       domains,
-      h("label", { for: "model", text: "Model (optional)" }),
+      h("label", { for: "model", text: "Model" }),
       model),
     error,
     send);
@@ -77,12 +99,27 @@ export function showNewTask(root, ctx) {
         ctx.api.request("GET", "/models").catch(() => null),
       ]);
       if (closed) return;
-      if (models && typeof models.default === "string" && models.default) {
-        model.setAttribute("placeholder", `default: ${models.default}`);
-      }
+      if (models) showModels(model, models);
+      defaultModel = typeof models?.default === "string" ? models.default : "";
+      const writable = folders.folders.filter((/** @type {any} */ f) => f.mode === "rw");
+      replaceChildren(attachFolder, writable.map((/** @type {any} */ f) => h("option", { value: f.name, text: f.name })));
+      const lastUsed = writable.find((/** @type {any} */ f) => remembered().get(f.name) === "rw");
+      if (lastUsed) attachFolder.value = lastUsed.name;
+      attachBox.hidden = writable.length === 0;
       replaceChildren(folderBox, folders.folders.length === 0
         ? h("p", { class: "hint", text: "No folders are shared. On the computer, “errand folders add PATH” shares one." })
         : folders.folders.map((folder) => folderRow(folder, remembered())));
+      // A file goes into its folder: that folder is ticked, read-write, for all to see.
+      const tickAttachFolder = () => {
+        if (!attach.files?.length || !attachFolder.value) return;
+        const name = CSS.escape(attachFolder.value);
+        const box = /** @type {HTMLInputElement | null} */ (folderBox.querySelector(`input[type=checkbox][value="${name}"]`));
+        const mode = /** @type {HTMLSelectElement | null} */ (folderBox.querySelector(`select[data-folder="${name}"]`));
+        if (box) box.checked = true;
+        if (mode) mode.value = "rw";
+      };
+      attach.addEventListener("change", tickAttachFolder);
+      attachFolder.addEventListener("change", tickAttachFolder);
       folderBox.addEventListener("change", () => {
         warned = false;
         send.textContent = "Send";
@@ -117,18 +154,39 @@ export function showNewTask(root, ctx) {
       send.textContent = "Send without a folder";
       return;
     }
+    const file = attach.files?.[0] ?? null;
+    if (file && file.size > MAX_FILE_BYTES) {
+      // Said before sending: a refusal mid-upload reaches a phone as a broken connection.
+      error.textContent = "The file is larger than 25 MB, the most Errand takes from a phone; copy it into the folder on the computer instead.";
+      error.hidden = false;
+      return;
+    }
+    if (file) {
+      // The file goes into its folder, so the task gets that folder read-write.
+      const target = attachFolder.value;
+      const given = chosen.find((f) => f.name === target);
+      if (given) given.mode = "rw";
+      else chosen.push({ name: target, mode: "rw" });
+      if (!upload || upload.file !== file || upload.folder !== target) upload = { file, folder: target, key: randomKey(), saved: null };
+    } else {
+      upload = null;
+    }
     if (chosen.length) body.folders = chosen;
     if (/** @type {HTMLInputElement} */ (review).checked) body.review = true;
     const allow = parseDomains(/** @type {HTMLInputElement} */ (domains).value);
     if (allow.length) body.allow_domains = allow;
-    const modelName = /** @type {HTMLInputElement} */ (model).value.trim();
-    if (modelName) body.model = modelName;
-    const serialized = JSON.stringify(body);
-    // The same request tapped again after a failure is a retry: same key, acts once.
-    if (!pending || pending.body !== serialized) pending = { body: serialized, key: randomKey() };
+    if (model.value && model.value !== defaultModel) body.model = model.value;
     send.setAttribute("disabled", "");
     error.hidden = true;
     try {
+      if (upload && !upload.saved) {
+        send.textContent = "Sending the file…";
+        upload.saved = await ctx.api.command("POST", `/folders/${encodeURIComponent(upload.folder)}/files?name=${encodeURIComponent(upload.file.name)}`, undefined, { key: upload.key, file: upload.file });
+      }
+      if (upload?.saved) body.prompt = `${text}\n\n${attachedNote(upload.saved)}`;
+      const serialized = JSON.stringify(body);
+      // The same request tapped again after a failure is a retry: same key, acts once.
+      if (!pending || pending.body !== serialized) pending = { body: serialized, key: randomKey() };
       const task = await ctx.api.command("POST", "/tasks", body, { key: pending.key });
       pending = null;
       remember(chosen);
@@ -139,6 +197,7 @@ export function showNewTask(root, ctx) {
       error.hidden = false;
     } finally {
       send.removeAttribute("disabled");
+      if (send.textContent === "Sending the file…") send.textContent = "Send";
     }
   });
 
@@ -146,6 +205,37 @@ export function showNewTask(root, ctx) {
   return () => {
     closed = true;
   };
+}
+
+/**
+ * What the task is told about the file sent with it.
+ * @param {{folder: string, name: string}} saved  the answer of POST /folders/{name}/files
+ */
+export function attachedNote(saved) {
+  return `I attached a file from my phone: “${saved.name}”, saved at the top of the folder ${saved.folder}.`;
+}
+
+/**
+ * Fill the picker with the configured models, the default first and chosen.
+ * @param {HTMLSelectElement} select
+ * @param {{default?: unknown, models?: unknown}} answer  GET /models
+ */
+function showModels(select, answer) {
+  const fallback = typeof answer.default === "string" ? answer.default : "";
+  const names = Array.isArray(answer.models) ? answer.models.map(String) : [];
+  if (fallback && !names.includes(fallback)) names.unshift(fallback);
+  if (!names.length) return; // no default either: the computer says so when the task starts
+  replaceChildren(select, names.map((name) =>
+    h("option", { value: name, text: name === fallback ? `${modelLabel(name)} (default)` : modelLabel(name) })));
+  select.value = fallback || names[0];
+}
+
+/**
+ * A model's name as people read it: a scripted model by its file name, not its whole path.
+ * @param {string} name
+ */
+function modelLabel(name) {
+  return name.startsWith("script:") ? `script: ${name.slice(name.lastIndexOf("/") + 1)}` : name;
 }
 
 const LAST_FOLDERS = "errand.lastFolders";

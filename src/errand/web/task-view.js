@@ -331,8 +331,11 @@ export function showTask(root, ctx, taskId) {
         break;
       }
       case "question.answered": {
+        const answer = String(payload.answer ?? "");
         const card = questions.get(String(payload.question_id));
-        if (card) settleQuestion(card, String(payload.answer ?? ""));
+        if (card) settleQuestion(card, answer);
+        // A message that answered the question shows once, as the card's answer.
+        if (payload.answered_by === "message") dropUserBubble(answer);
         renderComposer();
         break;
       }
@@ -344,6 +347,20 @@ export function showTask(root, ctx, taskId) {
       default:
         break;
     }
+  };
+
+  /**
+   * Remove the newest user bubble saying `text` (the message logged just before it became
+   * an answer), and forget it among the unread messages.
+   * @param {string} text
+   */
+  const dropUserBubble = (text) => {
+    const bubbles = [...log.querySelectorAll(".bubble.user")];
+    const echo = bubbles.reverse().find((el) => el.querySelector(".plain")?.textContent === text);
+    if (!echo) return;
+    echo.remove();
+    const at = unread.findIndex((item) => item.entry === echo);
+    if (at >= 0) unread.splice(at, 1);
   };
 
   /** A task that ended no longer waits: its open cards and running tools say so. */
