@@ -173,3 +173,38 @@ async def test_old_tasks_get_typed_specs_from_their_policies(db_url: str, tmp_pa
     assert (docs.name, docs.path, docs.origin) == ("docs", str(tmp_path), GrantOrigin.HOST)
     assert phone.spec.folders[0].origin is GrantOrigin.ALLOWED
     assert phone.source.kind is SourceKind.PHONE and hook.source.kind is SourceKind.HOOK
+
+
+def test_each_script_is_numbered_by_its_revision_and_the_highest_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from errand.store.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    for script in scripts.walk_revisions():
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+    assert scripts.get_heads() == [head_revision()]
+
+
+def test_opening_a_current_database_does_not_load_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}"
+    program = (
+        "import asyncio, sys\n"
+        "from errand.store import open_store\n"
+        "async def main():\n"
+        "    store = await open_store(sys.argv[1])\n"
+        "    await store.aclose()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", program, url], capture_output=True, text=True, check=True
+    )
+    assert first.stdout.strip() == "True"  # a new database is built by Alembic
+    again = subprocess.run(
+        [sys.executable, "-c", program, url], capture_output=True, text=True, check=True
+    )
+    assert again.stdout.strip() == "False"

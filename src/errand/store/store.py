@@ -34,7 +34,6 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import asyncpg
-from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -71,7 +70,7 @@ from errand.store.errors import (
     StoreConfigError,
 )
 from errand.store.ids import new_id
-from errand.store.migrate import upgrade_to_head
+from errand.store.migrate import MigrationFailed, upgrade_to_head
 from errand.store.notify import EventNotifier, PgEventListener
 from errand.store.prune import PruneResult
 from errand.store.records import (
@@ -1048,7 +1047,7 @@ async def open_store(url: str | None = None) -> Store:
             f"cannot reach the database at {database.url.render_as_string(hide_password=True)}"
             f": {exc}"
         ) from exc
-    except CommandError as exc:
+    except MigrationFailed as exc:
         await database.dispose()
         raise StoreConfigError(
             f"cannot bring the database at {database.url.render_as_string(hide_password=True)} "
