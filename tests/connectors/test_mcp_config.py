@@ -33,7 +33,10 @@ def test_a_full_stdio_server_is_read() -> None:
                         "approval": "allow",
                         "tools": {"git_commit": "ask"},
                     },
-                    "notes": {"url": "https://mcp.example.com/mcp"},
+                    "notes": {
+                        "url": "https://mcp.example.com/mcp",
+                        "allow_domains": ["mcp.example.com"],
+                    },
                 },
             }
         }
@@ -69,6 +72,28 @@ def test_a_full_stdio_server_is_read() -> None:
         ("git", {"command": ["x"], "programs": ["/"]}, "the whole file system"),
         ("git", {"command": ["x"], "folders": [{"mode": "rw"}]}, "each folder needs a name"),
         ("git", {"command": ["x"], "start_timeout": 0}, "start_timeout must be a number"),
+        ("n", {"url": "https://a.test/mcp"}, "n.url: a.test is not in allow_domains; add it"),
+        ("n", {"url": "https://a.test/", "allow_domains": ["b.test"]}, "not in allow_domains"),
+        ("n", {"url": "http://a.test/", "allow_domains": ["a.test"]}, "n.url must use https://"),
+        ("n", {"url": "http://10.1.2.3/"}, "n.url: 10.1.2.3 is an address outside allow_cidrs"),
+        ("n", {"url": "http://[::1]/", "allow_cidrs": ["10.0.0.0/8"]}, "::1 is an address"),
+        ("n", {"url": "https://a.test/", "allow_cidrs": ["10.1.2.3/8"]}, "CIDR form"),
+        (
+            "n",
+            {"url": "https://a.test/", "allow_domains": ["a.test"], "folders": [{"name": "x"}]},
+            "n.folders is for stdio servers (command)",
+        ),
+        (
+            "n",
+            {"url": "https://a.test/", "allow_domains": ["a.test"], "headers": {"A": "${T}"}},
+            "n.headers.A: ${T} must name one of the server's secrets",
+        ),
+        (
+            "n",
+            {"url": "https://a.test/", "allow_domains": ["a.test"], "headers": {"Host": "x"}},
+            "n.headers: Host is set by Errand itself",
+        ),
+        ("n", {"command": ["x"], "headers": {"A": "b"}}, "n.headers is for remote servers"),
     ],
 )
 def test_mistakes_get_one_sentence(name: str, body: dict[str, object], message: str) -> None:
@@ -83,6 +108,30 @@ def test_a_missing_secret_is_named() -> None:
     with pytest.raises(McpConfigError, match="needs the environment variable GITHUB_TOKEN"):
         server.secret_values({})
     assert server.secret_values({"GITHUB_TOKEN": "t", "OTHER": "o"}) == {"GITHUB_TOKEN": "t"}
+
+
+def test_a_remote_server_s_headers_get_its_secrets() -> None:
+    server = server_config(
+        "notes",
+        {
+            "url": "https://notes.example.com/mcp?v=1",
+            "allow_domains": ["*.example.com"],
+            "secrets": ["NOTES_TOKEN"],
+            "headers": {"Authorization": "Bearer ${NOTES_TOKEN}", "X-Client": "errand"},
+        },
+    )
+    assert server.header_values({"NOTES_TOKEN": "t0k", "OTHER": "o"}) == {
+        "Authorization": "Bearer t0k",
+        "X-Client": "errand",
+    }
+    with pytest.raises(McpConfigError, match="a secret in header Authorization holds a line"):
+        server.header_values({"NOTES_TOKEN": "t0k\r\nX-Evil: 1"})
+    with pytest.raises(McpConfigError, match="needs the environment variable NOTES_TOKEN"):
+        server.header_values({})
+    on_lan = server_config(
+        "lan", {"url": "http://10.1.2.3:3001/mcp", "allow_cidrs": ["10.0.0.0/8"]}
+    )
+    assert on_lan.allow_cidrs == ("10.0.0.0/8",)
 
 
 def test_select_by_name_or_all() -> None:

@@ -157,7 +157,9 @@ def test_add_list_remove(home: Home) -> None:
     assert "time" in listed.stdout and "mcp-server-time" in listed.stdout
     again = home.errand(["mcp", "add", "time", "--", "x"])
     assert again.returncode == 2 and "already configured" in again.stderr
-    bad = home.errand(["mcp", "add", "web", "--url", "ftp://example.org"])
-    assert bad.returncode == 2 and "must be an http(s) URL" in bad.stderr
+    remote = ["mcp", "add", "web", "--url", "https://example.org/mcp", "--secret", "TOKEN"]
+    bad = home.errand([*remote, "--header", "Authorization=Bearer ${TOKEN}"])
+    assert bad.returncode == 2
+    assert "web.url: example.org is not in allow_domains; add it there" in bad.stderr
     assert home.errand(["mcp", "remove", "time"]).returncode == 0
     assert "No MCP servers" in home.errand(["mcp", "list"]).stdout

@@ -70,14 +70,16 @@ def options_for_spec(
     of :func:`options_from_config`, plus the toolsets the task asked for in
     ``spec.toolsets`` (``browser``; ``mcp:NAME`` for each MCP server it uses, which it then
     needs: one that fails fails the task). A server removed from ``errand.toml`` since the
-    task was accepted is left out.
+    task was accepted fails it too, as a server that failed to start, with that reason.
     """
     options = options_from_config(config, spec)
     if "browser" in spec.toolsets and options.toolsets is builtin_toolsets:
         options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
-    chosen = [name for name in spec.toolsets if name.removeprefix("mcp:") in mcp.servers]
-    if chosen:
-        options = with_mcp_servers(options, mcp, chosen, store=store, required=True)
+    named = [name.removeprefix("mcp:") for name in spec.toolsets if name.startswith("mcp:")]
+    chosen = [name for name in named if name in mcp.servers]
+    gone = [name for name in named if name not in mcp.servers]
+    if named:
+        options = with_mcp_servers(options, mcp, chosen, store=store, required=True, gone=gone)
     return options
 
 
@@ -88,19 +90,21 @@ def with_mcp_servers(
     *,
     store: Store,
     required: bool,
+    gone: Sequence[str] = (),
 ) -> TaskOptions:
     """Add the MCP servers a task uses to its toolsets, and their approval settings to its
     approval rules (under the user's own ``[approvals]`` rules).
 
     ``chosen`` names servers (``None``: every configured one); ``required`` says the task
-    named them, so one that fails fails the task. Each server's state changes are recorded
-    in the task's log as ``mcp.server`` events.
+    named them, so one that fails fails the task; ``gone`` names servers the task named that
+    are no longer configured (each is reported failed, and fails the task). Each server's state
+    changes are recorded in the task's log as ``mcp.server`` events.
 
     Raises:
         McpConfigError: ``chosen`` names a server that is not configured.
     """
     servers = config.select(chosen)
-    if not servers:
+    if not servers and not gone:
         return options
     base = options.toolsets
 
@@ -142,6 +146,7 @@ def with_mcp_servers(
             required=required,
             on_health=record,
             on_decision=decided,
+            gone=gone,
         )
         return [*base(request), *hub.toolsets()]
 

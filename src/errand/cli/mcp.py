@@ -38,8 +38,18 @@ def add(
     allow_domain: Annotated[
         list[str] | None, typer.Option("--allow-domain", help="A domain the server may reach.")
     ] = None,
+    allow_cidr: Annotated[
+        list[str] | None,
+        typer.Option("--allow-cidr", help="A private address range the server may reach."),
+    ] = None,
     env: Annotated[
         list[str] | None, typer.Option("--env", help="NAME=VALUE set for the server.")
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header", help="NAME=VALUE sent to a remote server; ${SECRET} is a --secret."
+        ),
     ] = None,
     secret: Annotated[
         list[str] | None,
@@ -61,8 +71,12 @@ def add(
         table["folders"] = [_folder(spec) for spec in folder]
     if allow_domain:
         table["allow_domains"] = list(allow_domain)
+    if allow_cidr:
+        table["allow_cidrs"] = list(allow_cidr)
     if env:
-        table["env"] = dict(_pair(item) for item in env)
+        table["env"] = dict(_pair(item, "--env") for item in env)
+    if header:
+        table["headers"] = dict(_pair(item, "--header") for item in header)
     if secret:
         table["secrets"] = list(secret)
     table["approval"] = approval
@@ -155,10 +169,10 @@ def _folder(spec: str) -> dict[str, str]:
     return {"name": name, "mode": mode or "ro"}
 
 
-def _pair(item: str) -> tuple[str, str]:
+def _pair(item: str, option: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep:
-        _fail(f"--env {item!r} must be NAME=VALUE")
+        _fail(f"{option} {item!r} must be NAME=VALUE")
     return key, value
 
 

@@ -2,7 +2,9 @@
 
 Public surface: :func:`mcp_config` reads ``[mcp]`` from ``errand.toml`` into an
 :class:`McpConfig` of :class:`ServerConfig` (:func:`add_server` and :func:`remove_server` edit
-the file); :class:`McpServers` gives a task one toolset per server (and ``find_tools`` when
+the file); :func:`server_launcher` starts a stdio server in its sandbox (:func:`sandboxed`) or
+reaches a remote one through an egress proxy (:func:`proxied`); :class:`McpServers` gives a
+task one toolset per server (and ``find_tools`` when
 their schemas exceed the budget); :func:`check_server` starts one server and reports what it
 offers or exactly what failed; :data:`HEALTH` holds every started server's
 :class:`ServerHealth`; :func:`approval_rules` turns the servers' approval settings into
@@ -30,9 +32,16 @@ from errand.mcp.health import HEALTH, HealthBoard, HealthSink, ServerHealth, Ser
 
 if TYPE_CHECKING:
     from errand.mcp.check import CheckReport, check_server
-    from errand.mcp.connection import ServerConnection, ServerFailed, unsandboxed
-    from errand.mcp.launch import AllowedFolders, allowed_folders, sandboxed, server_policy
+    from errand.mcp.connection import RemoteLink, ServerConnection, ServerFailed, unsandboxed
+    from errand.mcp.launch import (
+        AllowedFolders,
+        allowed_folders,
+        sandboxed,
+        server_launcher,
+        server_policy,
+    )
     from errand.mcp.listing import McpTool, exposed_name
+    from errand.mcp.remote import proxied
     from errand.mcp.toolsets import FIND_TOOLS, McpServers
 
 _LAZY = {
@@ -41,6 +50,9 @@ _LAZY = {
     "ServerConnection": "connection",
     "ServerFailed": "connection",
     "unsandboxed": "connection",
+    "RemoteLink": "connection",
+    "server_launcher": "launch",
+    "proxied": "remote",
     "AllowedFolders": "launch",
     "allowed_folders": "launch",
     "sandboxed": "launch",
@@ -73,6 +85,7 @@ __all__ = [
     "McpConfigError",
     "McpServers",
     "McpTool",
+    "RemoteLink",
     "ServerConfig",
     "ServerConnection",
     "ServerFailed",
@@ -85,9 +98,11 @@ __all__ = [
     "check_server",
     "exposed_name",
     "mcp_config",
+    "proxied",
     "remove_server",
     "sandboxed",
     "server_config",
+    "server_launcher",
     "server_policy",
     "unsandboxed",
 ]

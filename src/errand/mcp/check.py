@@ -1,4 +1,5 @@
-"""``errand mcp check``: start one server in its sandbox, list its tools, say what failed."""
+"""``errand mcp check``: start one server in its sandbox (or reach a remote one through the
+egress proxy), list its tools, say what failed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from errand.mcp.config import ServerConfig
 from errand.mcp.connection import Launcher, ServerConnection, ServerFailed
-from errand.mcp.launch import AllowedFolders, sandboxed, server_policy
+from errand.mcp.launch import AllowedFolders, server_launcher, server_policy
 from errand.mcp.listing import McpTool, listing
 
 
@@ -36,7 +37,7 @@ async def check_server(
     started = time.perf_counter()
     connection: ServerConnection | None = None
     try:
-        launch = launcher or sandboxed(config, server_policy(config, allowed))
+        launch = launcher or server_launcher(config, server_policy(config, allowed))
         connection = ServerConnection(config, launch)
         found = listing(config.name, await connection.start())
     except ServerFailed as exc:

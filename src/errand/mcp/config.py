@@ -16,7 +16,14 @@
     tools = { git_commit = "ask" }               # per tool, by the server's own tool name
 
     [mcp.servers.notes]
-    url = "https://mcp.example.com/mcp"          # streamable HTTP
+    url = "https://mcp.example.com/mcp"          # streamable HTTP, through the egress proxy
+    allow_domains = ["mcp.example.com"]          # must allow the URL's host
+    secrets = ["NOTES_TOKEN"]
+    headers = { Authorization = "Bearer ${NOTES_TOKEN}" }   # ${NAME}: a secret named above
+
+A remote server's URL must be ``https://`` to a host in its ``allow_domains``; plain
+``http://`` is accepted only to an address inside its ``allow_cidrs`` (a server on the
+owner's own network, or a test host), where no name needs to be trusted.
 
 Every problem is reported as one sentence that names the key to fix
 (:class:`McpConfigError`).
@@ -24,6 +31,7 @@ Every problem is reported as one sentence that names the key to fix
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -35,13 +43,38 @@ from urllib.parse import urlsplit
 import tomlkit
 import tomlkit.exceptions
 
-from errand.sandbox import FolderMode, NetworkPolicy, PolicyError
+from errand.sandbox import (
+    FolderMode,
+    HostnameError,
+    NetworkPolicy,
+    PolicyError,
+    normalize_host,
+    parse_domain_pattern,
+)
 
 SERVER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_)){0,30}$")
 """Server names appear inside tool names (``mcp__<server>__<tool>``): lowercase letters,
 digits, ``-`` and single ``_``, at most 31 characters."""
 _TOOL_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "content-length",
+        "content-type",
+        "accept",
+        "transfer-encoding",
+        "proxy-authorization",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "last-event-id",
+    }
+)
+"""Headers the HTTP client and the MCP transport set themselves."""
+_STDIO_ONLY = ("programs", "folders", "env")
 DEFAULT_TOOL_BUDGET = 8000
 DEFAULT_START_TIMEOUT = 30.0
 DEFAULT_CALL_TIMEOUT = 300.0
@@ -52,6 +85,8 @@ _SERVER_KEYS = frozenset(
         "programs",
         "folders",
         "allow_domains",
+        "allow_cidrs",
+        "headers",
         "env",
         "secrets",
         "approval",
@@ -93,8 +128,12 @@ class ServerConfig:
     """Host folders with the server's program, shown read-only at the same path inside."""
     folders: tuple[ServerFolder, ...] = ()
     allow_domains: tuple[str, ...] = ()
+    allow_cidrs: tuple[str, ...] = ()
+    """Private address ranges it may reach (as the sandbox's ``allow_cidrs``)."""
     env: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """A remote server's extra HTTP headers; ``${NAME}`` stands for the secret ``NAME``."""
     approval: Approval = Approval.ASK
     tools: Mapping[str, Approval] = field(default_factory=dict)
     start_timeout: float = DEFAULT_START_TIMEOUT
@@ -123,6 +162,23 @@ class ServerConfig:
                 "which is not set"
             )
         return {name: environ[name] for name in self.secrets}
+
+    def header_values(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A remote server's headers with each ``${NAME}`` replaced by that secret's value.
+
+        Raises:
+            McpConfigError: a named secret is not set, or its value cannot be in a header.
+        """
+        values = self.secret_values(environ)
+        out: dict[str, str] = {}
+        for header, template in self.headers.items():
+            value = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+            if any(c in value for c in "\r\n\0"):
+                raise McpConfigError(
+                    f"MCP server {self.name!r}: a secret in header {header} holds a line break"
+                )
+            out[header] = value
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,13 +252,19 @@ def server_config(name: str, body: object) -> ServerConfig:
     url = body.get("url")
     if bool(command) == (url is not None):
         raise McpConfigError(f"{where} needs exactly one of command (a list) and url")
-    if url is not None:
-        url = _url(url, f"{where}.url")
     env = _env(body.get("env", {}), f"{where}.env")
     secrets = _strings(body.get("secrets", []), f"{where}.secrets")
     for secret in secrets:
         if not _ENV_NAME.match(secret):
             raise McpConfigError(f"{where}.secrets: {secret!r} is not an environment name")
+    allow_domains = _domains(body.get("allow_domains", []), f"{where}.allow_domains")
+    allow_cidrs = _cidrs(body.get("allow_cidrs", []), f"{where}.allow_cidrs")
+    headers = _headers(body.get("headers", {}), secrets, f"{where}.headers")
+    if url is not None:
+        url = _url(url, f"{where}.url")
+        _check_remote(body, url, allow_domains, allow_cidrs, where)
+    elif headers:
+        raise McpConfigError(f"{where}.headers is for remote servers (url), not stdio ones")
     return ServerConfig(
         name=name,
         command=command,
@@ -212,9 +274,11 @@ def server_config(name: str, body: object) -> ServerConfig:
             for p in _strings(body.get("programs", []), f"{where}.programs")
         ),
         folders=_folders(body.get("folders", []), f"{where}.folders"),
-        allow_domains=_domains(body.get("allow_domains", []), f"{where}.allow_domains"),
+        allow_domains=allow_domains,
+        allow_cidrs=allow_cidrs,
         env=env,
         secrets=secrets,
+        headers=headers,
         approval=_approval(body.get("approval", Approval.ASK.value), f"{where}.approval"),
         tools=_tool_rules(body.get("tools", {}), f"{where}.tools"),
         start_timeout=_seconds(
@@ -243,6 +307,80 @@ def _url(value: object, where: str) -> str:
     if parts.username or parts.password:
         raise McpConfigError(f"{where} must not hold credentials; name them in secrets")
     return value
+
+
+def _check_remote(
+    body: Mapping[str, object],
+    url: str,
+    allow_domains: tuple[str, ...],
+    allow_cidrs: tuple[str, ...],
+    where: str,
+) -> None:
+    """A remote server's URL must be reachable under its own network rules, and over TLS
+    unless it is an address the owner allowed by range."""
+    for key in _STDIO_ONLY:
+        if body.get(key):
+            raise McpConfigError(
+                f"{where}.{key} is for stdio servers (command); a remote server runs elsewhere"
+            )
+    parts = urlsplit(url)
+    try:
+        host = normalize_host(parts.hostname or "")
+    except HostnameError as exc:
+        raise McpConfigError(f"{where}.url: {exc}") from exc
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if not any(literal in ipaddress.ip_network(cidr) for cidr in allow_cidrs):
+            raise McpConfigError(
+                f"{where}.url: {host} is an address outside allow_cidrs; add its range there"
+            )
+        return
+    if parts.scheme != "https":
+        raise McpConfigError(
+            f"{where}.url must use https:// (plain http:// only to an address in allow_cidrs)"
+        )
+    if not any(parse_domain_pattern(d).matches(host) for d in allow_domains):
+        raise McpConfigError(
+            f"{where}.url: {host} is not in allow_domains; add it there "
+            f"(errand mcp add --allow-domain {host})"
+        )
+
+
+def _headers(value: object, secrets: tuple[str, ...], where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise McpConfigError(
+            f'{where} must be a table like {{ Authorization = "Bearer ${{TOKEN}}" }}'
+        )
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        name = str(key)
+        if not _HEADER_NAME.match(name):
+            raise McpConfigError(f"{where}: {name!r} is not a header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise McpConfigError(f"{where}: {name} is set by Errand itself")
+        if not isinstance(item, str) or any(c in item for c in "\r\n\0"):
+            raise McpConfigError(f"{where}.{name} must be a string on one line")
+        for placeholder in _PLACEHOLDER.findall(item):
+            if placeholder not in secrets:
+                raise McpConfigError(
+                    f"{where}.{name}: ${{{placeholder}}} must name one of the server's secrets"
+                )
+        out[name] = item
+    return out
+
+
+def _cidrs(value: object, where: str) -> tuple[str, ...]:
+    ranges = _strings(value, where)
+    try:
+        network = NetworkPolicy.model_validate({"allow_cidrs": list(ranges)})
+    except (ValueError, PolicyError) as exc:
+        first = str(exc).splitlines()
+        detail = first[2].strip() if len(first) > 2 else str(exc)
+        raise McpConfigError(f"{where}: {detail.removeprefix('Value error, ')}") from exc
+    return tuple(str(net) for net in network.allow_cidrs)
 
 
 def _env(value: object, where: str) -> dict[str, str]:

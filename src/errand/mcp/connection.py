@@ -1,5 +1,9 @@
 """One live connection to an MCP server: start it, shake hands, list its tools, call them.
 
+A stdio server is a process whose pipes carry the messages (:mod:`errand.mcp.pipes`); a
+remote one is reached with the SDK's streamable HTTP client over a :class:`RemoteLink`
+(:mod:`errand.mcp.remote`), whose requests all go through an egress proxy.
+
 The connection is owned by one background asyncio task, which enters every context (the
 process, the pipes, the SDK's ``ClientSession``) and leaves them in order when it is told to
 stop: the SDK's task groups must be left by the task that entered them, and a tool call
@@ -14,11 +18,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+import httpx2
 import mcp_types as types
 from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from errand.mcp.config import ServerConfig
@@ -52,9 +60,20 @@ class ServerProcess(Protocol):
     async def aclose(self) -> None: ...
 
 
-Launcher = Callable[[], AbstractAsyncContextManager[ServerProcess]]
-"""Starts the server's process for the duration of the block (raises :class:`ServerFailed`
-when it cannot start)."""
+@dataclass(frozen=True, slots=True)
+class RemoteLink:
+    """The way to a remote server: its URL and an HTTP client whose every request goes
+    through an egress proxy; ``problems`` holds the proxy's reasons for refusing or failing
+    requests, newest last."""
+
+    url: str
+    client: httpx2.AsyncClient
+    problems: list[str]
+
+
+Launcher = Callable[[], AbstractAsyncContextManager[ServerProcess | RemoteLink]]
+"""Starts the server's process, or opens the way to a remote server, for the duration of
+the block (raises :class:`ServerFailed` when it cannot)."""
 
 
 class ServerFailed(Exception):
@@ -78,6 +97,7 @@ class ServerConnection:
         self._stopped = asyncio.Event()
         self._failure: str | None = None
         self._process: ServerProcess | None = None
+        self._link: RemoteLink | None = None
         self._stderr = StderrTail()
         self.server_info: types.Implementation | None = None
 
@@ -110,6 +130,8 @@ class ServerConnection:
         session = self._session
         if session is None or self._failure is not None:
             raise ServerFailed(self._failure or f"MCP server {self.config.name} is not running")
+        link = self._link
+        problems = len(link.problems) if link is not None else 0
         try:
             result = await session.call_tool(
                 name, arguments, read_timeout_seconds=self.config.call_timeout
@@ -117,6 +139,8 @@ class ServerConnection:
         except MCPError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
                 raise ServerFailed(await self._gone()) from exc
+            if link is not None and len(link.problems) > problems:
+                raise ToolCallFailed(self._unreachable(link, exc)) from exc
             if "timed out" in exc.error.message.lower():
                 raise ToolCallFailed(
                     f"MCP server {self.config.name} did not answer within "
@@ -145,17 +169,22 @@ class ServerConnection:
     async def _own(self, ready: asyncio.Future[list[types.Tool]]) -> None:
         drain: asyncio.Task[None] | None = None
         try:
-            async with self._launcher() as process:
-                self._process = process
-                drain = asyncio.create_task(self._stderr.drain(process.stderr))
+            async with self._launcher() as reached:
+                if isinstance(reached, RemoteLink):
+                    self._link = reached
+                    streams = streamable_http_client(reached.url, http_client=reached.client)
+                else:
+                    self._process = reached
+                    drain = asyncio.create_task(self._stderr.drain(reached.stderr))
+                    streams = pipe_streams(reached.stdin, reached.stdout)
                 async with (
-                    pipe_streams(process.stdin, process.stdout) as (read, write),
+                    streams as (read, write),
                     ClientSession(read, write, client_info=ERRAND_CLIENT) as session,
                 ):
                     tools = await self._handshake(session)
                     self._session = session
                     ready.set_result(tools)
-                    await self._watch(process)
+                    await self._watch(self._process)
         except Exception as group:
             exc = _first_leaf(group)
             if isinstance(exc, ServerFailed):
@@ -191,17 +220,17 @@ class ServerConnection:
                 f"{timeout:g} s{self._stderr_note()}"
             ) from exc
         except MCPError as exc:
-            if exc.error.code == types.CONNECTION_CLOSED:
-                raise ServerFailed(await self._gone()) from exc
+            if exc.error.code == types.CONNECTION_CLOSED or (self._link and self._link.problems):
+                raise ServerFailed(await self._gone(exc)) from exc
             raise ServerFailed(
                 f"MCP server {self.config.name} refused the handshake: "
                 f"{_sentence(exc.error.message)}"
             ) from exc
 
-    async def _watch(self, process: ServerProcess) -> None:
-        """Wait for the order to stop, or for the server to die on its own."""
+    async def _watch(self, process: ServerProcess | None) -> None:
+        """Wait for the order to stop, or for the server's process (if any) to die."""
         stop = asyncio.ensure_future(self._stop.wait())
-        died = asyncio.ensure_future(process.wait())
+        died = asyncio.ensure_future(process.wait() if process else asyncio.Event().wait())
         try:
             await asyncio.wait({stop, died}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -213,6 +242,8 @@ class ServerConnection:
     async def _gone(self, exc: BaseException | None = None) -> str:
         """Why the server is not answering, from its exit status and its stderr."""
         name = self.config.name
+        if self._link is not None:
+            return self._unreachable(self._link, exc)
         process = self._process
         code: int | None = None
         if process is not None:
@@ -229,6 +260,13 @@ class ServerConnection:
             return f"MCP server {name} exited with status {code}{self._stderr_note()}"
         detail = f": {_sentence(str(exc))}" if exc is not None and str(exc) else ""
         return f"MCP server {name} stopped answering{detail}{self._stderr_note()}"
+
+    def _unreachable(self, link: RemoteLink, exc: BaseException | None) -> str:
+        where = f"MCP server {self.config.name} at {_shown(link.url)}"
+        if link.problems:
+            return f"{where} could not be reached through the egress proxy: {link.problems[-1]}"
+        detail = _sentence(str(exc)) if exc is not None and str(exc) else type(exc).__name__
+        return f"{where} could not be reached: {detail}"
 
     def _stderr_note(self) -> str:
         tail = self._stderr.text()
@@ -253,6 +291,12 @@ def _first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def _shown(url: str) -> str:
+    """A URL without its query or fragment (which may hold a token)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _sentence(text: str) -> str:

@@ -1,14 +1,16 @@
 """Where an MCP server runs: its own sandbox session, under a policy no wider than the task's.
 
-Each stdio server gets a :class:`~errand.sandbox.Sandbox` of its own:
+Each stdio server gets a :class:`~errand.sandbox.Sandbox` of its own (a remote server gets
+only the network part, through :mod:`errand.mcp.remote`):
 
 - folders: only the allowed folders its configuration names, in at most the mode the allowed
   folder permits, and (inside a task) only folders the task itself was granted in at least
   that mode. A server never sees more of the disk than the task that uses it.
 - programs: the host folders holding the server's program, read-only at the same path (never
   Errand's own data or config directory, nor a folder containing them).
-- network: its own ``allow_domains`` through the session's egress proxy; the task's denied
-  domains stay denied. Nothing else, loopback included.
+- network: its own ``allow_domains`` (and private ranges in ``allow_cidrs``) through the
+  session's egress proxy; the task's denied domains stay denied. Nothing else, loopback
+  included.
 - environment: the sandbox's minimal one (with the proxy settings), the server's ``env`` and
   its named ``secrets``; nothing else of the host's.
 """
@@ -76,7 +78,13 @@ def server_policy(
         return SandboxPolicy(
             session=f"mcp-{config.name}-{secrets.token_hex(3)}",
             folders=tuple(grants),
-            network=NetworkPolicy(allow_domains=config.allow_domains, deny_domains=deny),
+            network=NetworkPolicy.model_validate(
+                {
+                    "allow_domains": config.allow_domains,
+                    "deny_domains": deny,
+                    "allow_cidrs": config.allow_cidrs,
+                }
+            ),
             limits=task.limits if task is not None else SandboxPolicy().limits,
         )
     except (PolicyError, ValueError) as exc:
@@ -124,6 +132,18 @@ def program_mounts(config: ServerConfig) -> list[ExtraMount]:
     return mounts
 
 
+def server_launcher(
+    config: ServerConfig, policy: SandboxPolicy, *, on_decision: DecisionSink | None = None
+) -> Launcher:
+    """How ``config``'s server starts under ``policy``: a stdio server in a sandbox session of
+    its own; a remote one reached through an egress proxy under ``policy.network``."""
+    if config.url is not None:
+        from errand.mcp.remote import proxied
+
+        return proxied(config, policy, on_decision=on_decision)
+    return sandboxed(config, policy, on_decision=on_decision)
+
+
 def sandboxed(
     config: ServerConfig,
     policy: SandboxPolicy,
@@ -136,10 +156,7 @@ def sandboxed(
     @contextlib.asynccontextmanager
     async def launch() -> AsyncIterator[ServerProcess]:
         if not config.command:
-            raise ServerFailed(
-                f"MCP server {config.name} is remote (url), and Errand does not connect to "
-                "remote MCP servers yet: their connection must first go through the egress proxy"
-            )
+            raise ServerFailed(f"MCP server {config.name} is remote (url): it is not started")
         env = {**config.env, **_secrets(config, environ)}
         mounts = program_mounts(config)
         try:

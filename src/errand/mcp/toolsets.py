@@ -8,7 +8,9 @@ prompt budget: then each MCP tool is listed with its one-line description and an
 and the model loads the parameters it needs with ``find_tools``.
 
 A server the task named that fails to start fails the task with the reason
-(:class:`~errand.tools.ToolsetFailed`); one it got by default is reported and left out.
+(:class:`~errand.tools.ToolsetFailed`); one it got by default is reported and left out. A
+server the task named that is no longer configured (removed from ``errand.toml`` while the
+task waited) fails it the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import ClassVar
 from errand.mcp.config import ServerConfig
 from errand.mcp.connection import Launcher, ServerConnection, ServerFailed, ToolCallFailed
 from errand.mcp.health import HEALTH, HealthBoard, HealthSink, ServerHealth, ServerState
-from errand.mcp.launch import AllowedFolders, sandboxed, server_policy
+from errand.mcp.launch import AllowedFolders, server_launcher, server_policy
 from errand.mcp.listing import McpTool, listing
 from errand.mcp.results import tool_output
 from errand.models import JsonValue, MalformedToolArguments, ToolCall
@@ -49,7 +51,8 @@ class McpServers:
     """The servers one task may use.
 
     ``required`` says the task named them (a failure then fails the task); ``allowed`` loads
-    the owner's allowed folders; ``budget`` the characters of schemas shown in full.
+    the owner's allowed folders; ``budget`` the characters of schemas shown in full; ``gone``
+    names servers the task named that are no longer configured (each reported failed).
     """
 
     def __init__(
@@ -63,8 +66,10 @@ class McpServers:
         on_decision: DecisionSink | None = None,
         board: HealthBoard = HEALTH,
         launcher: LauncherFactory | None = None,
+        gone: Sequence[str] = (),
     ) -> None:
         self.servers = tuple(servers)
+        self.gone = tuple(gone)
         self._load_allowed = allowed
         self._allowed: AllowedFolders = {}
         self._budget = budget
@@ -83,7 +88,7 @@ class McpServers:
     def toolsets(self) -> list[Toolset]:
         """One toolset per server, then ``find_tools`` (which offers nothing unless needed)."""
         sets: list[Toolset] = [ServerToolset(self, server) for server in self.servers]
-        if self.servers:
+        if self.servers or self.gone:
             sets.append(FindTools(self))
         return sets
 
@@ -97,6 +102,8 @@ class McpServers:
             if not self._started:
                 self._started = True
                 self._allowed = await self._load_allowed()
+                for name in self.gone:
+                    await self._report_gone(name)
                 await asyncio.gather(*(self._start_one(s, ctx.policy) for s in self.servers))
                 total = sum(t.schema_chars for tools in self._tools.values() for t in tools)
                 self.lean = total > self._budget
@@ -139,9 +146,18 @@ class McpServers:
             )
         )
 
+    async def _report_gone(self, name: str) -> None:
+        reason = f"MCP server {name} is no longer configured in errand.toml"
+        self._failed[name] = reason
+        health = ServerHealth(name, ServerState.FAILED, reason=reason)
+        # The task's log only: the board shows configured servers, and this one is not.
+        if self._on_health is not None:
+            with contextlib.suppress(Exception):
+                await self._on_health(health)
+
     def _sandboxed(self, config: ServerConfig, task: SandboxPolicy) -> Launcher:
         policy = server_policy(config, self._allowed, task)
-        return sandboxed(config, policy, on_decision=self._on_decision)
+        return server_launcher(config, policy, on_decision=self._on_decision)
 
     async def _report(self, health: ServerHealth) -> None:
         self._board.report(health)

@@ -3,7 +3,8 @@
 Public surface: build a :class:`SandboxPolicy`, open a :class:`Sandbox` session with it, and
 ``await session.run(argv)`` for each command (an :class:`ExecResult`; ``launch_failed`` says
 when the sandbox could not start it) or ``await session.spawn(argv)`` for a long-lived
-:class:`SandboxProcess`. Host-side file tools use :class:`GrantedRoot`. A
+:class:`SandboxProcess`. :func:`host_egress` puts a connection Errand makes itself (a remote MCP
+server's) behind the same egress proxy and rules. Host-side file tools use :class:`GrantedRoot`. A
 :class:`SandboxBackend` builds each command's confinement; callers never import a backend.
 The change layer (:class:`FolderLayer`: change list, apply, discard, undo) keeps each task's
 changes to read-write folders under :func:`task_changes_dir`; :func:`open_layers` reopens them.
@@ -39,6 +40,7 @@ from errand.sandbox.policy import (
     policy_from_request,
     session_home,
 )
+from errand.sandbox.proxy import Resolver, host_egress
 from errand.sandbox.session import (
     EXIT_SANDBOX_UNAVAILABLE,
     EXIT_TIMEOUT,
@@ -75,6 +77,7 @@ __all__ = [
     "OutputSink",
     "PathRefused",
     "PolicyError",
+    "Resolver",
     "Sandbox",
     "SandboxBackend",
     "SandboxPolicy",
@@ -83,6 +86,7 @@ __all__ = [
     "Verdict",
     "describe_hidden",
     "folder_gone",
+    "host_egress",
     "mount_path",
     "normalize_host",
     "open_layers",

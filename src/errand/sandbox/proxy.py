@@ -30,7 +30,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ from errand.sandbox.proxy_gate import ProxyLimits, refuse
 from errand.sandbox.proxy_http import serve_http
 from errand.sandbox.proxy_socks import serve_socks
 
-__all__ = ["EgressProxy", "ProxyLimits", "Resolver", "system_resolver"]
+__all__ = ["EgressProxy", "ProxyLimits", "Resolver", "host_egress", "system_resolver"]
 
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 """Resolve ``(host, port)`` to addresses, in the order to try them."""
@@ -191,6 +191,10 @@ class EgressProxy:
                 await serve_http(self, first, reader, writer)
         except (OSError, EOFError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the client went away or stalled; nothing was allowed
+        except asyncio.CancelledError:
+            # Only aclose() cancels these tasks. They end quietly: the server's done-callback
+            # (Python 3.11) reads the task's exception and would log a cancelled one as an error.
+            pass
         except Exception:
             _log.exception("egress proxy: unexpected failure on a connection")
         finally:
@@ -361,3 +365,38 @@ class EgressProxy:
         if not usable:
             raise refuse(self, call_id, host, port, f"{host} {first_refusal}")
         return usable[:_MAX_ADDRESSES]
+
+
+@contextlib.asynccontextmanager
+async def host_egress(
+    session: str,
+    network: NetworkPolicy,
+    *,
+    call_id: str,
+    on_decision: DecisionSink | None = None,
+    resolver: Resolver | None = None,
+) -> AsyncIterator[str]:
+    """An egress proxy for a connection Errand itself makes on a sandboxed party's behalf (a
+    remote MCP server), judged exactly as the sandbox's connections are.
+
+    The proxy listens on a loopback port of this computer and accepts only one random
+    credential, made for ``call_id``; its decisions go to ``on_decision``. Yields the proxy's
+    URL with that credential in it (a secret for the block's duration: never log it). The
+    proxy closes, with every connection it relays, when the block ends.
+    """
+    proxy = EgressProxy(session, network, on_decision=on_decision, resolver=resolver)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        await proxy.serve(listener)
+    except BaseException:
+        listener.close()
+        raise
+    try:
+        username, password = proxy.new_credential(call_id)
+        yield f"http://{username}:{password}@127.0.0.1:{port}"
+    finally:
+        await proxy.aclose()
