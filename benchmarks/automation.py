@@ -27,10 +27,12 @@ from pathlib import Path
 
 from errand.automation import Deliverer, Intake, Scheduler, Schedules, Webhooks
 from errand.intake import IntakeSettings
+from errand.server.sse import StreamSettings, task_events
 from errand.store import AutomationStore, NewSchedule, RunState, Store, TaskStatus, open_store
 from errand.tasks import TaskSpec
 
-COUNT = 1000
+COUNT = int(os.environ.get("ERRAND_BENCH_COUNT", "1000"))
+IDLE_S = 3.0
 PROBE_EVERY_S = 0.02
 
 
@@ -42,45 +44,98 @@ class Clock:
         return self.now
 
 
+def _figures(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples) or [0.0]
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p99": round(ordered[max(0, int(len(ordered) * 0.99) - 1)], 2),
+        "max": round(ordered[-1], 2),
+        "samples": len(samples),
+    }
+
+
+async def _allowed() -> bool:
+    return True
+
+
 @dataclass
 class Probe:
-    """A stand-in for a running task: appends an event every 20 ms and times each append."""
+    """A stand-in for a running task and a phone watching it.
+
+    The task appends an event every 20 ms, as the agent loop does after each model call; a
+    reader follows the task's log through the gateway's own SSE stream code. Recorded: each
+    append's latency, each event's latency from the start of its append to its SSE message
+    (what the phone waits for), and the event loop's lag (how late a 5 ms sleep wakes).
+    """
 
     store: Store
     task_id: str
-    latencies: list[float] = field(default_factory=list)
+    appends: list[float] = field(default_factory=list)
+    to_stream: list[float] = field(default_factory=list)
+    loop_lag: list[float] = field(default_factory=list)
+    started: dict[int, float] = field(default_factory=dict)
 
     async def run(self, stop: asyncio.Event) -> None:
+        after = (await self.store.get_task(self.task_id)).last_seq
+        parts = [self._append(stop), self._watch(stop, after), self._lag(stop)]
+        await asyncio.gather(*parts)
+
+    async def _append(self, stop: asyncio.Event) -> None:
+        number = 0
         while not stop.is_set():
+            number += 1
             started = time.perf_counter()
-            await self.store.append_event(self.task_id, "message.delta", {"text": "tick"})
-            self.latencies.append((time.perf_counter() - started) * 1000)
+            self.started[number] = started
+            await self.store.append_event(self.task_id, "message.delta", {"n": number})
+            self.appends.append((time.perf_counter() - started) * 1000)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), PROBE_EVERY_S)
 
-    def figures(self) -> dict[str, float]:
-        ordered = sorted(self.latencies)
+    async def _watch(self, stop: asyncio.Event, after: int) -> None:
+        stream = task_events(
+            self.store,
+            self.task_id,
+            after=after,
+            still_allowed=_allowed,
+            closing=stop,
+            settings=StreamSettings(),
+        )
+        async for chunk in stream:
+            seen = time.perf_counter()
+            for line in chunk.decode().splitlines():
+                if line.startswith("data: "):
+                    number = json.loads(line[6:])["payload"]["n"]
+                    self.to_stream.append((seen - self.started[number]) * 1000)
+
+    async def _lag(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.loop_lag.append((time.perf_counter() - started) * 1000 - 5)
+
+    def figures(self) -> dict[str, dict[str, float]]:
         return {
-            "p50": round(statistics.median(ordered), 2),
-            "p99": round(ordered[int(len(ordered) * 0.99) - 1], 2),
-            "max": round(ordered[-1], 2),
-            "samples": len(ordered),
+            "append": _figures(self.appends),
+            "commit_to_sse": _figures(self.to_stream),
+            "loop_lag": _figures(self.loop_lag),
         }
 
 
 async def measured(
     store: Store, task_id: str, work: asyncio.Future[float] | None
-) -> tuple[float, dict[str, float]]:
+) -> tuple[float, dict[str, dict[str, float]]]:
     probe = Probe(store, task_id)
     stop = asyncio.Event()
     running = asyncio.ensure_future(probe.run(stop))
     try:
         if work is None:
-            await asyncio.sleep(2.0)
-            elapsed = 2.0
+            await asyncio.sleep(IDLE_S)
+            elapsed = IDLE_S
         else:
             elapsed = await work
     finally:
+        # Let the stream deliver what was appended before it stops.
+        await asyncio.sleep(0.2)
         stop.set()
         await running
     return elapsed, probe.figures()
