@@ -37,6 +37,7 @@ from errand.events import (
 )
 from errand.store import EventRecord, Store, TaskStatus, open_store
 from errand.tasks import TaskSpec
+from sqlite_db import migrated_sqlite
 
 EXAMPLES: list[TaskEvent] = [
     TaskCreated(title="t", prompt="do it", model="scripted:x", source="cli"),
@@ -134,7 +135,7 @@ def test_docs_list_every_event_type_with_its_fields() -> None:
 
 
 async def test_the_terminal_shows_a_replayed_log(tmp_path: Path) -> None:
-    store: Store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
+    store: Store = await open_store(migrated_sqlite(tmp_path / "e.db"))
     try:
         task = await store.create_task("Read a file", spec=TaskSpec(model="scripted:x"))
         for event in EXAMPLES[2:9]:

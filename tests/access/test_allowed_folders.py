@@ -16,12 +16,13 @@ from errand.access import (
 )
 from errand.sandbox.policy import FolderMode
 from errand.store import Store, open_store
+from sqlite_db import migrated_sqlite
 
 
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    opened = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     try:
         yield opened
     finally:

@@ -24,6 +24,7 @@ from errand.access import (
 )
 from errand.store import AccessStore, Store, open_store
 from errand.store.ids import new_id
+from sqlite_db import migrated_sqlite
 
 START = 1_800_000_000.0
 
@@ -39,7 +40,7 @@ class FakeClock:
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    opened = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     try:
         yield opened
     finally:

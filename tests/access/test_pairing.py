@@ -18,6 +18,7 @@ from errand.access import (
     authenticate,
 )
 from errand.store import Store, open_store
+from sqlite_db import migrated_sqlite
 
 BASE = "https://host.example.ts.net"
 
@@ -55,7 +56,7 @@ class Host:
 def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ERRAND_DATABASE_URL", raising=False)
-    return f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}"
+    return migrated_sqlite(tmp_path / "errand.db")
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from errand.events import (
 from errand.models import Message, ScriptedModel, ToolCall, ToolResult, user_text
 from errand.store import JsonObject, Store, TaskStatus, open_store
 from errand.tasks import TaskSpec
+from sqlite_db import migrated_sqlite
 
 CALLS = (
     ToolCall("c1", "run_shell", "{}"),
@@ -113,7 +114,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-proc
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    opened = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     yield opened
     await opened.aclose()
 

@@ -16,6 +16,7 @@ from errand.sandbox import FolderGrant
 from errand.store import Store, TaskStatus, open_store
 from errand.tasks import FolderGrantSpec, GrantOrigin, TaskSpec
 from errand.tools import ActionKind
+from sqlite_db import migrated_sqlite
 
 SKILL = """---
 name: greeting
@@ -54,7 +55,7 @@ def test_review_folders_come_from_the_config(tmp_path: Path) -> None:
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    opened = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     yield opened
     await opened.aclose()
 

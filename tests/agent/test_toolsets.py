@@ -22,6 +22,7 @@ from errand.agent import (
 from errand.models import JsonValue, ToolCall
 from errand.store import Store, TaskStatus, open_store
 from errand.tools import Action, ActionKind, ToolContext, ToolDef, ToolOutput, Toolset
+from sqlite_db import migrated_sqlite
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-proc
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    opened = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     yield opened
     await opened.aclose()
 

@@ -12,6 +12,7 @@ import pytest
 from automation.clock import FakeClock
 from errand.intake import Intake, IntakeSettings
 from errand.store import Store, open_store
+from sqlite_db import migrated_sqlite
 
 MODEL = "anthropic:test-model"
 
@@ -25,7 +26,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'errand.db'}"
+    return migrated_sqlite(tmp_path / "data" / "errand.db")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from errand.intake import FolderChoice, Intake, IntakeError, IntakeSettings, Tas
 from errand.sandbox import FolderGrant, FolderMode, SandboxPolicy
 from errand.store import Store, TaskStatus, open_store
 from errand.tasks import GrantOrigin, SourceKind, TaskSource
+from sqlite_db import migrated_sqlite
 
 CLI = TaskSource(kind=SourceKind.CLI)
 
@@ -21,7 +22,7 @@ CLI = TaskSource(kind=SourceKind.CLI)
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ERRAND_MODEL", raising=False)
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    opened = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     try:
         yield opened
     finally:

@@ -25,13 +25,14 @@ from errand.store.access import devices
 from errand.store.automation import notifications
 from errand.tasks import TaskSpec
 from fakes.push_service import FakePushService, FakeSubscription, running
+from sqlite_db import migrated_sqlite
 
 SECRET_PROMPT = "Pay the invoice with card 4111 1111 1111 1111"
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}"
+    return migrated_sqlite(tmp_path / "errand.db")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from errand.runner import LocalRunner
 from errand.sandbox import FolderMode
 from errand.store import Store, TaskStatus, open_store
 from errand.tasks import TaskSpec
+from sqlite_db import migrated_sqlite
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
 
@@ -30,7 +31,7 @@ SLOW = [
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    opened = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     yield opened
     await opened.aclose()
 

@@ -24,6 +24,7 @@ from errand.server.security import SecuritySettings
 from errand.server.sse import StreamSettings
 from errand.store import Store, TaskStatus, open_store
 from errand.tasks import TaskSpec
+from sqlite_db import migrated_sqlite
 
 ADMIN_SECRET = "admin-secret-for-tests-0123456789"
 
@@ -98,7 +99,7 @@ async def live_gateway(
 
     Without ``start_runner`` no task runs: the test writes task logs itself. ``approvals``
     is every task's approval policy (the default otherwise)."""
-    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'errand.db'}")
+    store = await open_store(migrated_sqlite(tmp_path / "errand.db"))
     host = Host()
     pairing = PairingService(store, confirm=host.confirm, on_warning=host.warn)
     policy = approvals

@@ -1,8 +1,9 @@
 """Fixtures for the store tests: every test runs on SQLite and on a real PostgreSQL server.
 
-``db_url`` is parametrised: ``[sqlite]`` is a fresh file in the test's directory,
-``[postgresql]`` a fresh database on the session's throwaway server (``tests/pg.py``).
-Tests about SQLite itself ask for ``sqlite_url``.
+``db_url`` is parametrised: ``[sqlite]`` is a file in the test's directory,
+``[postgresql]`` a database on the session's throwaway server (``tests/pg.py``), both at the
+newest schema with no rows. Tests about SQLite itself ask for ``sqlite_url``: a path where no
+database exists yet.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from errand.store import Store, open_store
 from pg import database_url, empty_database_url, postgres_server  # noqa: F401 - fixtures
+from sqlite_db import migrated_sqlite
 
 
 @pytest.fixture
@@ -30,9 +32,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return sqlite_url
+        return migrated_sqlite(tmp_path / "data" / "errand.db")
     url: str = request.getfixturevalue("database_url")
     return url
 
