@@ -33,7 +33,10 @@ async def test_servers_are_listed_with_their_health_and_no_host_details(
                         "approval": "allow",
                     },
                     "time": {"command": ["mcp-server-time"]},
-                    "notes": {"url": "https://mcp.example.com/mcp"},
+                    "notes": {
+                        "url": "https://mcp.example.com/mcp",
+                        "allow_domains": ["mcp.example.com"],
+                    },
                 }
             }
         }
