@@ -6,6 +6,11 @@
 - ``action_ms``: one ``browser_click`` with the new snapshot it returns (and the form reading
   done for approvals), on a local page whose button changes the page (median and p90 of
   ACTIONS clicks).
+- ``early_start``: the same with the browser started in the background as the task begins
+  (``start_early``, the default for tasks): ``ready_s`` is how long after the task began the
+  browser was ready, ``first_snapshot_ms`` how long the model's first call then takes (when
+  the model's first answer takes longer than ``ready_s``, this is all the model waits).
+- ``chromium``: which binary ran (the headless shell when installed).
 - ``memory_mb``: proportional set size of everything the task's browser runs (driver and
   Chromium processes), after the clicks.
 - ``cpu_s``: processor time (user + system) the browser's processes and Errand used for the
@@ -25,7 +30,7 @@ import statistics
 import time
 from pathlib import Path
 
-from errand.browser import BrowserToolset
+from errand.browser import BrowserToolset, chromium_path
 from errand.models import ToolCall
 from errand.sandbox import Sandbox, SandboxPolicy
 from errand.tools import ToolContext
@@ -131,6 +136,28 @@ async def one_round(index: int, *, actions: int) -> tuple[float, list[float], fl
     return first, timings, memory, cpu_start, cpu_action
 
 
+async def early_round(index: int) -> tuple[float, float]:
+    policy = SandboxPolicy.build(session=f"bench-early-{index}")
+    async with Sandbox(policy) as sandbox:
+        ctx = ToolContext(sandbox=sandbox, policy=policy, roots={}, ask_user=_no_questions)
+        toolset = BrowserToolset(
+            ctx, artifacts=Path("/tmp/errand-bench-artifacts"), start_early=True
+        )
+        try:
+            began = time.perf_counter()
+            await toolset.list_tools(ctx)
+            page = await toolset.session.page("bench")
+            ready = time.perf_counter() - began
+            await page.set_content(PAGE)
+            started = time.perf_counter()
+            snapshot = await toolset.invoke(ToolCall("s", "browser_snapshot", "{}"), ctx)
+            first = time.perf_counter() - started
+            assert "[ref=" in snapshot.content, snapshot.content
+        finally:
+            await toolset.aclose()
+    return ready, first
+
+
 async def main() -> None:
     firsts: list[float] = []
     actions: list[float] = []
@@ -144,6 +171,7 @@ async def main() -> None:
         memory.append(mb)
         cpu_start.append(cpu_first)
         cpu_action.append(cpu_click)
+    early = [await early_round(index) for index in range(ROUNDS)]
     actions.sort()
     print(
         json.dumps(
@@ -155,6 +183,11 @@ async def main() -> None:
                     "p90": round(actions[int(len(actions) * 0.9) - 1], 1),
                     "n": len(actions),
                 },
+                "early_start": {
+                    "ready_s": round(statistics.median(r for r, _ in early), 3),
+                    "first_snapshot_ms": round(statistics.median(f for _, f in early) * 1000, 1),
+                },
+                "chromium": chromium_path(),
                 "memory_mb": round(statistics.median(memory), 1),
                 "cpu_s": {
                     "start_to_first_snapshot": round(statistics.median(cpu_start), 2),

@@ -14,7 +14,10 @@ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need+=(libseccomp2)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 have_cmd git || need+=(git)
 # The browser tool drives the system Chromium inside the sandbox (Errand never downloads one).
+# The headless shell is what the browser tool runs (quicker to start, lighter); the full
+# browser is kept for the phone app's own browser tests and as the tool's fallback.
 have_cmd chromium || need+=(chromium)
+have_cmd chromium-headless-shell || need+=(chromium-headless-shell)
 have_pkg fonts-dejavu-core || need+=(fonts-dejavu-core)
 if [ "$purpose" = test ]; then
   have_cmd ip || need+=(iproute2)

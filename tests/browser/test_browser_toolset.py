@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from browser.conftest import ALLOWED, DENIED, UNLISTED, Browsing
+from errand.browser import BrowserToolset
 from errand.tools import Action, ActionKind, ToolOutput
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
@@ -226,6 +227,25 @@ async def test_a_browser_killed_mid_task_is_a_tool_error_and_the_next_call_works
     assert "Order, step 1 of 2" in again.content
 
 
+async def test_a_browser_started_as_the_task_begins_serves_the_first_call(
+    browsing: Browsing,
+) -> None:
+    toolset = BrowserToolset(browsing.ctx, artifacts=browsing.artifacts, start_early=True)
+    try:
+        await toolset.list_tools(browsing.ctx)
+        await toolset.session.early_start_done()
+        assert toolset.session.running
+        started = toolset.session.driver_pid
+        page = await toolset.invoke(
+            browsing.call_of("browser_navigate", url=browsing.url(ALLOWED, "/form/1")),
+            browsing.ctx,
+        )
+        assert "Order, step 1 of 2" in page.content, page.content
+        assert toolset.session.driver_pid == started
+    finally:
+        await toolset.aclose()
+
+
 async def test_navigate_back_returns_to_the_previous_page(browsing: Browsing) -> None:
     await browsing.call("browser_navigate", url=browsing.url(ALLOWED, "/"))
     await browsing.call("browser_navigate", url=browsing.url(ALLOWED, "/form/1"))
@@ -263,7 +283,7 @@ def chromium_pids(browsing: Browsing) -> list[int]:
                 exe = os.readlink(f"/proc/{child}/exe")
             except OSError:
                 continue
-            if os.path.basename(exe) in ("chromium", "chromium-browser"):
+            if os.path.basename(exe) in ("chromium", "chromium-headless-shell", "chromium-browser"):
                 found.append(child)
     assert found, "no Chromium process found under the browser's sandbox"
     return found

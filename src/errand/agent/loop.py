@@ -107,6 +107,8 @@ class TaskOptions:
     review_folders: frozenset[str] = frozenset()
     """Folders (by name) whose changes are held for the user's review instead of applied
     (``review = true`` in the folder's table of ``errand.toml``)."""
+    browser_start_early: bool = True
+    """A task with the browser starts it as the task begins (``[browser] start_early``)."""
     approval_timeout: float = 600.0
     question_timeout: float = 1800.0
     max_tokens: int = 8192

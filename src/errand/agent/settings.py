@@ -24,7 +24,8 @@ def options_from_config(config: Mapping[str, Any], spec: TaskSpec | None = None)
     """Read ``[approvals]``, ``[skills] trusted = ["/path", ...]`` (folders whose
     ``.agents/skills`` may be loaded when they are granted to ``spec``'s task),
     ``[browser] enabled = true`` (every task gets the browser; screenshots go to the data
-    directory's ``artifacts``) and ``[folders.NAME] review = true`` (folders whose changes are
+    directory's ``artifacts``; ``start_early = false`` starts it on the first browser call
+    instead of as the task begins) and ``[folders.NAME] review = true`` (folders whose changes are
     held for review; NAME is the folder's name).
 
     Raises:
@@ -55,11 +56,19 @@ def options_from_config(config: Mapping[str, Any], spec: TaskSpec | None = None)
         review_folders=frozenset(review),
     )
     browser = config.get("browser", {})
-    enabled = browser.get("enabled", False) if isinstance(browser, Mapping) else False
+    if not isinstance(browser, Mapping):
+        browser = {}
+    enabled = browser.get("enabled", False)
+    early = browser.get("start_early", True)
     if not isinstance(enabled, bool):
         raise ValueError("browser.enabled must be true or false")
+    if not isinstance(early, bool):
+        raise ValueError("browser.start_early must be true or false")
+    options = replace(options, browser_start_early=early)
     if enabled:
-        options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
+        options = replace(
+            options, toolsets=with_browser(data_dir() / "artifacts", start_early=early)
+        )
     return options
 
 
@@ -74,7 +83,8 @@ def options_for_spec(
     """
     options = options_from_config(config, spec)
     if "browser" in spec.toolsets and options.toolsets is builtin_toolsets:
-        options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
+        browser = with_browser(data_dir() / "artifacts", start_early=options.browser_start_early)
+        options = replace(options, toolsets=browser)
     named = [name.removeprefix("mcp:") for name in spec.toolsets if name.startswith("mcp:")]
     chosen = [name for name in named if name in mcp.servers]
     gone = [name for name in named if name not in mcp.servers]

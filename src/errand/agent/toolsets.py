@@ -47,15 +47,17 @@ def task_toolbox(
     return Toolbox([Approving(toolset, approvals, approver) for toolset in factory(request)])
 
 
-def with_browser(artifacts: Path) -> ToolsetFactory:
+def with_browser(artifacts: Path, *, start_early: bool = True) -> ToolsetFactory:
     """The built-in tools and the browser; each task's screenshots are saved under
-    ``artifacts/<task id>/``. The browser starts only when the model first uses it."""
+    ``artifacts/<task id>/``. With ``start_early`` the browser starts in the background as
+    the task begins (its first browser call then finds it ready), else on first use."""
 
     def build(request: ToolsetRequest) -> list[Toolset]:
         # Playwright loads only for tasks that may browse (the gateway stays lean).
         from errand.browser import BrowserToolset
 
         folder = artifacts / (request.task_id or "no-task")
-        return [*builtin_toolsets(request), BrowserToolset(request.context, artifacts=folder)]
+        browser = BrowserToolset(request.context, artifacts=folder, start_early=start_early)
+        return [*builtin_toolsets(request), browser]
 
     return build

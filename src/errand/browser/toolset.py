@@ -62,12 +62,22 @@ class BrowserToolset:
     """The browser tools for one task; the browser starts on the first call that needs it.
 
     ``artifacts`` is the host folder where screenshots are saved (created when first used).
+    With ``start_early`` the browser starts in the background when the tools are first listed
+    (as the task begins), so that the model's first browser call finds it ready.
     """
 
     name = "browser"
 
-    def __init__(self, ctx: ToolContext, *, artifacts: Path, idle_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        ctx: ToolContext,
+        *,
+        artifacts: Path,
+        idle_seconds: float = 300.0,
+        start_early: bool = False,
+    ) -> None:
         self._session = BrowserSession(ctx.sandbox, idle_seconds=idle_seconds)
+        self._start_early = start_early
         self._artifacts = artifacts
         self._snapshot: Snapshot | None = None
         self._submissions: dict[str, Submission] = {}
@@ -79,6 +89,8 @@ class BrowserToolset:
         return self._session
 
     async def list_tools(self, ctx: ToolContext) -> Sequence[ToolDef]:
+        if self._start_early:
+            self._session.start_soon()
         return [
             ToolDef(name, description, lean_schema(args))
             for name, (description, args) in TOOLS.items()

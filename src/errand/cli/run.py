@@ -149,7 +149,10 @@ async def _run(
             return ExitCode.FAILED if exc.code == "no_model" else ExitCode.USAGE
         options: TaskOptions = replace(options_from_config(config, task.spec), auto_approve=yes)
         if browser:
-            options = replace(options, toolsets=with_browser(data_dir() / "artifacts"))
+            early = options.browser_start_early
+            options = replace(
+                options, toolsets=with_browser(data_dir() / "artifacts", start_early=early)
+            )
         # Servers the owner named must start; the default (all of them) reports failures.
         options = with_mcp_servers(options, servers, chosen, store=store, required=bool(chosen))
         if not as_json:
