@@ -7,11 +7,12 @@ asked: the fake user's answer is set per test) and ``forbidden.test`` is denied.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import json
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,14 @@ import pytest
 from browser.site import PORT, Request, Site, serve
 from errand.browser import BrowserToolset
 from errand.models import ToolCall
-from errand.sandbox import NetworkDecision, SandboxPolicy, Verdict
+from errand.sandbox import (
+    FolderGrant,
+    FolderMode,
+    GrantedRoot,
+    NetworkDecision,
+    SandboxPolicy,
+    Verdict,
+)
 from errand.sandbox.addresses import IPAddress
 from errand.sandbox.session import Sandbox
 from errand.tools import Action, ToolContext, ToolOutput
@@ -107,8 +115,11 @@ async def _no_questions(text: str) -> str:
     return "(no answer)"
 
 
-@pytest.fixture
-async def browsing(site: Site, tmp_path: Path) -> AsyncIterator[Browsing]:
+@contextlib.asynccontextmanager
+async def open_browsing(
+    site: Site, tmp_path: Path, folders: Sequence[FolderGrant] = ()
+) -> AsyncIterator[Browsing]:
+    """A task's browser toolset in a fresh sandbox session granted ``folders``."""
     address = ipaddress.ip_address(str(site.host.address))
 
     async def resolve(name: str, port: int) -> list[IPAddress]:
@@ -116,6 +127,7 @@ async def browsing(site: Site, tmp_path: Path) -> AsyncIterator[Browsing]:
 
     policy = SandboxPolicy.build(
         session="browser-test",
+        folders=list(folders),
         network={
             "allow_domains": [ALLOWED],
             "deny_domains": [DENIED],
@@ -126,7 +138,11 @@ async def browsing(site: Site, tmp_path: Path) -> AsyncIterator[Browsing]:
     user = NetworkUser()
     sandbox = Sandbox(policy, on_decision=decisions.append, ask=user, resolver=resolve)
     await sandbox.start()
-    ctx = ToolContext(sandbox=sandbox, policy=policy, roots={}, ask_user=_no_questions)
+    roots = {
+        g.name: GrantedRoot(g.path, writable=g.mode is FolderMode.READ_WRITE)
+        for g in policy.folders
+    }
+    ctx = ToolContext(sandbox=sandbox, policy=policy, roots=roots, ask_user=_no_questions)
     artifacts = tmp_path / "artifacts"
     toolset = BrowserToolset(ctx, artifacts=artifacts)
     try:
@@ -135,4 +151,14 @@ async def browsing(site: Site, tmp_path: Path) -> AsyncIterator[Browsing]:
         try:
             await toolset.aclose()
         finally:
-            await sandbox.aclose()
+            try:
+                await sandbox.aclose()
+            finally:
+                for root in roots.values():
+                    root.close()
+
+
+@pytest.fixture
+async def browsing(site: Site, tmp_path: Path) -> AsyncIterator[Browsing]:
+    async with open_browsing(site, tmp_path) as opened:
+        yield opened

@@ -16,6 +16,9 @@ Sites, by path:
 - ``/inject?to=ORIGIN``: a page that tells the agent to send data to ``ORIGIN`` and tries to
   send it itself (fetch, beacon, image, a form submitted by script; not with ``quiet=1``).
 - ``/slow``: a page whose script keeps the main thread busy briefly.
+- ``/downloads?name=NAME``: a page whose link downloads a small file the server calls NAME
+  (``/file?name=NAME``, sent as an attachment).
+- ``/memory``: a page whose script allocates memory (64 MB at a time, touched) without end.
 - ``/log``: JSON of the requests received so far (read by the test over the veth pair).
 """
 
@@ -92,6 +95,16 @@ setTimeout(() => document.getElementById("f").submit(), 50);
 </script>'''
 
 
+MEMORY = '''<h1>Memory</h1><p id="n">0 MB</p><script>
+const kept = []; let mb = 0;
+function eat() {
+  const block = new Uint8Array(64 << 20); block.fill(7); kept.push(block); mb += 64;
+  document.getElementById("n").textContent = mb + " MB"; setTimeout(eat, 0);
+}
+eat();
+</script>'''
+
+
 class Site(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -150,6 +163,15 @@ class Site(http.server.BaseHTTPRequestHandler):
             self._page("Support", INJECT.format(to=to) + script)
         elif url.path == "/collect":
             self._page("Collected", "<p>collected</p>")
+        elif url.path == "/downloads":
+            link = "/file?" + urllib.parse.urlencode({"name": query.get("name", "")})
+            self._page("Files", '<h1>Files</h1><a href="' + esc(link) + '">Get the report</a>')
+        elif url.path == "/file":
+            name = urllib.parse.quote(query.get("name", ""))
+            self._send(200, "report body\n", "application/octet-stream", headers=[
+                ("Content-Disposition", "attachment; filename*=UTF-8''" + name)])
+        elif url.path == "/memory":
+            self._page("Memory", MEMORY)
         elif url.path == "/":
             self._page("Home", '<h1>Home</h1><p><a href="/form/1">Order form</a></p>')
         else:

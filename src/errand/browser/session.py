@@ -113,7 +113,7 @@ class _Running:
     browser: Browser
     context: BrowserContext
     page: Page
-    downloads: list[str] = field(default_factory=list)
+    downloads: list[Download] = field(default_factory=list)
     decisions_seen: int = 0
 
 
@@ -146,7 +146,8 @@ class BrowserSession:
         return self._running.driver.pid if self._running else None
 
     @property
-    def downloads(self) -> list[str]:
+    def downloads(self) -> list[Download]:
+        """What the current browser has downloaded (into its scratch space), oldest first."""
         return list(self._running.downloads) if self._running else []
 
     def new_refusals(self) -> list[NetworkDecision]:
@@ -307,7 +308,7 @@ class BrowserSession:
         return running
 
     def _downloaded(self, running: _Running, download: Download) -> None:
-        running.downloads.append(download.suggested_filename)
+        running.downloads.append(download)
 
     async def _stop(self) -> None:
         running, self._running = self._running, None

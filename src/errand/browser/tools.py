@@ -97,6 +97,22 @@ class WaitForArgs(_Args):
     )
 
 
+class SaveDownloadArgs(_Args):
+    download: str = Field(
+        description="The download's name, as listed after a snapshot (e.g. report.pdf).",
+        max_length=300,
+    )
+    folder: str = Field(
+        description="A granted read-write folder (or a folder inside one) to save it in.",
+        max_length=4000,
+    )
+    filename: str | None = Field(
+        default=None,
+        description="Name to save it under (default: the download's own name).",
+        max_length=255,
+    )
+
+
 TOOLS: dict[str, tuple[str, type[_Args]]] = {
     "browser_navigate": (
         "Open a URL in the browser (http and https only) and return the page snapshot.",
@@ -121,6 +137,11 @@ TOOLS: dict[str, tuple[str, type[_Args]]] = {
         "Take a screenshot of the current page and save it as a task artifact the user can "
         "see. You cannot act on a screenshot; use browser_snapshot for that.",
         ScreenshotArgs,
+    ),
+    "browser_save_download": (
+        "Save a file the browser downloaded into a granted read-write folder (downloads "
+        "otherwise stay in the browser's scratch space, gone when the task ends).",
+        SaveDownloadArgs,
     ),
     "browser_wait_for": (
         "Wait for text to appear or disappear, or for some seconds to pass "

@@ -20,6 +20,12 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 from pydantic import BaseModel, ValidationError
 
+from errand.browser.downloads import (
+    describe_save,
+    find_download,
+    save_download,
+    target_folder,
+)
 from errand.browser.forms import FORM_OF_ELEMENT, SUBMITTING_ROLES, Submission, is_listed
 from errand.browser.session import BrowserCrashed, BrowserSession, BrowserUnavailable
 from errand.browser.snapshot import Snapshot
@@ -30,6 +36,7 @@ from errand.browser.tools import (
     FormField,
     NavigateArgs,
     PressKeyArgs,
+    SaveDownloadArgs,
     ScreenshotArgs,
     SelectOptionArgs,
     TypeArgs,
@@ -110,6 +117,8 @@ class BrowserToolset:
                     return _action(call.name, ActionKind.NETWORK, f"open {args.url}", host)
                 case ClickArgs() | TypeArgs() | SelectOptionArgs():
                     self._known_ref(args.ref)
+                case SaveDownloadArgs():
+                    return describe_save(call.name, ctx, args.download, args.folder)
             submission = self._submission_of(args)
         except ToolError as exc:
             return ToolOutput(str(exc), is_error=True)
@@ -127,6 +136,8 @@ class BrowserToolset:
             return parsed
         try:
             _check_before_start(parsed)
+            if isinstance(parsed, SaveDownloadArgs):
+                return await self._save_download(parsed, ctx)
             async with self._session.use(ctx.call_id) as page:
                 return await self._run(call.name, parsed, page)
         except ToolError as exc:
@@ -240,6 +251,17 @@ class BrowserToolset:
             files=(f"{ARTIFACTS_PREFIX}{name}",),
         )
 
+    async def _save_download(self, args: SaveDownloadArgs, ctx: ToolContext) -> ToolOutput:
+        target_folder(ctx, args.folder)  # a refused folder is said before a missing download
+        download = find_download(self._session.downloads, args.download)
+        shown, inside = await save_download(ctx, download, args.folder, args.filename)
+        return ToolOutput(
+            f"Saved the download {download.suggested_filename} as {shown}. Commands of this "
+            "task see it now; it reaches the folder itself once the browser closes (when the "
+            "task ends, or after the browser has been idle for a while).",
+            files=(inside,),
+        )
+
     async def _snapshot_output(self, page: Page) -> ToolOutput:
         text = await page.aria_snapshot(mode="ai", timeout=SNAPSHOT_MS)
         snapshot = Snapshot.parse(page.url, await page.title(), text)
@@ -248,8 +270,9 @@ class BrowserToolset:
         notes = _refusal_notes(self._session.new_refusals())
         downloads = self._session.downloads
         if downloads:
-            notes += "\nDownloads so far (kept in the browser's scratch space): "
-            notes += ", ".join(downloads)
+            notes += "\nDownloads so far (in the browser's scratch space; browser_save_download "
+            notes += "keeps one in a read-write folder): "
+            notes += ", ".join(d.suggested_filename for d in downloads)
         return ToolOutput(snapshot.render() + notes)
 
     async def _read_forms(self, page: Page, snapshot: Snapshot) -> None:

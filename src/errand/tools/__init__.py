@@ -16,7 +16,7 @@ from errand.tools.errors import ToolError
 from errand.tools.file_read import ListFiles, ReadFile
 from errand.tools.file_write import EditFile, WriteFile
 from errand.tools.html_text import html_to_text
-from errand.tools.paths import GrantPath, resolve_path
+from errand.tools.paths import GrantPath, resolve_path, show_path
 from errand.tools.search import SearchFiles
 from errand.tools.shell import RunShell
 from errand.tools.skill import ActivateSkill
@@ -60,4 +60,5 @@ __all__ = [
     "html_to_text",
     "lean_schema",
     "resolve_path",
+    "show_path",
 ]
