@@ -63,8 +63,8 @@ class ServerProcess(Protocol):
 @dataclass(frozen=True, slots=True)
 class RemoteLink:
     """The way to a remote server: its URL and an HTTP client whose every request goes
-    through an egress proxy; ``problems`` holds the proxy's reasons for refusing or failing
-    requests, newest last."""
+    through an egress proxy; ``problems`` says what went wrong with requests, newest last,
+    each the end of a sentence that starts with the server's name and URL."""
 
     url: str
     client: httpx2.AsyncClient
@@ -264,9 +264,9 @@ class ServerConnection:
     def _unreachable(self, link: RemoteLink, exc: BaseException | None) -> str:
         where = f"MCP server {self.config.name} at {_shown(link.url)}"
         if link.problems:
-            return f"{where} could not be reached through the egress proxy: {link.problems[-1]}"
-        detail = _sentence(str(exc)) if exc is not None and str(exc) else type(exc).__name__
-        return f"{where} could not be reached: {detail}"
+            return f"{where} {link.problems[-1]}"
+        detail = f": {_sentence(str(exc))}" if exc is not None and str(exc) else ""
+        return f"{where} could not be reached{detail}"
 
     def _stderr_note(self) -> str:
         tail = self._stderr.text()

@@ -33,15 +33,15 @@ from errand.sandbox import (
 
 _MIN_READ_TIMEOUT = 300.0
 """Seconds a response stream may stay silent: the SDK holds one open for server messages."""
-
-
 _PROXY_REASON = "x-errand-reason"
 _MAX_PROBLEMS = 8
 
 
 @dataclass(slots=True)
 class _Problems:
-    """The proxy's reasons for refusing or failing requests, newest last (a few kept)."""
+    """What went wrong with requests, newest last (a few kept), each the end of a sentence
+    that starts with the server's name: the proxy's refusals and failures, and the error
+    statuses the server answered a message with."""
 
     reasons: list[str] = field(default_factory=list)
 
@@ -51,14 +51,20 @@ class _Problems:
 
     def decided(self, decision: NetworkDecision) -> None:
         if decision.verdict is Verdict.DENY:
-            self.note(decision.reason)
+            self.note(f"could not be reached through the egress proxy: {decision.reason}")
 
     async def answered(self, response: httpx2.Response) -> None:
+        if response.status_code < 400:
+            return
         # The proxy says why it could not forward a plain-HTTP request (it could not connect,
         # for instance) in this header of its own error response.
         reason = response.headers.get(_PROXY_REASON)
-        if reason and response.status_code >= 400:
-            self.note(" ".join(reason.split())[:300])
+        if reason:
+            detail = " ".join(reason.split())[:300]
+            self.note(f"could not be reached through the egress proxy: {detail}")
+        elif response.request.method == "POST":
+            phrase = " ".join(response.reason_phrase.split())[:60]
+            self.note(f"answered HTTP {response.status_code} {phrase}".rstrip())
 
 
 def proxied(
