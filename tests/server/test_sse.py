@@ -87,7 +87,8 @@ async def test_an_idle_stream_sends_keepalives_and_ends_with_the_task(live: Live
                     await live.store.set_task_status(task_id, TaskStatus.COMPLETED)
             else:
                 events.append(item)
-    assert comments == [": keepalive", ": keepalive"]
+    # A slow machine may send one more keepalive before the status reaches the stream.
+    assert len(comments) >= 2 and set(comments) == {": keepalive"}
     assert [e.event for e in events] == ["task.status"]
 
 
