@@ -11,6 +11,10 @@ Every attempt resolves the endpoint's host and checks the address it is about to
 to (private and loopback addresses only for endpoints added with ``allow_private``), then
 connects to that very address, so DNS cannot swap in another between check and connect.
 Redirects are not followed.
+
+The sending itself runs on a thread of its own (``errand.automation.sending``); the store is
+read and written here, on the caller's loop, in one transaction per pass of at most
+``BATCH`` deliveries, ``concurrency`` of them in flight at once.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 import errand
+from errand.automation.sending import SendingLoop
 from errand.automation.timing import Clock, system_clock
 from errand.automation.webhooks import Resolver, check_address, resolve, split_url
 from errand.store import (
@@ -78,9 +83,7 @@ class Deliverer:
         self._limit = asyncio.Semaphore(concurrency)
         self._interval = interval
         self._resolver = resolver
-        self._client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, trust_env=False, http2=False
-        )
+        self._sending = SendingLoop(timeout=timeout)
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -96,7 +99,7 @@ class Deliverer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-        await self._client.aclose()
+        await self._sending.aclose()
 
     async def _run(self) -> None:
         while True:
@@ -158,7 +161,16 @@ class Deliverer:
     async def _send(
         self, delivery: DeliveryRecord, endpoint: EndpointRecord
     ) -> tuple[int | None, str | None]:
-        """POST the delivery; returns the receiver's status, or None and why it failed."""
+        """POST the delivery; returns the receiver's status, or None and why it failed.
+
+        The work runs on the sending loop's thread (``errand.automation.sending``), so a
+        burst of deliveries does not delay running tasks' events on this loop.
+        """
+        return await self._sending.run(lambda client: self._post(client, delivery, endpoint))
+
+    async def _post(
+        self, client: httpx.AsyncClient, delivery: DeliveryRecord, endpoint: EndpointRecord
+    ) -> tuple[int | None, str | None]:
         try:
             scheme, host, port = split_url(endpoint.url)
         except ValueError as exc:
@@ -193,7 +205,7 @@ class Deliverer:
         }
         extensions = {"sni_hostname": host} if scheme == "https" else {}
         try:
-            response = await self._client.post(
+            response = await client.post(
                 pinned, content=body.encode(), headers=headers, extensions=extensions
             )
         except httpx.HTTPError as exc:
