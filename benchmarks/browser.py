@@ -13,6 +13,10 @@
 - ``chromium``: which binary ran (the headless shell when installed).
 - ``memory_mb``: proportional set size of everything the task's browser runs (driver and
   Chromium processes), after the clicks.
+- ``memory_cap``: the task browser's memory cgroup (where the sandbox can make one): its cap
+  and the most it used in a round (``peak_mb``, the kernel's count of the pages charged to
+  the browser: memory it alone caused, so less than the PSS above, which also shares out the
+  program's pages already in memory).
 - ``cpu_s``: processor time (user + system) the browser's processes and Errand used for the
   start and per action: unlike wall time, it does not grow when other work loads the machine
   (``load_average_1m`` says how loaded it was).
@@ -30,7 +34,7 @@ import statistics
 import time
 from pathlib import Path
 
-from errand.browser import BrowserToolset, chromium_path
+from errand.browser import MEMORY_MB, BrowserToolset, chromium_path
 from errand.models import ToolCall
 from errand.sandbox import Sandbox, SandboxPolicy
 from errand.tools import ToolContext
@@ -100,7 +104,9 @@ def _pss_mb(pids: list[int]) -> float:
     return round(total / 1024, 1)
 
 
-async def one_round(index: int, *, actions: int) -> tuple[float, list[float], float, float, float]:
+async def one_round(
+    index: int, *, actions: int
+) -> tuple[float, list[float], float, float, float, float | None]:
     policy = SandboxPolicy.build(session=f"bench-browser-{index}")
     async with Sandbox(policy) as sandbox:
         ctx = ToolContext(sandbox=sandbox, policy=policy, roots={}, ask_user=_no_questions)
@@ -131,9 +137,10 @@ async def one_round(index: int, *, actions: int) -> tuple[float, list[float], fl
                 assert not out.is_error, out.content
             cpu_action = (_cpu_s(_tree(root)) - cpu_before) / actions
             memory = _pss_mb(_tree(root))
+            peak = toolset.session.memory_peak_mb()
         finally:
             await toolset.aclose()
-    return first, timings, memory, cpu_start, cpu_action
+    return first, timings, memory, cpu_start, cpu_action, peak
 
 
 async def early_round(index: int) -> tuple[float, float]:
@@ -164,8 +171,11 @@ async def main() -> None:
     memory: list[float] = []
     cpu_start: list[float] = []
     cpu_action: list[float] = []
+    peaks: list[float] = []
     for index in range(ROUNDS):
-        first, timings, mb, cpu_first, cpu_click = await one_round(index, actions=ACTIONS)
+        first, timings, mb, cpu_first, cpu_click, peak = await one_round(index, actions=ACTIONS)
+        if peak is not None:
+            peaks.append(peak)
         firsts.append(first)
         actions += timings
         memory.append(mb)
@@ -189,6 +199,10 @@ async def main() -> None:
                 },
                 "chromium": chromium_path(),
                 "memory_mb": round(statistics.median(memory), 1),
+                "memory_cap": {
+                    "cap_mb": MEMORY_MB if peaks else None,
+                    "peak_mb": round(statistics.median(peaks), 1) if peaks else None,
+                },
                 "cpu_s": {
                     "start_to_first_snapshot": round(statistics.median(cpu_start), 2),
                     "per_action": round(statistics.median(cpu_action), 3),

@@ -52,6 +52,15 @@ def test_review_folders_come_from_the_config(tmp_path: Path) -> None:
         options_from_config({"folders": {"taxes": {"review": "yes"}}})
 
 
+def test_browser_settings_come_from_the_config() -> None:
+    options = options_from_config({"browser": {"start_early": False, "memory_mb": 2048}})
+    assert (options.browser_start_early, options.browser_memory_mb) == (False, 2048)
+    defaults = options_from_config({})
+    assert (defaults.browser_start_early, defaults.browser_memory_mb) == (True, 1024)
+    with pytest.raises(ValueError, match=r"browser\.memory_mb"):
+        options_from_config({"browser": {"memory_mb": 64}})
+
+
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))

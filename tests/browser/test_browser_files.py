@@ -6,6 +6,7 @@ folder (through its change layer) under a safe name, and nowhere else.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from browser.conftest import ALLOWED, open_browsing
 from browser.site import Site
 from browser.test_browser_toolset import ref_of
 from errand.sandbox import FolderGrant, FolderMode
+from errand.sandbox.cgroup import memory_base
 from errand.tools import Action
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
@@ -92,3 +94,21 @@ async def test_saving_a_download_elsewhere_is_refused_in_one_sentence(
         assert missing.is_error and "no download called 'x.pdf'" in missing.content
         assert not browsing.toolset.session.running
     assert list(papers.iterdir()) == []
+
+
+async def test_a_page_that_eats_memory_ends_as_a_tool_error_and_the_browser_comes_back(
+    site: Site, tmp_path: Path
+) -> None:
+    if memory_base() is None or os.geteuid() != 0:
+        pytest.skip("no memory cgroup this process may create here")
+    async with open_browsing(site, tmp_path) as browsing:
+        browsing.toolset.session.memory_mb = 640
+        out = await browsing.call("browser_navigate", url=browsing.url(ALLOWED, "/memory"))
+        if not out.is_error:
+            out = await browsing.call("browser_wait_for", text="100000 MB")
+        assert out.is_error
+        assert "The browser ran out of memory" in out.content, out.content
+        assert "at most 640 MB" in out.content
+        again = await browsing.call("browser_navigate", url=browsing.url(ALLOWED, "/form/1"))
+        assert "Order, step 1 of 2" in again.content, again.content
+        assert not browsing.toolset.session.ran_out_of_memory()

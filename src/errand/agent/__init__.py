@@ -22,7 +22,12 @@ from errand.agent.loop import (
     run_task,
 )
 from errand.agent.prompt import system_prompt
-from errand.agent.settings import options_for_spec, options_from_config, with_mcp_servers
+from errand.agent.settings import (
+    browser_toolsets,
+    options_for_spec,
+    options_from_config,
+    with_mcp_servers,
+)
 from errand.agent.toolsets import (
     ToolsetFactory,
     ToolsetRequest,
@@ -49,6 +54,7 @@ __all__ = [
     "ToolsetFactory",
     "ToolsetRequest",
     "Verdict",
+    "browser_toolsets",
     "builtin_toolsets",
     "load_transcript",
     "message_from_json",

@@ -109,6 +109,8 @@ class TaskOptions:
     (``review = true`` in the folder's table of ``errand.toml``)."""
     browser_start_early: bool = True
     """A task with the browser starts it as the task begins (``[browser] start_early``)."""
+    browser_memory_mb: int = 1024
+    """The memory cap of a task's browser (``[browser] memory_mb``)."""
     approval_timeout: float = 600.0
     question_timeout: float = 1800.0
     max_tokens: int = 8192

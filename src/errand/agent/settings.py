@@ -10,7 +10,7 @@ from typing import Any
 
 from errand.agent.approvals import ApprovalPolicy, Verdict
 from errand.agent.loop import TaskOptions
-from errand.agent.toolsets import ToolsetRequest, builtin_toolsets, with_browser
+from errand.agent.toolsets import ToolsetFactory, ToolsetRequest, builtin_toolsets, with_browser
 from errand.config import data_dir
 from errand.events import McpServerChanged, NetworkDecided, event_item
 from errand.mcp import McpConfig, ServerHealth, approval_rules
@@ -25,8 +25,9 @@ def options_from_config(config: Mapping[str, Any], spec: TaskSpec | None = None)
     ``.agents/skills`` may be loaded when they are granted to ``spec``'s task),
     ``[browser] enabled = true`` (every task gets the browser; screenshots go to the data
     directory's ``artifacts``; ``start_early = false`` starts it on the first browser call
-    instead of as the task begins) and ``[folders.NAME] review = true`` (folders whose changes are
-    held for review; NAME is the folder's name).
+    instead of as the task begins; ``memory_mb`` caps each task's browser, 1024 by default)
+    and ``[folders.NAME] review = true`` (folders whose changes are held for review; NAME is
+    the folder's name).
 
     Raises:
         ValueError: a malformed table, in one sentence.
@@ -60,16 +61,26 @@ def options_from_config(config: Mapping[str, Any], spec: TaskSpec | None = None)
         browser = {}
     enabled = browser.get("enabled", False)
     early = browser.get("start_early", True)
+    memory_mb = browser.get("memory_mb", 1024)
     if not isinstance(enabled, bool):
         raise ValueError("browser.enabled must be true or false")
     if not isinstance(early, bool):
         raise ValueError("browser.start_early must be true or false")
-    options = replace(options, browser_start_early=early)
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 256:
+        raise ValueError("browser.memory_mb must be a whole number of megabytes, at least 256")
+    options = replace(options, browser_start_early=early, browser_memory_mb=memory_mb)
     if enabled:
-        options = replace(
-            options, toolsets=with_browser(data_dir() / "artifacts", start_early=early)
-        )
+        options = replace(options, toolsets=browser_toolsets(options))
     return options
+
+
+def browser_toolsets(options: TaskOptions) -> ToolsetFactory:
+    """The built-in tools and the browser, with the browser settings of ``options``."""
+    return with_browser(
+        data_dir() / "artifacts",
+        start_early=options.browser_start_early,
+        memory_mb=options.browser_memory_mb,
+    )
 
 
 def options_for_spec(
@@ -83,8 +94,7 @@ def options_for_spec(
     """
     options = options_from_config(config, spec)
     if "browser" in spec.toolsets and options.toolsets is builtin_toolsets:
-        browser = with_browser(data_dir() / "artifacts", start_early=options.browser_start_early)
-        options = replace(options, toolsets=browser)
+        options = replace(options, toolsets=browser_toolsets(options))
     named = [name.removeprefix("mcp:") for name in spec.toolsets if name.startswith("mcp:")]
     chosen = [name for name in named if name in mcp.servers]
     gone = [name for name in named if name not in mcp.servers]

@@ -47,17 +47,22 @@ def task_toolbox(
     return Toolbox([Approving(toolset, approvals, approver) for toolset in factory(request)])
 
 
-def with_browser(artifacts: Path, *, start_early: bool = True) -> ToolsetFactory:
+def with_browser(
+    artifacts: Path, *, start_early: bool = True, memory_mb: int = 1024
+) -> ToolsetFactory:
     """The built-in tools and the browser; each task's screenshots are saved under
     ``artifacts/<task id>/``. With ``start_early`` the browser starts in the background as
-    the task begins (its first browser call then finds it ready), else on first use."""
+    the task begins (its first browser call then finds it ready), else on first use;
+    ``memory_mb`` caps the memory of each task's browser."""
 
     def build(request: ToolsetRequest) -> list[Toolset]:
         # Playwright loads only for tasks that may browse (the gateway stays lean).
         from errand.browser import BrowserToolset
 
         folder = artifacts / (request.task_id or "no-task")
-        browser = BrowserToolset(request.context, artifacts=folder, start_early=start_early)
+        browser = BrowserToolset(
+            request.context, artifacts=folder, start_early=start_early, memory_mb=memory_mb
+        )
         return [*builtin_toolsets(request), browser]
 
     return build

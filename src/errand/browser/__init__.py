@@ -1,10 +1,11 @@
 """The browser toolset: Chromium driven by Playwright, confined to the task's sandbox.
 
 Public surface: :class:`BrowserToolset` (the tools a task gets when it may browse),
-:func:`chromium_path` and :class:`BrowserUnavailable` (whether this machine can run it).
+:func:`chromium_path` and :class:`BrowserUnavailable` (whether this machine can run it),
+:data:`MEMORY_MB` (the default memory cap of a task's browser).
 """
 
-from errand.browser.session import BrowserUnavailable, chromium_path
+from errand.browser.session import MEMORY_MB, BrowserUnavailable, chromium_path
 from errand.browser.toolset import BrowserToolset
 
-__all__ = ["BrowserToolset", "BrowserUnavailable", "chromium_path"]
+__all__ = ["MEMORY_MB", "BrowserToolset", "BrowserUnavailable", "chromium_path"]

@@ -31,6 +31,7 @@ from playwright.async_api import Playwright
 
 from errand.sandbox import (
     ExtraMount,
+    MemoryLimit,
     NetworkDecision,
     Sandbox,
     SandboxProcess,
@@ -98,6 +99,11 @@ class Driver:
         return self._process.returncode is None and not self._transport.closed
 
     @property
+    def memory(self) -> MemoryLimit | None:
+        """The cgroup capping the memory of the driver and its browser, where there is one."""
+        return self._process.memory
+
+    @property
     def network(self) -> tuple[NetworkDecision, ...]:
         """The egress proxy's decisions about the browser's connections so far."""
         return self._process.network
@@ -113,8 +119,9 @@ class Driver:
         await self._transport.wait_until_stopped()
 
 
-async def start_driver(sandbox: Sandbox, *, call_id: str) -> Driver:
-    """Start the driver in ``sandbox``; its network decisions carry ``call_id``.
+async def start_driver(sandbox: Sandbox, *, call_id: str, memory_bytes: int) -> Driver:
+    """Start the driver in ``sandbox``; its network decisions carry ``call_id``; the driver
+    and its browsers may use ``memory_bytes`` together where the sandbox can cap it.
 
     Raises:
         SandboxUnavailable: the driver could not be started or did not answer.
@@ -136,6 +143,7 @@ async def start_driver(sandbox: Sandbox, *, call_id: str) -> Driver:
         env=env,
         extra_mounts=mounts,
         address_space=ADDRESS_SPACE,
+        memory_bytes=memory_bytes,
     )
     try:
         proxy = await _read_proxy(process)

@@ -37,6 +37,8 @@ DOWNLOADS_DIR = "/tmp/downloads"
 
 VIEWPORT = {"width": 1280, "height": 800}
 IDLE_SECONDS = 300.0
+MEMORY_MB = 1024
+"""What one task's browser (driver and Chromium together) may use, where a cgroup caps it."""
 EARLY_CALL_ID = "browser-start"
 LAUNCH_SECONDS = 60.0
 
@@ -115,6 +117,8 @@ class _Running:
     page: Page
     downloads: list[Download] = field(default_factory=list)
     decisions_seen: int = 0
+    crashed: bool = False
+    """The page's renderer died (Chromium lives on, but the page is gone)."""
 
 
 class BrowserSession:
@@ -124,8 +128,12 @@ class BrowserSession:
     go through its egress proxy, attributed to the call that started the browser.
     """
 
-    def __init__(self, sandbox: Sandbox, *, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self, sandbox: Sandbox, *, idle_seconds: float = IDLE_SECONDS, memory_mb: int = MEMORY_MB
+    ) -> None:
         self._sandbox = sandbox
+        self.memory_mb = memory_mb
+        """The memory cap of the task's browser, in MB."""
         self.idle_seconds = idle_seconds
         """How long the browser may sit unused before it is closed."""
         self._running: _Running | None = None
@@ -199,11 +207,9 @@ class BrowserSession:
         async with self._lock:
             running = self._running
             if running is not None and not self._healthy(running):
+                message = self.crash_message()
                 await self._stop()
-                raise BrowserCrashed(
-                    "The browser stopped unexpectedly (it crashed or was killed); the pages "
-                    "opened so far are gone. The next browser call starts a fresh browser."
-                )
+                raise BrowserCrashed(message)
             if running is None:
                 running = await self._start(call_id)
             return running.page
@@ -226,6 +232,34 @@ class BrowserSession:
             self._busy -= 1
             if self._busy == 0 and self._running is not None:
                 self._idle = asyncio.ensure_future(self._close_when_idle())
+
+    def crash_message(self, during: str = "") -> str:
+        """What to tell the model about a browser that stopped under it (``during`` names the
+        call it stopped in)."""
+        where = f" during {during}" if during else ""
+        if self.ran_out_of_memory():
+            return (
+                f"The browser ran out of memory{where} (a task's browser may use at most "
+                f"{self.memory_mb} MB) and was stopped; the pages opened so far are gone. The "
+                "next browser call starts a fresh browser; avoid the page that used so much."
+            )
+        return (
+            f"The browser stopped unexpectedly{where} (it crashed or was killed); the pages "
+            "opened so far are gone. The next browser call starts a fresh browser."
+        )
+
+    def ran_out_of_memory(self) -> bool:
+        """Whether the kernel has killed one of the browser's processes for its memory cap."""
+        running = self._running
+        memory = running.driver.memory if running else None
+        return memory is not None and memory.oom_kills() > 0
+
+    def memory_peak_mb(self) -> float | None:
+        """The most memory the running browser has used, where a cgroup counts it."""
+        running = self._running
+        memory = running.driver.memory if running else None
+        peak = memory.peak_bytes() if memory else None
+        return round(peak / (1 << 20), 1) if peak is not None else None
 
     def mark_crashed_if_dead(self) -> bool:
         """After a failed call: whether the browser itself is gone (then it restarts)."""
@@ -258,13 +292,18 @@ class BrowserSession:
 
     def _healthy(self, running: _Running) -> bool:
         return (
-            running.driver.alive and running.browser.is_connected() and not running.page.is_closed()
+            running.driver.alive
+            and running.browser.is_connected()
+            and not running.page.is_closed()
+            and not running.crashed
         )
 
     async def _start(self, call_id: str) -> _Running:
         executable = chromium_path()
         started = time.perf_counter()
-        driver = await start_driver(self._sandbox, call_id=call_id)
+        driver = await start_driver(
+            self._sandbox, call_id=call_id, memory_bytes=self.memory_mb << 20
+        )
         try:
             async with asyncio.timeout(LAUNCH_SECONDS):
                 proxy: ProxySettings = {
@@ -303,6 +342,7 @@ class BrowserSession:
             raise
         running = _Running(driver, browser, context, page)
         page.on("download", lambda download: self._downloaded(running, download))
+        page.on("crash", lambda _: setattr(running, "crashed", True))
         self._running = running
         self.started_at = time.perf_counter() - started
         return running

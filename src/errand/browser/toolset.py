@@ -27,7 +27,7 @@ from errand.browser.downloads import (
     target_folder,
 )
 from errand.browser.forms import FORM_OF_ELEMENT, SUBMITTING_ROLES, Submission, is_listed
-from errand.browser.session import BrowserCrashed, BrowserSession, BrowserUnavailable
+from errand.browser.session import MEMORY_MB, BrowserCrashed, BrowserSession, BrowserUnavailable
 from errand.browser.snapshot import Snapshot
 from errand.browser.tools import (
     TOOLS,
@@ -69,6 +69,8 @@ class BrowserToolset:
     """The browser tools for one task; the browser starts on the first call that needs it.
 
     ``artifacts`` is the host folder where screenshots are saved (created when first used).
+    ``memory_mb`` caps what the browser may use (where the sandbox can place it in a memory
+    cgroup; over it, the call fails saying the browser ran out of memory, and the task goes on).
     With ``start_early`` the browser starts in the background when the tools are first listed
     (as the task begins), so that the model's first browser call finds it ready.
     """
@@ -82,8 +84,9 @@ class BrowserToolset:
         artifacts: Path,
         idle_seconds: float = 300.0,
         start_early: bool = False,
+        memory_mb: int = MEMORY_MB,
     ) -> None:
-        self._session = BrowserSession(ctx.sandbox, idle_seconds=idle_seconds)
+        self._session = BrowserSession(ctx.sandbox, idle_seconds=idle_seconds, memory_mb=memory_mb)
         self._start_early = start_early
         self._artifacts = artifacts
         self._snapshot: Snapshot | None = None
@@ -147,14 +150,10 @@ class BrowserToolset:
             return ToolOutput(str(exc), is_error=True)
         except PlaywrightError as exc:
             if self._session.mark_crashed_if_dead() or _closed_under_us(exc):
+                message = self._session.crash_message(call.name)
                 await self._session.discard()
                 self._forget_page()
-                return ToolOutput(
-                    "The browser stopped unexpectedly (it crashed or was killed) during "
-                    f"{call.name}; the pages opened so far are gone. The next browser call "
-                    "starts a fresh browser.",
-                    is_error=True,
-                )
+                return ToolOutput(message, is_error=True)
             stale = await self._gone_ref(parsed)
             if stale is not None:
                 return ToolOutput(

@@ -129,9 +129,8 @@ async def _run(
     servers: McpConfig,
     chosen: list[str] | None,
 ) -> int:
-    from errand.agent import options_from_config, with_browser, with_mcp_servers
+    from errand.agent import browser_toolsets, options_from_config, with_mcp_servers
     from errand.cli.render import EventPrinter, follow, print_json
-    from errand.config import data_dir
     from errand.intake import Intake, IntakeError
     from errand.runner import LeaseSettings, run_one, runner_id
     from errand.store import Lease, open_store
@@ -149,10 +148,7 @@ async def _run(
             return ExitCode.FAILED if exc.code == "no_model" else ExitCode.USAGE
         options: TaskOptions = replace(options_from_config(config, task.spec), auto_approve=yes)
         if browser:
-            early = options.browser_start_early
-            options = replace(
-                options, toolsets=with_browser(data_dir() / "artifacts", start_early=early)
-            )
+            options = replace(options, toolsets=browser_toolsets(options))
         # Servers the owner named must start; the default (all of them) reports failures.
         options = with_mcp_servers(options, servers, chosen, store=store, required=bool(chosen))
         if not as_json:

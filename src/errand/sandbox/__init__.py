@@ -13,6 +13,7 @@ changes to read-write folders under :func:`task_changes_dir`; :func:`open_layers
 from errand.sandbox.addresses import refusal_reason
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision, Verdict
 from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
+from errand.sandbox.cgroup import MemoryLimit
 from errand.sandbox.changes import (
     Change,
     ChangeKind,
@@ -72,6 +73,7 @@ __all__ = [
     "LaunchFailed",
     "Limits",
     "LoggedChange",
+    "MemoryLimit",
     "NetworkDecision",
     "NetworkPolicy",
     "OutputSink",

@@ -1,7 +1,8 @@
 """What a sandbox leaves on the host while it runs, named for the process that owns it.
 
 A session holds a runtime folder (``/tmp/errand-<session>-<owner>-XXXX``, its /etc and
-sockets) and, as root, a pids cgroup (``errand-<session>-<owner>-XXXX``). Both are removed
+sockets) and, as root, a pids cgroup (``errand-<session>-<owner>-XXXX``; a browser has a
+memory cgroup named the same way). Both are removed
 when the session closes; after a kill -9 nothing closes it. So ``<owner>`` is the owning
 process's pid and start time (``<pid>.<start>``), and the next process to start a sandbox
 removes the folders and groups whose owner is gone. A pid reused by a later process has
@@ -21,7 +22,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from errand.sandbox.cgroup import pids_base
+from errand.sandbox.cgroup import memory_base, pids_base
 
 
 def process_start_time(pid: int) -> str | None:
@@ -65,14 +66,20 @@ def sweep_once() -> list[Path]:
         if _swept:
             return []
         _swept = True
-    return sweep(Path(tempfile.gettempdir()), pids_base() if os.geteuid() == 0 else None)
+    if os.geteuid() != 0:
+        return sweep(Path(tempfile.gettempdir()), None)
+    removed = sweep(Path(tempfile.gettempdir()), pids_base())
+    memory = memory_base()
+    if memory is not None and memory != pids_base():  # cgroup v1: a hierarchy of its own
+        removed += sweep(None, memory)
+    return removed
 
 
-def sweep(runtime_parent: Path, cgroup_parent: Path | None) -> list[Path]:
+def sweep(runtime_parent: Path | None, cgroup_parent: Path | None) -> list[Path]:
     """Remove the dead owners' runtime folders under ``runtime_parent`` and pids groups
     under ``cgroup_parent``; returns what was removed."""
     removed: list[Path] = []
-    for path in _dead_entries(runtime_parent):
+    for path in _dead_entries(runtime_parent) if runtime_parent is not None else []:
         try:
             st = os.lstat(path)
         except OSError:

@@ -29,7 +29,7 @@ from errand.sandbox import leftovers
 from errand.sandbox.audit import AskUser, DecisionSink, NetworkDecision
 from errand.sandbox.backend import ExtraMount, Launch, LaunchFailed, SandboxBackend
 from errand.sandbox.bwrap import BubblewrapBackend
-from errand.sandbox.cgroup import PidsLimit
+from errand.sandbox.cgroup import MemoryLimit, PidsLimit
 from errand.sandbox.changes import Change, FolderLayer
 from errand.sandbox.errors import PathRefused, SandboxUnavailable, folder_gone
 from errand.sandbox.namespace import PROXY_PORT, NetworkNamespace
@@ -284,6 +284,7 @@ class Sandbox:
         extra_mounts: Sequence[ExtraMount] = (),
         pass_fds: Sequence[int] = (),
         address_space: int | None = None,
+        memory_bytes: int | None = None,
     ) -> SandboxProcess:
         """Start a long-lived command in a fresh sandbox and return its pipes at once.
 
@@ -296,6 +297,9 @@ class Sandbox:
         or this session's :meth:`aclose`, which kill its whole tree. ``address_space`` replaces
         the policy's per-process address-space limit for this process only (a browser reserves
         about a terabyte of address space it never uses, and aborts under the usual limit).
+        ``memory_bytes`` caps the memory of the whole process tree with a cgroup of its own
+        where this process may make one (:attr:`SandboxProcess.memory` is then set; over the
+        cap the kernel kills the tree's largest process).
 
         Raises:
             LaunchFailed: the sandbox could not start the command (nothing runs).
@@ -304,6 +308,14 @@ class Sandbox:
         missing = self.missing_folder()
         if missing is not None:
             raise LaunchFailed(missing)
+        memory = None
+        if memory_bytes is not None:
+            memory = MemoryLimit.create(
+                self.policy.session,
+                memory_bytes,
+                owner=leftovers.owner_tag(),
+                max_pids=self.policy.limits.processes,
+            )
         await self._mount_layers()
         handed_over = False  # once the launch holds the overlays, its release frees them
         try:
@@ -315,10 +327,12 @@ class Sandbox:
                 extra_mounts,
                 pass_fds=pass_fds,
                 address_space=address_space,
+                memory=memory,
             ) as launch:
                 launch.layered = handed_over = True
                 proc = await _create(launch, stdin=True)
                 process = SandboxProcess(proc, launch.decisions, self._finish_launch(launch))
+                process.memory, memory = memory, None
                 process._ready_fd = launch.ready_r
                 self._processes.add(process)
                 process._on_close = self._processes.discard
@@ -337,6 +351,9 @@ class Sandbox:
             if not handed_over:
                 await asyncio.shield(self._release_layers())
             raise
+        finally:
+            if memory is not None:  # not handed to a process
+                memory.remove()
         return process
 
     def missing_folder(self) -> str | None:
@@ -358,6 +375,7 @@ class Sandbox:
         *,
         pass_fds: Sequence[int] = (),
         address_space: int | None = None,
+        memory: MemoryLimit | None = None,
     ) -> Iterator[_Launched]:
         """Prepare one command (credential, seccomp and ready pipes, host argv);
         its descriptors are closed on exit, and what it holds is released unless
@@ -408,16 +426,14 @@ class Sandbox:
                     covers=self._covers,
                 )
             )
-            if self._pids is not None:
-                # Join the session's pids group before anything can fork; the path is an
-                # argument, never part of the script.
-                argv_full = [
-                    "/bin/sh",
-                    "-c",
-                    'echo $$ > "$0" && exec "$@"',
-                    str(self._pids.procs),
-                    *argv_full,
-                ]
+            # Join the groups before anything can fork: the memory group (when asked for)
+            # last, because under cgroup v2 the last one is where the process stays (that
+            # group carries the pids cap too). Paths are arguments, never part of the script.
+            groups = [self._pids.procs] if self._pids is not None else []
+            if memory is not None:
+                groups.append(memory.procs)
+            for procs in reversed(groups):
+                argv_full = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs), *argv_full]
             launched.argv = argv_full
             yield launched
         finally:
@@ -646,6 +662,8 @@ class SandboxProcess:
         self._decisions = decisions
         self._release: Callable[[], None] | None = release
         self._on_close: Callable[[SandboxProcess], None] | None = None
+        self.memory: MemoryLimit | None = None
+        """The memory cgroup capping this process tree, when it has one."""
         self._ready_fd = -1  # the start pipe while it has not said it started (see _stop)
         self.stdin: asyncio.StreamWriter = proc.stdin
         self.stdout: asyncio.StreamReader = proc.stdout
@@ -672,6 +690,8 @@ class SandboxProcess:
         try:
             await asyncio.shield(_stop(self._proc, self._ready_fd))
         finally:
+            if self.memory is not None:
+                self.memory.remove()
             self.stdin.close()
             release, self._release = self._release, None
             if release is not None:
