@@ -175,7 +175,7 @@ async def receiver() -> tuple[asyncio.Server, int]:
             if line.lower().startswith("content-length:"):
                 length = int(line.split(":", 1)[1])
         await reader.readexactly(length)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
         await writer.drain()
         writer.close()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,39 @@ def test_schedules_are_added_listed_shown_paused_and_removed(home: Path) -> None
     assert errand(home, "schedules", "remove", "news").returncode == 0
     missing = errand(home, "schedules", "show", "news")
     assert missing.returncode == 2 and "no schedule is named 'news'" in missing.stderr
+
+
+def test_schedules_show_records_occurrences_missed_while_off_and_the_policy(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    added = errand(
+        home, "schedules", "add", "backup", "--prompt", "Check the backup",
+        "--every", "1h", "--missed", "skip",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    # Errand was off for five hours and some minutes: the scheduler's first tick on waking.
+    monkeypatch.setenv("ERRAND_HOME", str(home))
+    monkeypatch.delenv("ERRAND_DATABASE_URL", raising=False)
+    asyncio.run(_tick_at(datetime.now(UTC) + timedelta(hours=5, minutes=10)))
+    shown = errand(home, "schedules", "show", "backup")
+    assert shown.returncode == 0, shown.stderr
+    assert "missed runs: skip" in shown.stdout
+    assert "missed (5)" in shown.stdout and "skipped" in shown.stdout
+    assert "skipped as the schedule asks" in shown.stdout
+
+
+async def _tick_at(now: datetime) -> None:
+    from errand.automation import Scheduler
+    from errand.intake import Intake, IntakeSettings
+    from errand.store import open_store
+
+    store = await open_store()
+    try:
+        intake = Intake(store, config=IntakeSettings(default_model="anthropic:test-model"))
+        report = await Scheduler(store, intake, clock=lambda: now).tick()
+        assert report.advanced == 1 and report.started == 0
+    finally:
+        await store.aclose()
 
 
 def test_bad_timings_are_one_sentence_and_exit_2(home: Path) -> None:
