@@ -57,6 +57,7 @@ class ErrandConfig(BaseModel):
     browser: dict[str, Any] = {}
     folders: dict[str, Any] = {}
     notify: dict[str, Any] = {}
+    worker: dict[str, Any] = {}
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(ErrandConfig.model_fields)
@@ -168,6 +169,21 @@ def configured_models(config: dict[str, Any]) -> tuple[str, ...]:
     named = [m for m in listed if isinstance(m, str) and m] if isinstance(listed, list) else []
     default = configured_model(config)
     return tuple(dict.fromkeys([default, *named] if default else named))
+
+
+def configured_worker(config: dict[str, Any]) -> str | None:
+    """This host's worker name: ``name`` in the ``[worker]`` table of ``errand.toml``, else
+    None. ``errand worker`` runs under it and ``errand folders add`` labels folders with it;
+    its form is checked by them (``errand.tasks.check_worker_name``).
+
+    Raises:
+        ConfigError: ``[worker] name`` is not text.
+    """
+    table = config.get("worker", {})
+    name = table.get("name") if isinstance(table, dict) else None
+    if name is not None and not isinstance(name, str):
+        raise ConfigError('[worker] name must be text, like name = "nas"')
+    return name or None
 
 
 def _first_problem(exc: ValidationError) -> str:

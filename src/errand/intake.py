@@ -30,6 +30,7 @@ from errand.tasks import (
     SourceKind,
     TaskSource,
     TaskSpec,
+    place_of,
 )
 
 MAX_PROMPT_CHARS = 100_000
@@ -40,8 +41,8 @@ _RANK = {FolderMode.READ_ONLY: 0, FolderMode.READ_WRITE: 1}
 class IntakeError(ValueError):
     """A request that cannot become a task; ``message`` is one sentence for the user and
     ``code`` the API's error code (``no_model``, ``unknown_model``, ``unknown_folder``,
-    ``folder_mode_not_allowed``, ``folder_unavailable``, ``invalid_folder``,
-    ``invalid_domain``, ``invalid_request``)."""
+    ``folder_mode_not_allowed``, ``folder_unavailable``, ``folders_on_two_workers``,
+    ``invalid_folder``, ``invalid_domain``, ``invalid_request``)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -167,6 +168,7 @@ class Intake:
         model = self._model(request)
         base = self.config.base_policy
         folders = await self._folders(request)
+        _one_worker(folders)
         try:
             network = NetworkPolicy(
                 allow_domains=(*base.network.allow_domains, *request.allow_domains),
@@ -177,9 +179,12 @@ class Intake:
             raise IntakeError("invalid_domain", _first_error(exc)) from exc
         try:
             # Built once as a sandbox policy: overlapping or clashing folders are refused now.
+            # A worker's folders are on its host, not here: that worker checks them.
             SandboxPolicy(
                 folders=tuple(
-                    FolderGrant(path=Path(f.path), mode=f.mode, name=f.name) for f in folders
+                    FolderGrant(path=Path(f.path), mode=f.mode, name=f.name)
+                    for f in folders
+                    if f.worker is None
                 ),
                 network=network,
                 limits=base.limits,
@@ -272,6 +277,14 @@ class Intake:
                     f"The folder {folder.name!r} is allowed {folder.mode.value} only, not "
                     f"{wanted.value}.",
                 )
+            if folder.worker is not None:
+                # On the worker's host: checked there when the task runs (recheck_grants).
+                grants.append(
+                    FolderGrantSpec(
+                        name=folder.name, path=str(folder.path), mode=wanted, worker=folder.worker
+                    )
+                )
+                continue
             try:
                 grant = FolderGrant(path=folder.path, mode=wanted, name=folder.name)
             except ValidationError:
@@ -280,6 +293,25 @@ class Intake:
                 ) from None
             grants.append(FolderGrantSpec.of(grant, GrantOrigin.ALLOWED))
         return grants
+
+
+def _one_worker(folders: Sequence[FolderGrantSpec]) -> None:
+    """Refuse folders of two workers: a task runs on one host, which has only its own."""
+    first: dict[str, FolderGrantSpec] = {}
+    for folder in folders:
+        first.setdefault(place_of(folder.worker), folder)
+        if len(first) > 1:
+            a, b = first.values()
+            raise IntakeError(
+                "folders_on_two_workers",
+                f"The folders {a.name!r} and {b.name!r} are on different workers "
+                f"({_where(a.worker)} and {_where(b.worker)}); a task can only use the "
+                "folders of one worker.",
+            )
+
+
+def _where(worker: str | None) -> str:
+    return "the gateway's computer" if worker is None else f"the worker {worker!r}"
 
 
 def _first_error(exc: ValidationError) -> str:

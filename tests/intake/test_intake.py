@@ -109,6 +109,33 @@ async def test_a_folder_gone_from_disk_is_unavailable(store: Store, notes: Path)
     assert info.value.code == "folder_unavailable"
 
 
+async def test_a_task_uses_the_folders_of_one_worker_only(
+    store: Store, notes: Path, tmp_path: Path
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    await add_folder(store, notes, worker="nas")
+    await add_folder(store, photos, worker="laptop")
+    await add_folder(store, tmp_path / "docs", name="gateway docs")
+    os.rmdir(notes)  # the nas's folder is on the nas: the gateway does not look for it
+    intake = Intake(store, config=IntakeSettings(default_model="anthropic:test-model"))
+    task = await intake.submit(TaskRequest(prompt="x", folders=[FolderChoice("notes")]))
+    assert task.spec.runs_on == "nas"
+    assert [(g.name, g.worker) for g in task.spec.folders] == [("notes", "nas")]
+    for other in ("photos", "gateway docs"):
+        with pytest.raises(IntakeError) as info:
+            await intake.submit(
+                TaskRequest(prompt="x", folders=[FolderChoice("notes"), FolderChoice(other)])
+            )
+        assert info.value.code == "folders_on_two_workers"
+        where = "the worker 'laptop'" if other == "photos" else "the gateway's computer"
+        assert info.value.message == (
+            f"The folders 'notes' and {other!r} are on different workers (the worker 'nas' "
+            f"and {where}); a task can only use the folders of one worker."
+        )
+    assert [t.id for t in await store.list_tasks()] == [task.id]
+
+
 async def test_host_paths_are_granted_only_to_the_owners_cli(store: Store, notes: Path) -> None:
     intake = Intake(store, config=IntakeSettings(default_model="anthropic:test-model"))
     grant = FolderGrant(path=notes, mode=FolderMode.READ_WRITE)

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from errand.access import create_token
+from errand.access import add_folder, create_token
 from errand.store import JsonValue, Store, open_store
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
@@ -104,8 +104,11 @@ class Api:
         self.streams: dict[str, list[tuple[int, str, dict[str, JsonValue]]]] = {}
         self._readers: list[asyncio.Task[None]] = []
 
-    async def create(self, prompt: str, model: str) -> str:
-        answer = await self.client.post("/api/v1/tasks", json={"prompt": prompt, "model": model})
+    async def create(self, prompt: str, model: str, folder: str | None = None) -> str:
+        body: dict[str, object] = {"prompt": prompt, "model": model}
+        if folder is not None:
+            body["folders"] = [{"name": folder, "mode": "ro"}]
+        answer = await self.client.post("/api/v1/tasks", json=body)
         assert answer.status_code == 201, answer.text
         task_id: str = answer.json()["id"]
         self.streams[task_id] = []
@@ -202,9 +205,11 @@ async def test_a_gateway_and_two_workers_share_the_work_and_every_request(
     )
     sleepy = script(tmp_path / "sleepy.json", shell("sleep 30"), DONE)
     talky = script(tmp_path / "talky.json", shell("sleep 4"), DONE)
+    # The server trusts local connections: the password is only there to be never shown.
+    with_password = database_url.replace("//errand@", "//errand:pw-never-shown@")
     base_env = {
         **os.environ,
-        "ERRAND_DATABASE_URL": database_url,
+        "ERRAND_DATABASE_URL": with_password,
         "ERRAND_MODEL": quick,
         "ERRAND_LEASE_SECONDS": str(LEASE_SECONDS),
         "COLUMNS": "200",
@@ -218,6 +223,9 @@ async def test_a_gateway_and_two_workers_share_the_work_and_every_request(
             )
     store = await open_store(database_url)
     token = (await create_token(store, "workers test")).token
+    for name in ("w1", "w2"):  # each worker's own folder (on its host, here the same one)
+        (tmp_path / f"{name} files").mkdir()
+        await add_folder(store, tmp_path / f"{name} files", worker=name)
     try:
         with (
             started(
@@ -236,10 +244,13 @@ async def test_a_gateway_and_two_workers_share_the_work_and_every_request(
                 tmp_path / "w2.log",
             ) as w2,
         ):
-            gateway.read_until(r"tasks are stored in postgresql\+asyncpg://errand@")
+            gateway.read_until(r"tasks are stored in postgresql\+asyncpg://errand:\*\*\*@")
             url = gateway.read_until(r"serving at (http://127\.0\.0\.1:\d+)").group(1)
             for worker in (w1, w2):
-                worker.read_until(r"errand worker w\d/\w+: running up to 4 tasks from postgres")
+                worker.read_until(
+                    r"errand worker w\d/\w+: running up to 4 tasks from "
+                    r"postgresql\+asyncpg://errand:\*\*\*@"
+                )
             workers = {"w1": w1, "w2": w2}
             async with api_for(url, token) as api:
                 # Forty tasks, spread over both workers.
@@ -248,6 +259,15 @@ async def test_a_gateway_and_two_workers_share_the_work_and_every_request(
                     await api.status(task_id, "completed")
                 ran_on = await workers_of(store, many)
                 assert set(ran_on.values()) == {"w1", "w2"}, ran_on
+
+                # A task using a worker's folder runs on that worker.
+                placed = {
+                    name: await api.create("look", quick, f"{name} files") for name in ("w1", "w2")
+                }
+                for task_id in placed.values():
+                    await api.status(task_id, "completed")
+                ran_on = await workers_of(store, list(placed.values()))
+                assert ran_on == {task_id: name for name, task_id in placed.items()}
 
                 # An approval decided through the gateway reaches the worker.
                 asking = await api.create("write something", asks)
@@ -313,5 +333,7 @@ async def test_a_gateway_and_two_workers_share_the_work_and_every_request(
                     assert [seq for seq, _, _ in received] == list(range(1, len(received) + 1))
                 for task_id in [*many, asking, talking, cancelling, doomed]:
                     assert len(api.streams[task_id]) == len(await store.events(task_id))
+            for process in (gateway, w1, w2):
+                assert not any("pw-never-shown" in line for line in process.lines)
     finally:
         await store.aclose()

@@ -14,7 +14,7 @@ from errand.store import (
     TaskStatus,
     open_store,
 )
-from errand.tasks import TaskSpec
+from errand.tasks import GATEWAY_WORKER, FolderGrantSpec, TaskSpec
 
 MODEL = "script:turns.json"
 
@@ -35,6 +35,32 @@ async def test_nothing_queued_means_no_claim(store: Store) -> None:
     task = await store.create_task("taken", spec=TaskSpec(model=MODEL))
     await store.set_task_status(task.id, TaskStatus.CANCELLED)
     assert await store.claim_next_task("w1", lease_seconds=30) is None
+
+
+def _on(worker: str | None, tmp: str = "/srv/shared") -> TaskSpec:
+    """A task using a folder of ``worker`` (None: of the gateway's computer)."""
+    folder = FolderGrantSpec(name="shared", path=tmp, worker=worker)
+    return TaskSpec(model=MODEL, folders=(folder,))
+
+
+async def test_a_claim_skips_tasks_whose_folders_are_on_another_worker(store: Store) -> None:
+    on_laptop = await store.create_task("laptop's", spec=_on("laptop"))
+    on_gateway = await store.create_task("gateway's", spec=_on(None))
+    anywhere = await store.create_task("no folders", spec=TaskSpec(model=MODEL))
+    on_nas = await store.create_task("nas's", spec=_on("nas"))
+    taken = []
+    while task := await store.claim_next_task("nas/1", lease_seconds=30, workers={"nas"}):
+        taken.append(task.id)
+    assert taken == [anywhere.id, on_nas.id]  # oldest first, the others never touched
+    for task_id in (on_laptop.id, on_gateway.id):
+        left = await store.get_task(task_id)
+        assert left.status is TaskStatus.QUEUED and left.lease_owner is None
+        assert [e.type for e in await store.events(task_id)] == ["task.created"]
+    assert await store.claim_next_task("w/1", lease_seconds=30) is None  # no folders served
+    served = await store.claim_next_task("serve/1", lease_seconds=30, workers={GATEWAY_WORKER})
+    assert served is not None and served.id == on_gateway.id
+    laptop = await store.claim_next_task("laptop/1", lease_seconds=30, workers={"laptop"})
+    assert laptop is not None and laptop.id == on_laptop.id
 
 
 async def test_racing_workers_each_get_different_tasks(store: Store, db_url: str) -> None:

@@ -160,11 +160,32 @@ async def test_old_tasks_get_typed_specs_from_their_policies(db_url: str, tmp_pa
                     ),
                     {"id": task_id, "policy": policy, "source": source},
                 )
+            no_folders = json.dumps({"sandbox": {"folders": [], "network": network}})
+            await conn.execute(
+                text(
+                    "INSERT INTO tasks (id, title, prompt, status, model, policy, source,"
+                    " max_steps, created_at, last_seq, message_count) VALUES ('t4', 't', 'p',"
+                    " 'queued', 'anthropic:m', :policy, 'api', 9, '2025-01-01 00:00:00', 0, 0)"
+                ),
+                {"policy": no_folders},
+            )
     finally:
         await database.dispose()
     store = await open_store(db_url)
     try:
         cli, phone, hook = [await store.get_task(t) for t in ("t1", "t2", "t3")]
+        # Tasks that used folders used the gateway's: its own runner runs them (0014).
+        assert [(await store.get_task(t)).spec.runs_on for t in ("t1", "t2", "t4")] == [
+            "serve",
+            "serve",
+            None,
+        ]
+        assert await store.claim_next_task("w/1", lease_seconds=30, workers={"nas"}) is not None
+        database = connect(resolve_url(db_url))
+        async with database.reader.connect() as conn:
+            placed = await conn.execute(text("SELECT id, worker FROM tasks ORDER BY id"))
+            assert placed.all() == [("t1", "serve"), ("t2", "serve"), ("t3", "serve"), ("t4", None)]
+        await database.dispose()
     finally:
         await store.aclose()
     assert cli.spec.model == "anthropic:m" and cli.spec.max_steps == 9

@@ -21,6 +21,7 @@ class Allowed:
     name: str
     path: str
     mode: str
+    worker: str | None = None
 
 
 def _spec(tmp_path: Path, kind: SourceKind = SourceKind.PHONE) -> TaskSpec:
@@ -94,3 +95,15 @@ def test_a_folder_missing_on_disk_is_lost_with_that_reason(tmp_path: Path) -> No
         }
     ]
     assert [g.name for g in checked.folders] == ["notes", "photos"]
+
+
+def test_a_folder_now_labelled_with_another_worker_is_lost(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    grant = FolderGrantSpec(name="notes", path=str(tmp_path / "notes"), worker="nas")
+    spec = TaskSpec(model="a:b", source=TaskSource(kind=SourceKind.PHONE), folders=(grant,))
+    same = [Allowed("notes", str(tmp_path / "notes"), "ro", worker="nas")]
+    assert recheck_grants(spec, same) == (spec, [])
+    moved = [Allowed("notes", str(tmp_path / "notes"), "ro", worker="laptop")]
+    checked, changes = recheck_grants(spec, moved)
+    assert checked.folders == ()
+    assert [c.reason for c in changes] == ["the owner now shares it from another worker"]

@@ -1,4 +1,9 @@
-"""``errand folders``: the host folders tasks may be given; phones pick among these only."""
+"""``errand folders``: the host folders tasks may be given; phones pick among these only.
+
+Folders are the worker's own: run ``errand folders add`` on the host that has the folder. On
+a worker host (``[worker] name`` in its ``errand.toml``, or ``--worker NAME``) the folder is
+labelled with that worker, and tasks using it run only there; elsewhere it is the gateway's.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +31,31 @@ def add(
         str | None, typer.Option("--name", help="The name clients see (default: its own).")
     ] = None,
     mode: Annotated[str, typer.Option("--mode", help="The most a task may get: ro or rw.")] = "ro",
+    worker: Annotated[
+        str | None,
+        typer.Option(
+            "--worker",
+            help="The worker on this host that has the folder; tasks using it run there "
+            "(default: [worker] name in errand.toml, else the gateway's own runner).",
+        ),
+    ] = None,
 ) -> None:
     """Allow tasks to be given PATH, read-only or read-write at most.
 
-    Errand's own directories inside PATH (its data and config) stay hidden from tasks; the
-    command says which.
+    PATH is a folder on this host: on a worker host the folder is that worker's, and tasks
+    using it run there. Errand's own directories inside PATH (its data and config) stay
+    hidden from tasks; the command says which.
     """
     from errand.access import FolderError
+    from errand.config import ConfigError, configured_worker, load_config
     from errand.sandbox import GrantRefused, describe_hidden
+
+    if worker is None:
+        try:
+            worker = configured_worker(load_config())
+        except ConfigError as exc:
+            errors.print(f"errand: {exc}", markup=False)
+            raise typer.Exit(2) from exc
 
     try:
         if path.is_dir():
@@ -42,21 +64,30 @@ def add(
         errors.print(f"errand: {exc}; allow a folder outside it.", markup=False)
         raise typer.Exit(2) from exc
     try:
-        folder = asyncio.run(_add(path, name, mode))
+        folder = asyncio.run(_add(path, name, mode, worker))
     except FolderError as exc:
         errors.print(f"errand: {exc.message}", markup=False)
         raise typer.Exit(2) from exc
-    console.print(f"Allowed {folder.path} as {folder.name!r} ({folder.mode.value}).", markup=False)
+    console.print(
+        f"Allowed {folder.path} as {folder.name!r} ({folder.mode.value}) {_where(folder)}.",
+        markup=False,
+    )
     for line in describe_hidden(folder.path):
         console.print(line, markup=False)
 
 
-async def _add(path: Path, name: str | None, mode: str) -> AllowedFolder:
+async def _add(path: Path, name: str | None, mode: str, worker: str | None) -> AllowedFolder:
     from errand.access import add_folder
     from errand.store import open_store
 
     async with await open_store() as store:
-        return await add_folder(store, path, name=name, mode=mode)
+        return await add_folder(store, path, name=name, mode=mode, worker=worker)
+
+
+def _where(folder: AllowedFolder) -> str:
+    if folder.worker is None:
+        return "for tasks the gateway's own runner runs (errand serve)"
+    return f"for tasks the worker {folder.worker!r} runs"
 
 
 @app.command("list")
@@ -66,9 +97,10 @@ def list_() -> None:
     if not found:
         console.print("No allowed folders. Add one with `errand folders add PATH`.", markup=False)
         return
-    shown = tables.table("name", "mode", "path", ids=("name", "path"))
+    shown = tables.table("name", "mode", "worker", "path", ids=("name", "path"))
     for folder in found:
-        shown.add_row(folder.name, folder.mode.value, str(folder.path))
+        worker = folder.worker if folder.worker is not None else "(gateway)"
+        shown.add_row(folder.name, folder.mode.value, worker, str(folder.path))
     tables.console().print(shown)
 
 

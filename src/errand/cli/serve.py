@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from errand.config import ConfigError, config_path, data_dir, load_config
+from errand.config import ConfigError, config_path, configured_worker, data_dir, load_config
 from errand.server import SERVER_FILE, AlreadyServing, ServeLock
 
 if TYPE_CHECKING:
@@ -196,6 +196,7 @@ async def _serve(
             concurrency=concurrency,
             options_factory=settings.options_factory(store),
             responder_factory=clients_answer,
+            worker_name=settings.worker_name,
         )
     )
     automation = build_automation(store, runner, config)
@@ -333,6 +334,8 @@ class _Settings:
     intake: IntakeSettings
     mcp: McpConfig
     notify: NotifySettings
+    worker_name: str | None = None
+    """This host's ``[worker] name``: its folders carry it as their worker label."""
 
     def options_factory(self, store: Store) -> Callable[[TaskRecord], TaskOptions]:
         """Each task's options: approvals, trusted skill folders among its grants, and the
@@ -348,6 +351,7 @@ def _settings_from(config: Mapping[str, Any]) -> _Settings:
     from errand.intake import IntakeSettings
     from errand.mcp import mcp_config
     from errand.notify import NotifySettings
+    from errand.tasks import check_worker_name
 
     mcp = mcp_config(config)
     intake = replace(
@@ -355,9 +359,11 @@ def _settings_from(config: Mapping[str, Any]) -> _Settings:
         toolsets_available=frozenset({"browser", *(f"mcp:{name}" for name in mcp.servers)}),
     )
     options_from_config(config)  # refuse a malformed [approvals] now, not per task
+    worker_name = configured_worker(dict(config))
     return _Settings(
         config=config,
         intake=intake,
         mcp=mcp,
         notify=NotifySettings.from_config(config),
+        worker_name=None if worker_name is None else check_worker_name(worker_name),
     )

@@ -4,6 +4,10 @@ Any number of workers, on any hosts that reach the database, run the tasks a gat
 (``errand serve --no-runner``) or the CLI queues. Each runs tasks in its own sandbox with
 its own egress proxy, with the folders and ``errand.toml`` of the host it runs on. Ctrl-C
 or SIGTERM stops it: its running tasks are recorded interrupted (resumable on any worker).
+
+Its name (``--name``, else ``[worker] name`` in this host's ``errand.toml``, else the host's
+name) is also its worker label: it runs the tasks whose folders carry that label
+(``errand folders add`` on this host) and tasks with no folders.
 """
 
 from __future__ import annotations
@@ -32,11 +36,16 @@ SQLITE_REFUSED = (
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Tasks run at once.")] = 2,
     name: Annotated[
-        str | None, typer.Option(help="How this worker is named in task logs (default: host-pid).")
+        str | None,
+        typer.Option(
+            help="This worker's name: in task logs, and the label of the folders it has "
+            "(default: [worker] name in errand.toml, else the host's name)."
+        ),
     ] = None,
 ) -> None:
     """Run queued tasks from the shared PostgreSQL database, until Ctrl-C."""
     from errand.cli.serve import _settings_from
+    from errand.tasks import check_worker_name
 
     try:
         config = load_config()
@@ -48,7 +57,13 @@ def worker(
     except ValueError as exc:
         err.print(f"errand: {config_path()}: {exc}", markup=False)
         raise typer.Exit(2) from exc
-    raise typer.Exit(asyncio.run(_work(concurrency, name, settings)))
+    if name is not None:
+        try:
+            check_worker_name(name)
+        except ValueError as exc:
+            err.print(f"errand: --name {exc}", markup=False)
+            raise typer.Exit(2) from exc
+    raise typer.Exit(asyncio.run(_work(concurrency, name or settings.worker_name, settings)))
 
 
 async def _work(concurrency: int, name: str | None, settings: _Settings) -> int:
@@ -74,6 +89,12 @@ async def _work(concurrency: int, name: str | None, settings: _Settings) -> int:
         )
         err.print(
             f"errand worker {runner.id}: running up to {concurrency} tasks from {store.url}",
+            markup=False,
+        )
+        (label,) = runner.folder_workers
+        err.print(
+            f"errand: it runs tasks with no folders and tasks using folders of the worker "
+            f"{label!r} (`errand folders add PATH --worker {label}` on this host).",
             markup=False,
         )
         stop = asyncio.Event()

@@ -20,6 +20,12 @@ from typing import Protocol
 class TaskRunner(Protocol):
     """Runs the store's queued tasks, at most ``concurrency`` at a time."""
 
+    @property
+    def folder_workers(self) -> frozenset[str]:
+        """The worker labels whose folders this runner has: tasks placed on one of them
+        (``TaskSpec.runs_on``) it runs; tasks placed elsewhere wait for that worker."""
+        ...
+
     async def start(self) -> None:
         """Record tasks whose runner died (lease run out) as interrupted, then start taking
         queued tasks."""

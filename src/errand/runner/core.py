@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -102,6 +102,10 @@ class Runner:
     ``reap_unleased`` (``errand serve``): at start, tasks shown running without any lease are
     taken for orphans of a crash too (only an older Errand, or ``run_task`` called on its
     own, leaves them).
+
+    ``folder_workers`` are the worker labels whose folders are on this host: the runner
+    takes tasks with no folders and tasks whose folders carry one of these labels, never
+    tasks whose folders are on another worker (see ``errand.tasks.workers``).
     """
 
     def __init__(
@@ -116,12 +120,14 @@ class Runner:
         responder_factory: ResponderFactory | None = None,
         reap_unleased: bool = False,
         runner_id_: str | None = None,
+        folder_workers: Collection[str] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.store = store
         self.id = runner_id_ or runner_id(name)
         self.concurrency = concurrency
+        self.folder_workers = frozenset(folder_workers)
         self.leases = leases or LeaseSettings.from_env()
         self._model_factory = model_factory
         self._options_factory = options_factory or (lambda task: TaskOptions())
@@ -213,7 +219,7 @@ class Runner:
     async def _claim_while_room(self) -> None:
         while not self._closing and self._at_work() < self.concurrency:
             task = await self.store.claim_next_task(
-                self.id, lease_seconds=self.leases.lease_seconds
+                self.id, lease_seconds=self.leases.lease_seconds, workers=self.folder_workers
             )
             if task is None:
                 return

@@ -5,6 +5,10 @@ It takes every queued task from the store (whichever client queued it) and runs 
 an ``errand run`` or another ``errand serve`` sharing the store sees its tasks alive and
 notices at once when it dies. At start it also takes tasks left running without any lease
 (by an older Errand that crashed) for interrupted.
+
+Its folders are the gateway computer's: it runs tasks whose folders carry no worker label
+(``GATEWAY_WORKER``), those labelled ``worker_name`` (this host's ``[worker] name``, when
+set) and tasks with no folders.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from errand.runner.core import (
     Runner,
 )
 from errand.store import Store
+from errand.tasks import GATEWAY_WORKER
 
 
 class LocalRunner(Runner):
@@ -32,10 +37,12 @@ class LocalRunner(Runner):
         model_factory: ModelFactory = resolve_model,
         options_factory: OptionsFactory | None = None,
         responder_factory: ResponderFactory | None = None,
+        worker_name: str | None = None,
     ) -> None:
         super().__init__(
             store,
-            name="serve",
+            name=GATEWAY_WORKER,
+            folder_workers={GATEWAY_WORKER, *([worker_name] if worker_name else [])},
             concurrency=concurrency,
             leases=leases,
             model_factory=model_factory,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 
 from errand.agent import message_to_json
 from errand.models import resolve_model, user_text
@@ -30,8 +31,12 @@ __all__ = ["OptionsFactory", "StoreRunner", "Worker"]
 
 
 class Worker(Runner):
-    """Claims and runs queued tasks of a shared store here, ``concurrency`` at a time;
-    ``name`` names it in the tasks' logs (default: host-pid)."""
+    """Claims and runs queued tasks of a shared store here, ``concurrency`` at a time.
+
+    ``name`` (default: the host's name) names it in the tasks' logs and is its worker label:
+    it runs the tasks whose folders carry that label (added on this host) and tasks with no
+    folders, never tasks whose folders are on another worker or the gateway's computer.
+    """
 
     def __init__(
         self,
@@ -44,9 +49,11 @@ class Worker(Runner):
         options_factory: OptionsFactory | None = None,
         responder_factory: ResponderFactory | None = None,
     ) -> None:
+        label = name or socket.gethostname()
         super().__init__(
             store,
-            name=name,
+            name=label,
+            folder_workers=(label,),
             concurrency=concurrency,
             leases=leases,
             model_factory=model_factory,
@@ -59,6 +66,9 @@ class StoreRunner:
     """The gateway's runner when tasks run on workers elsewhere (``errand serve
     --no-runner``): it only talks to the store, where workers pick everything up, and marks
     tasks of dead workers interrupted as soon as it notices."""
+
+    folder_workers: frozenset[str] = frozenset()
+    """It runs no task, so it has no folders."""
 
     def __init__(self, store: Store, *, leases: LeaseSettings | None = None) -> None:
         self.store = store

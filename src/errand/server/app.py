@@ -61,7 +61,7 @@ def build_gateway(
     and the ``notifier`` it starts (without one, devices cannot subscribe to pushes).
     """
 
-    views = TaskViews(store)
+    views = TaskViews(store, runs_here=runner.folder_workers)
     watcher = TaskListWatcher(store=store, view=views, settings=config.streams)
     intake = Intake(store, config=config.intake, wake=runner.submit)
     if automation is None:

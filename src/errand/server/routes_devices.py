@@ -45,6 +45,8 @@ class DeviceList(BaseModel):
 class FolderView(BaseModel):
     name: str
     mode: Literal["ro", "rw"]
+    worker: str | None = None
+    """The worker whose folder it is (tasks using it run there); null: the gateway's."""
 
 
 class FolderList(BaseModel):
@@ -108,7 +110,10 @@ async def list_folders(gateway: GatewayDep, principal: TasksRead) -> FolderList:
     """The folders the computer's owner allows, with the most a task may get."""
     folders = await list_allowed_folders(gateway.store)
     return FolderList(
-        folders=[FolderView(name=f.name, mode="rw" if f.mode == "rw" else "ro") for f in folders]
+        folders=[
+            FolderView(name=f.name, mode="rw" if f.mode == "rw" else "ro", worker=f.worker)
+            for f in folders
+        ]
     )
 
 

@@ -28,7 +28,7 @@ from errand.sandbox import GrantedRoot, PathRefused
 from errand.server.errors import ApiError
 from errand.server.gateway import Gateway, GatewayDep, TasksRead
 from errand.store import TaskRecord
-from errand.tasks import recheck_grants
+from errand.tasks import GATEWAY_WORKER, place_of, recheck_grants
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 
@@ -127,9 +127,13 @@ async def _mounts(gateway: Gateway, task: TaskRecord) -> list[_Mount]:
     ]
     allowed = await list_folders(gateway.store)
     spec, _ = recheck_grants(task.spec, allowed)
+    # A worker's folder is on its host: the same path here is another folder, never served.
+    here = {GATEWAY_WORKER, *gateway.runner.folder_workers}
     # The agent runs each task in a sandbox session named after the task.
     mounts += [
-        _Mount(g.name, Path(g.path), spec.mount_path(task.id, g.name) + "/") for g in spec.folders
+        _Mount(g.name, Path(g.path), spec.mount_path(task.id, g.name) + "/")
+        for g in spec.folders
+        if place_of(g.worker) in here
     ]
     return mounts
 

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from errand.store import ApprovalStatus, QuestionStatus, Store, TaskRecord
-from errand.tasks import SourceKind, TaskStatus
+from errand.tasks import SourceKind, TaskStatus, waiting_for
 
 
 class FolderView(BaseModel):
@@ -47,6 +47,12 @@ class TaskView(BaseModel):
     pending_approvals: int
     pending_questions: int
     usage: UsageView
+    runs_on: str | None = None
+    """The worker that must run it, the one its folders are on (``serve``: the gateway's own
+    runner); null: any runner."""
+    waiting_for: str | None = None
+    """Why a queued task has not started, when this gateway cannot run it itself: one
+    sentence naming the worker it waits for."""
 
 
 class TaskViews:
@@ -58,8 +64,13 @@ class TaskViews:
     at is exact while that number stands. The cache holds ``cache_size`` tasks at most.
     """
 
-    def __init__(self, store: Store, *, cache_size: int = 4096) -> None:
+    def __init__(
+        self, store: Store, *, cache_size: int = 4096, runs_here: frozenset[str] = frozenset()
+    ) -> None:
+        """``runs_here``: the worker labels the gateway's own runner serves (none with
+        ``--no-runner``); a queued task placed elsewhere says which worker it waits for."""
         self.store = store
+        self._runs_here = runs_here
         self._usage: OrderedDict[str, tuple[int, UsageView]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -98,9 +109,17 @@ class TaskViews:
                     pending_approvals=approvals[task.id],
                     pending_questions=questions[task.id],
                     usage=usage,
+                    runs_on=task.spec.runs_on,
+                    waiting_for=self._waiting_for(task),
                 )
             )
         return views
+
+    def _waiting_for(self, task: TaskRecord) -> str | None:
+        place = task.spec.runs_on
+        if task.status is not TaskStatus.QUEUED or place is None or place in self._runs_here:
+            return None
+        return waiting_for(place)
 
     async def _usage_of(self, task: TaskRecord) -> UsageView:
         cached = self._usage.get(task.id)

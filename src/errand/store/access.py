@@ -85,6 +85,8 @@ allowed_folders = Table(
     Column("path", Text, nullable=False),
     Column("mode", String(2), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # The worker whose folder it is (its path is on that worker's host); NULL: the gateway's.
+    Column("worker", String(128), nullable=True),
 )
 
 idempotency_keys = Table(
@@ -160,12 +162,14 @@ class PairingCodeRecord:
 
 @dataclass(frozen=True, slots=True)
 class AllowedFolderRecord:
-    """A host folder the owner lets tasks use, under ``name``, at most in ``mode``."""
+    """A host folder the owner lets tasks use, under ``name``, at most in ``mode``; on the
+    host of the worker labelled ``worker`` (None: the gateway's computer)."""
 
     name: str
     path: str
     mode: str
     created_at: datetime
+    worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +226,11 @@ def code_record(row: Row[tuple[object, ...]]) -> PairingCodeRecord:
 def folder_record(row: Row[tuple[object, ...]]) -> AllowedFolderRecord:
     m = row._mapping
     return AllowedFolderRecord(
-        name=m["name"], path=m["path"], mode=m["mode"], created_at=m["created_at"]
+        name=m["name"],
+        path=m["path"],
+        mode=m["mode"],
+        created_at=m["created_at"],
+        worker=m["worker"],
     )
 
 

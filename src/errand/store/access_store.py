@@ -445,17 +445,21 @@ class AccessStore:
     # -- allowed folders -------------------------------------------------------------------
 
     async def add_folder(
-        self, name: str, path: str, mode: str, *, now: datetime
+        self, name: str, path: str, mode: str, *, now: datetime, worker: str | None = None
     ) -> AllowedFolderRecord:
-        """Raises ``FolderNameTaken``."""
+        """Allow ``path`` (on the host of ``worker``; None: the gateway's) as ``name``.
+
+        Raises ``FolderNameTaken``: names are unique across all workers."""
         try:
             async with self._store._write() as conn:
                 await conn.execute(
-                    insert(allowed_folders).values(name=name, path=path, mode=mode, created_at=now)
+                    insert(allowed_folders).values(
+                        name=name, path=path, mode=mode, created_at=now, worker=worker
+                    )
                 )
         except IntegrityError as exc:
             raise FolderNameTaken(name) from exc
-        return AllowedFolderRecord(name, path, mode, now)
+        return AllowedFolderRecord(name, path, mode, now, worker)
 
     async def list_folders(self) -> list[AllowedFolderRecord]:
         async with self._store._read() as conn:

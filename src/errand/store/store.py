@@ -26,7 +26,7 @@ import contextlib
 import functools
 import hmac
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -335,15 +335,19 @@ class Store:
     # -- workers: leases, and requests for the worker holding a task ------------------------
 
     @_finish_writes
-    async def claim_next_task(self, owner: str, *, lease_seconds: float) -> TaskRecord | None:
+    async def claim_next_task(
+        self, owner: str, *, lease_seconds: float, workers: Collection[str] = ()
+    ) -> TaskRecord | None:
         """Take the oldest queued task for worker ``owner``: it becomes ``running`` under a
         lease that lasts ``lease_seconds`` unless renewed (``renew_leases``). None when no
-        task is queued. Racing workers never get the same task (``FOR UPDATE SKIP LOCKED``
-        on PostgreSQL). Logs ``task.status`` with the ``worker``.
+        task is queued that this runner may run: a task with folders is taken only by a
+        runner serving their worker (``workers``, see ``errand.tasks.workers``), one with
+        none by any. Racing workers never get the same task (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL). Logs ``task.status`` with the ``worker``.
         """
         lease = Lease(owner, lease_seconds)
         async with self._write() as conn:
-            record = await self._claim(conn, lease, utc_now())
+            record = await self._claim(conn, lease, utc_now(), workers=workers)
         if record is not None:
             self._notifier.publish(record.id, task_list=True)
         return record
@@ -360,13 +364,20 @@ class Store:
         return record
 
     async def _claim(
-        self, conn: AsyncConnection, lease: Lease, now: datetime, task_id: str | None = None
+        self,
+        conn: AsyncConnection,
+        lease: Lease,
+        now: datetime,
+        task_id: str | None = None,
+        *,
+        workers: Collection[str] = (),
     ) -> TaskRecord | None:
         record = await tasks.claim_next(
             conn,
             owner=lease.owner,
             expires_at=now + timedelta(seconds=lease.seconds),
             now=now,
+            workers=workers,
             task_id=task_id,
         )
         if record is None:

@@ -59,6 +59,9 @@ tasks = Table(
     # Which worker holds the task and until when (renewed by its heartbeat).
     Column("lease_owner", String(128), nullable=True),
     Column("lease_expires_at", UtcDateTime, nullable=True),
+    # The worker that must run the task (its folders are there), copied from the spec
+    # (``TaskSpec.runs_on``) so claims filter on it in SQL; NULL: any runner.
+    Column("worker", String(128), nullable=True),
     Index("ix_tasks_status_id", "status", "id"),
     Index("ix_tasks_lease_expires_at", "lease_expires_at"),
 )
@@ -123,6 +126,7 @@ async def insert(
             status=TaskStatus.QUEUED.value,
             model=spec.model,
             source=spec.source.kind.value,
+            worker=spec.runs_on,
             spec=spec.to_json(),
             created_at=now,
             last_seq=0,
@@ -310,11 +314,15 @@ async def claim_next(
     owner: str,
     expires_at: datetime,
     now: datetime,
+    workers: Collection[str] = (),
     task_id: str | None = None,
 ) -> TaskRecord | None:
     """Move the oldest queued task (or ``task_id``, if it is queued) to ``running`` under a
     lease for ``owner``, or None.
 
+    Without ``task_id`` only tasks this runner may run are taken: those with no place (no
+    folders) and those placed on one of ``workers`` (the folders' labels it serves); tasks
+    whose folders are on another worker are skipped in the query, never claimed and let go.
     The queued row is picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): racing workers
     each get a different task without waiting on each other. On SQLite the single writer
     already serialises claims. ``last_seq`` is bumped for the caller's ``task.status`` event.
@@ -322,6 +330,9 @@ async def claim_next(
     queued = select(tasks.c.id).where(tasks.c.status == TaskStatus.QUEUED.value)
     if task_id is not None:
         queued = queued.where(tasks.c.id == task_id)
+    else:
+        anywhere = tasks.c.worker.is_(None)
+        queued = queued.where(or_(anywhere, tasks.c.worker.in_(list(workers))))
     oldest = (
         queued.order_by(tasks.c.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
     )

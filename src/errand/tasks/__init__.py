@@ -2,9 +2,11 @@
 
 Public surface: :class:`TaskSpec` (what a task may do, stored as JSON), :class:`TaskSource`,
 :class:`TaskStatus` with :data:`FINAL` and :data:`ACTIVE`, :class:`ExitCode`,
-:func:`recheck_grants`, and :func:`attention` over a :class:`Trouble` (what a finished
-task's user should look at). A bottom-layer package: it depends on the sandbox policy only,
-so the store can return typed specs.
+:func:`recheck_grants`, :func:`attention` over a :class:`Trouble` (what a finished
+task's user should look at), and where a task runs (:data:`GATEWAY_WORKER`,
+:func:`check_worker_name`, :func:`place_of`, :func:`waiting_for`: see ``tasks/workers.py``).
+A bottom-layer package: it depends on the sandbox policy only, so the store can return typed
+specs.
 """
 
 from errand.tasks.grants import AllowedFolderLike, GrantChange, recheck_grants
@@ -21,11 +23,13 @@ from errand.tasks.spec import (
 )
 from errand.tasks.status import ACTIVE, ALLOWED_TRANSITIONS, FINAL, ExitCode, TaskStatus
 from errand.tasks.trouble import Trouble, attention
+from errand.tasks.workers import GATEWAY_WORKER, check_worker_name, place_of, waiting_for
 
 __all__ = [
     "ACTIVE",
     "ALLOWED_TRANSITIONS",
     "FINAL",
+    "GATEWAY_WORKER",
     "SPEC_VERSION",
     "AllowedFolderLike",
     "Attachment",
@@ -41,5 +45,8 @@ __all__ = [
     "TaskStatus",
     "Trouble",
     "attention",
+    "check_worker_name",
+    "place_of",
     "recheck_grants",
+    "waiting_for",
 ]

@@ -4,7 +4,8 @@ Removing an allowed folder (``errand folders remove``) or narrowing it (``rw`` t
 hold for tasks created before, not only new ones. So every time a task (re)starts, reads a
 new message from the user, or has a file served, its grants are re-resolved here: an allowed
 folder that is gone (or now names another host path) is dropped, a narrowed one narrows the
-grant, and a folder missing on the computer is dropped. Grants the owner gave at the
+grant, one now labelled with another worker is dropped, and a folder missing on the computer
+(the worker's host, where the task runs) is dropped. Grants the owner gave at the
 computer (``GrantOrigin.HOST``) are kept for CLI tasks only.
 
 Pure: the caller reads the allowed folders and records what changed (an event and a line to
@@ -23,7 +24,8 @@ from errand.tasks.spec import FolderGrantSpec, GrantOrigin, SourceKind, TaskSpec
 
 
 class AllowedFolderLike(Protocol):
-    """An allowed folder as the access store keeps it: its name, host path and most mode."""
+    """An allowed folder as the access store keeps it: its name, host path, most mode, and
+    the worker whose folder it is (None: the gateway's computer)."""
 
     @property
     def name(self) -> str: ...
@@ -33,6 +35,9 @@ class AllowedFolderLike(Protocol):
 
     @property
     def mode(self) -> str: ...
+
+    @property
+    def worker(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,8 @@ def recheck_grants(
                 mode, reason = None, "the owner no longer shares it with tasks"
             elif os.fspath(folder.path) != grant.path:
                 mode, reason = None, "the owner now shares another folder under that name"
+            elif folder.worker != grant.worker:
+                mode, reason = None, "the owner now shares it from another worker"
             elif grant.mode is FolderMode.READ_WRITE and folder.mode != FolderMode.READ_WRITE:
                 mode, reason = FolderMode.READ_ONLY, "the owner now shares it read-only"
         if mode is not None and not exists(grant.path):

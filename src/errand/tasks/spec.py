@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from errand.sandbox import (
     MOUNT_NAME,
@@ -28,6 +28,7 @@ from errand.sandbox import (
     SandboxPolicy,
     mount_path,
 )
+from errand.tasks.workers import check_worker_name, place_of
 
 NetworkSpec = NetworkPolicy
 """The task's egress rules: allowed and denied domains, reachable private ranges."""
@@ -80,13 +81,20 @@ class FolderGrantSpec(_Frozen):
 
     ``path`` is not checked to exist here: a stored task outlives its folders. Whether it
     still holds is decided when the task's sandbox is built (:meth:`TaskSpec.sandbox_policy`)
-    and by :func:`errand.tasks.recheck_grants`.
+    and by :func:`errand.tasks.recheck_grants`. ``worker`` is the label of the worker whose
+    folder it is (None: the gateway's computer); ``path`` is a path on that worker's host.
     """
 
     name: str = Field(min_length=1, max_length=128)
     path: str = Field(min_length=1, max_length=4096)
     mode: FolderMode = FolderMode.READ_ONLY
     origin: GrantOrigin = GrantOrigin.ALLOWED
+    worker: str | None = None
+
+    @field_validator("worker")
+    @classmethod
+    def _worker_name(cls, worker: str | None) -> str | None:
+        return worker if worker is None else check_worker_name(worker)
 
     @field_validator("name")
     @classmethod
@@ -134,6 +142,19 @@ class TaskSpec(_Frozen):
     attachments: tuple[Attachment, ...] = ()
     review: bool = False
     """Hold the changes to every granted folder for the user's review."""
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Self:
+        places = {place_of(folder.worker) for folder in self.folders}
+        if len(places) > 1:
+            raise ValueError(f"the folders are on {len(places)} workers; a task runs on one")
+        return self
+
+    @property
+    def runs_on(self) -> str | None:
+        """The worker that must run the task (the one its folders are on), or None when any
+        runner may (no folders); see ``errand.tasks.workers``."""
+        return place_of(self.folders[0].worker) if self.folders else None
 
     @field_validator("model")
     @classmethod

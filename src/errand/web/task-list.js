@@ -127,7 +127,8 @@ export function attentionLine(task) {
 function row(task) {
   const waiting = task.status === "waiting" || task.pending_approvals > 0 || task.pending_questions > 0;
   const title = String(task.title || task.prompt || "Untitled task");
-  const trouble = FINAL_STATUSES.has(String(task.status)) ? attentionLine(task) : "";
+  const trouble = FINAL_STATUSES.has(String(task.status)) ? attentionLine(task)
+    : task.status === "queued" && task.waiting_for ? String(task.waiting_for) : "";
   return h("li", { class: waiting ? "task waiting" : "task" },
     h("a", { href: `#/tasks/${encodeURIComponent(task.id)}`, class: "task-link" },
       h("span", { class: "task-title", text: title }),

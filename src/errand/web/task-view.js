@@ -172,6 +172,8 @@ export function showTask(root, ctx, taskId) {
     if (inputTokens || outputTokens) parts.push(`${inputTokens.toLocaleString()} in / ${outputTokens.toLocaleString()} out tokens`);
     const took = duration(task);
     if (took) parts.push(took);
+    // A task whose folders are on a worker that is not running says which one it waits for.
+    if (status === "queued" && task?.waiting_for) parts.push(String(task.waiting_for));
     meta.textContent = parts.join(" · ");
     const trouble = FINAL_STATUSES.has(status) && task?.status === status ? attentionLine(task) : "";
     if (trouble) {
