@@ -68,7 +68,7 @@ async def test_bad_task_requests_are_refused_and_store_nothing(
     model = live.script([{"text": "x"}])
     async with live.client() as client:
         shown = (await client.get("/api/v1/folders")).json()
-        assert shown == {"folders": [{"name": "notes", "mode": "ro"}]}  # never the host path
+        assert shown == {"folders": [{"name": "notes", "mode": "ro", "worker": None}]}  # no path
         cases: dict[str, dict[str, Any]] = {
             "unknown_folder": {"folders": [{"name": "secrets", "mode": "ro"}]},
             "folder_mode_not_allowed": {"folders": [{"name": "notes", "mode": "rw"}]},

@@ -58,6 +58,9 @@ async def test_a_file_lands_in_the_folder_under_a_safe_free_name(
     now = datetime.now(UTC)
     await access.add_folder("notes", str(notes), "rw", now=now)
     await access.add_folder("shelf", str(shelf), "ro", now=now)
+    nas = tmp_path / "nas"  # the nas's folder is on the nas; this path here is another one
+    nas.mkdir()
+    await access.add_folder("nas", str(nas), "rw", now=now, worker="nas")
 
     async with live.client() as client:
         sent = await client.post(
@@ -91,10 +94,17 @@ async def test_a_file_lands_in_the_folder_under_a_safe_free_name(
             "empty_file": await client.post(
                 "/api/v1/folders/notes/files", params={"name": "a.txt"}, content=b""
             ),
+            "folder_unavailable": await client.post(
+                "/api/v1/folders/nas/files", params={"name": "a.txt"}, content=b"x"
+            ),
         }
         for code, answer in refused.items():
             assert answer.json()["error"]["code"] == code, answer.text
-        assert list(shelf.iterdir()) == []
+        assert refused["folder_unavailable"].json()["error"]["message"] == (
+            "The folder 'nas' is on the worker 'nas', not on this computer, so files cannot be "
+            "added to it from here."
+        )
+        assert list(shelf.iterdir()) == [] and list(nas.iterdir()) == []
         assert not (notes / "a.txt").exists()
 
     # Too large: refused with one sentence before a byte of the body is read.

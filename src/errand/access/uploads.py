@@ -17,12 +17,14 @@ import contextlib
 import os
 import secrets
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from errand.access.folders import FolderError, list_folders
 from errand.sandbox import FolderMode, GrantedRoot, PathRefused
 from errand.store import Store
+from errand.tasks import GATEWAY_WORKER, place_of
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 """The largest file a phone may send (a photo straight from a phone camera fits)."""
@@ -58,13 +60,24 @@ def safe_file_name(name: str) -> str:
     return (stem + suffix)[:_MAX_NAME_BYTES] if stem else "upload" + suffix[-40:]
 
 
-async def save_upload(store: Store, folder: str, file_name: str, data: bytes) -> SavedUpload:
+async def save_upload(
+    store: Store,
+    folder: str,
+    file_name: str,
+    data: bytes,
+    *,
+    here: Collection[str] = (GATEWAY_WORKER,),
+) -> SavedUpload:
     """Save ``data`` at the top of the allowed folder ``folder`` under a safe, free name.
+
+    ``here`` are the workers whose folders are on this computer: a folder of another worker
+    is on its host (the same path here is another folder), so nothing is written.
 
     Raises:
         FolderError: ``unknown_folder`` (not an allowed folder), ``folder_mode_not_allowed``
-            (allowed read-only), ``folder_unavailable`` (missing on disk or refused), or
-            ``file_too_large`` (over :data:`MAX_UPLOAD_BYTES`); nothing is written then.
+            (allowed read-only), ``folder_unavailable`` (missing on disk, refused, or on
+            another worker's host), or ``file_too_large`` (over :data:`MAX_UPLOAD_BYTES`);
+            nothing is written then.
     """
     if len(data) > MAX_UPLOAD_BYTES:
         raise FolderError("file_too_large", too_large_sentence(MAX_UPLOAD_BYTES))
@@ -75,6 +88,12 @@ async def save_upload(store: Store, folder: str, file_name: str, data: bytes) ->
     if chosen.mode is not FolderMode.READ_WRITE:
         raise FolderError(
             "folder_mode_not_allowed", f"{folder} is shared read-only, so files cannot be added"
+        )
+    if place_of(chosen.worker) not in here:
+        raise FolderError(
+            "folder_unavailable",
+            f"the folder {folder!r} is on the worker {chosen.worker!r}, not on this computer, "
+            "so files cannot be added to it from here",
         )
     try:
         name = await asyncio.to_thread(_write, chosen.path, safe_file_name(file_name), data)

@@ -24,6 +24,7 @@ from errand.server.errors import ApiError
 from errand.server.gateway import DevicesScope, GatewayDep, TasksRead, TasksWrite
 from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.store import AccessStore
+from errand.tasks import GATEWAY_WORKER
 
 router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
@@ -153,7 +154,8 @@ async def upload_file(
     if not data:
         raise ApiError(400, "empty_file", "The file is empty; nothing was saved.")
     try:
-        saved = await save_upload(gateway.store, folder, name, data)
+        here = {GATEWAY_WORKER, *gateway.runner.folder_workers}
+        saved = await save_upload(gateway.store, folder, name, data, here=here)
     except FolderError as exc:
         raise ApiError(_UPLOAD_STATUS.get(exc.code, 400), exc.code, _sentence(exc.message)) from exc
     return UploadView(folder=saved.folder, name=saved.name, size=saved.size)
