@@ -10,6 +10,7 @@
 //   on every retry, so a retry after a dropped connection acts once on the computer.
 
 import { randomKey } from "./dom.js";
+import { forgetAll } from "./offline.js";
 
 const API = "/api/v1";
 const TOKEN_KEY = "errand.token";
@@ -40,10 +41,12 @@ export const session = {
     localStorage.setItem(TOKEN_KEY, token);
     localStorage.setItem(DEVICE_KEY, JSON.stringify({ id: device.id, name: device.name }));
   },
-  /** Forget this device here: its token and everything else the app kept (the push offer too). */
+  /** Forget this device here: its token and everything else the app kept (the push offer,
+   * queued messages, the tasks and transcripts kept for reading offline). */
   clear() {
     localStorage.clear();
     sessionStorage.clear();
+    forgetAll();
   },
 };
 

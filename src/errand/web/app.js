@@ -10,13 +10,14 @@ import { h, replaceChildren } from "./dom.js";
 import { showDevice } from "./device.js";
 import { showNewTask } from "./new-task.js";
 import { startNotices } from "./notices.js";
+import { Outbox } from "./outbox.js";
 import { showPairing } from "./pair.js";
 import { offerPush } from "./push-offer.js";
 import { showSchedules } from "./schedules.js";
 import { showTask } from "./task-view.js";
 import { showTaskList } from "./task-list.js";
 
-/** @typedef {{api: Api, connection: Connection, go: (hash: string) => void, replace: (hash: string) => void, paired: () => void}} AppContext */
+/** @typedef {{api: Api, connection: Connection, outbox: Outbox, go: (hash: string) => void, replace: (hash: string) => void, paired: () => void}} AppContext */
 
 const connection = new Connection();
 /** @type {string | null} */
@@ -32,10 +33,13 @@ const api = new Api(connection, () => {
   route();
 });
 
+const outbox = new Outbox(api);
+
 /** @type {AppContext} */
 const ctx = {
   api,
   connection,
+  outbox,
   go(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
@@ -133,6 +137,7 @@ document.addEventListener("visibilitychange", () => {
 });
 route();
 const notices = startNotices(ctx);
+if (session.token()) void outbox.flush(); // messages queued before the app last closed
 
 if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {

@@ -9,8 +9,10 @@
 // A retry of the same request (after "can't reach your computer") reuses its
 // Idempotency-Key, so the computer starts it once; a file already sent is not sent again.
 
-import { ApiError } from "./api.js";
+import { ApiError, Unreachable } from "./api.js";
 import { h, randomKey, replaceChildren } from "./dom.js";
+
+const UNREACHABLE = "Can't reach your computer.";
 
 /** The computer's limit for a file from a phone (errand.access.MAX_UPLOAD_BYTES). */
 const MAX_FILE_BYTES = 25 * 1024 * 1024;
@@ -91,8 +93,10 @@ export function showNewTask(root, ctx) {
       h("h1", { text: "New task" })),
     form));
 
-  // Sending waits for the folder list: a quick tap must not skip the folders or the warning.
-  const loading = (async () => {
+  /** the folder list failed for want of the computer: load it again when it is back */
+  let reloadFolders = false;
+  const loadFolders = async () => {
+    reloadFolders = false;
     try {
       const [folders, models] = await Promise.all([
         ctx.api.request("GET", "/folders"),
@@ -109,25 +113,29 @@ export function showNewTask(root, ctx) {
       replaceChildren(folderBox, folders.folders.length === 0
         ? h("p", { class: "hint", text: "No folders are shared. On the computer, “errand folders add PATH” shares one." })
         : folders.folders.map((folder) => folderRow(folder, remembered())));
-      // A file goes into its folder: that folder is ticked, read-write, for all to see.
-      const tickAttachFolder = () => {
-        if (!attach.files?.length || !attachFolder.value) return;
-        const name = CSS.escape(attachFolder.value);
-        const box = /** @type {HTMLInputElement | null} */ (folderBox.querySelector(`input[type=checkbox][value="${name}"]`));
-        const mode = /** @type {HTMLSelectElement | null} */ (folderBox.querySelector(`select[data-folder="${name}"]`));
-        if (box) box.checked = true;
-        if (mode) mode.value = "rw";
-      };
-      attach.addEventListener("change", tickAttachFolder);
-      attachFolder.addEventListener("change", tickAttachFolder);
-      folderBox.addEventListener("change", () => {
-        warned = false;
-        send.textContent = "Send";
-      });
     } catch (err) {
+      reloadFolders = err instanceof Unreachable;
       if (!closed) replaceChildren(folderBox, h("p", { class: "error", text: `Could not load the folders: ${err instanceof Error ? err.message : err}` }));
     }
-  })();
+  };
+  // Sending waits for the folder list: a quick tap must not skip the folders or the warning.
+  let loading = loadFolders();
+
+  // A file goes into its folder: that folder is ticked, read-write, for all to see.
+  const tickAttachFolder = () => {
+    if (!attach.files?.length || !attachFolder.value) return;
+    const name = CSS.escape(attachFolder.value);
+    const box = /** @type {HTMLInputElement | null} */ (folderBox.querySelector(`input[type=checkbox][value="${name}"]`));
+    const mode = /** @type {HTMLSelectElement | null} */ (folderBox.querySelector(`select[data-folder="${name}"]`));
+    if (box) box.checked = true;
+    if (mode) mode.value = "rw";
+  };
+  attach.addEventListener("change", tickAttachFolder);
+  attachFolder.addEventListener("change", tickAttachFolder);
+  folderBox.addEventListener("change", () => {
+    warned = false;
+    send.textContent = "Send";
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -176,6 +184,12 @@ export function showNewTask(root, ctx) {
     const allow = parseDomains(/** @type {HTMLInputElement} */ (domains).value);
     if (allow.length) body.allow_domains = allow;
     if (model.value && model.value !== defaultModel) body.model = model.value;
+    if (!ctx.connection.reachable) {
+      // Known away (the phone is offline): say so now rather than after the retries.
+      error.textContent = `${UNREACHABLE} Tap Send to try again.`;
+      error.hidden = false;
+      return;
+    }
     send.setAttribute("disabled", "");
     error.hidden = true;
     try {
@@ -193,7 +207,7 @@ export function showNewTask(root, ctx) {
       // The sent form is replaced by its task, so Back returns to the list, not to the form.
       if (!closed) ctx.replace(`#/tasks/${encodeURIComponent(task.id)}`);
     } catch (err) {
-      error.textContent = err instanceof ApiError ? err.message : "Can't reach your computer. Tap Send to try again.";
+      error.textContent = err instanceof ApiError ? err.message : `${UNREACHABLE} Tap Send to try again.`;
       error.hidden = false;
     } finally {
       send.removeAttribute("disabled");
@@ -201,9 +215,18 @@ export function showNewTask(root, ctx) {
     }
   });
 
+  // "Can't reach your computer" is stale once it answers again.
+  const onConnection = () => {
+    if (!ctx.connection.reachable) return;
+    if (error.textContent?.startsWith(UNREACHABLE)) error.hidden = true;
+    if (reloadFolders) loading = loadFolders();
+  };
+  ctx.connection.addEventListener("change", onConnection);
+
   requestAnimationFrame(() => prompt.focus());
   return () => {
     closed = true;
+    ctx.connection.removeEventListener("change", onConnection);
   };
 }
 

@@ -9,26 +9,31 @@
 // Contract: only same-origin GETs for the shell files (and page navigations, answered with
 // the shell) are cached. API calls, streams, downloads and anything carrying an
 // Authorization header are never touched: they always go to the network, so no task data or
-// token ever lands in a cache. The shell is fetched network-first, so an updated gateway
-// serves its new app at once; the cache is the fallback.
+// token ever lands in a cache (what the app shows offline, it keeps itself: offline.js).
+// The shell is fetched network-first, so an updated gateway serves its new app at once; the
+// cache is the fallback.
 
-const CACHE = "errand-shell-v2";
+const CACHE = "errand-shell-v3";
 const SHELL = [
   "/",
   "/index.html",
   "/style.css",
   "/app.js",
   "/api.js",
+  "/cards.js",
   "/dom.js",
   "/device.js",
   "/files.js",
   "/markdown.js",
   "/new-task.js",
   "/notices.js",
+  "/offline.js",
+  "/outbox.js",
   "/pair.js",
   "/push.js",
   "/push-offer.js",
   "/push-settings.js",
+  "/schedules.js",
   "/sse.js",
   "/stream.js",
   "/task-list.js",

@@ -1,9 +1,14 @@
 // The task list: newest first, tasks waiting for the user on top, kept current by the
 // all-tasks stream (GET /events, one `task` event per change carrying the task object).
 // On every (re)connection the list is fetched again, so changes missed while away show up.
+// The list last seen is kept on the phone (offline.js) and shown at once, so it stays
+// readable while the computer cannot be reached; a line says when it is that copy.
 
 import { h, replaceChildren } from "./dom.js";
+import { keep, recall } from "./offline.js";
 import { LiveStream } from "./stream.js";
+
+const KEPT_LIST = "tasks";
 
 /** @type {Record<string, string>} */
 export const STATUS_LABELS = {
@@ -51,6 +56,11 @@ export function showTaskList(root, ctx) {
   const empty = h("p", { class: "hint empty", hidden: true, text: "No tasks yet. Tap “New task” to send Errand on an errand." });
   const more = h("button", { type: "button", class: "secondary", hidden: true, text: "Show older tasks", onclick: () => void load(true) });
   const error = h("p", { class: "error", role: "alert", hidden: true });
+  const keptNote = h("p", { class: "hint kept", hidden: true, text: "Shown as this phone last saw them." });
+  /** whether the computer's own list has come (then the kept copy is never shown again) */
+  let fresh = false;
+  let closed = false;
+  let saveTimer = 0;
 
   root.appendChild(h("section", { class: "screen task-list" },
     h("header", { class: "bar" },
@@ -58,6 +68,7 @@ export function showTaskList(root, ctx) {
       h("a", { class: "icon-button", href: "#/schedules", "aria-label": "Schedules", title: "Schedules", text: "⏰" }),
       h("a", { class: "icon-button", href: "#/device", "aria-label": "This device", title: "This device", text: "⚙" })),
     error,
+    keptNote,
     waitingSection,
     h("section", { "aria-labelledby": "all-tasks" }, h("h2", { id: "all-tasks", text: "Tasks" }), list, empty, more),
     h("nav", { class: "actions" },
@@ -72,7 +83,19 @@ export function showTaskList(root, ctx) {
     replaceChildren(list, sorted.filter((t) => !waiting.includes(t)).map(row));
     empty.hidden = sorted.length > 0;
     more.hidden = nextBefore === null;
+    keptNote.hidden = fresh || sorted.length === 0;
+    if (fresh) {
+      // Kept for reading offline, a moment after the last change.
+      clearTimeout(saveTimer);
+      saveTimer = window.setTimeout(() => void keep(KEPT_LIST, sorted.slice(0, 100)), 300);
+    }
   };
+
+  void recall(KEPT_LIST).then((kept) => {
+    if (closed || fresh || !Array.isArray(kept)) return;
+    for (const task of kept) if (task && typeof task.id === "string") tasks.set(task.id, task);
+    render();
+  });
 
   /** @param {boolean} older */
   async function load(older) {
@@ -83,6 +106,7 @@ export function showTaskList(root, ctx) {
       for (const task of page.tasks) tasks.set(task.id, task);
       nextBefore = page.next_before ?? null;
       error.hidden = true;
+      fresh = true;
       render();
     } catch (err) {
       if (err instanceof Error && !(err.name === "AbortError")) {
@@ -110,7 +134,10 @@ export function showTaskList(root, ctx) {
     resume: false,
   });
   stream.start();
-  return () => stream.stop();
+  return () => {
+    closed = true;
+    stream.stop();
+  };
 }
 
 /**

@@ -8,12 +8,20 @@
 // and send back the digest they were shown (cards.js). There is one text box: while a question
 // waits it answers the question, otherwise it sends the task a message, which shows at once
 // and says "sent" until the task reads it.
+//
+// Offline: the events shown are kept on the phone (offline.js) and replayed at once when the
+// task is opened again, and the stream resumes after the last of them, so a transcript seen
+// once stays readable without the computer. A message typed while the computer cannot be
+// reached is queued (outbox.js), shown as "Queued — sends when your computer is back", and
+// sent with its first Idempotency-Key when it is back; while a question waits, the queued
+// message answers it then. A "can't reach" problem line goes away once the computer answers.
 
-import { ApiError } from "./api.js";
+import { ApiError, Unreachable } from "./api.js";
 import { approvalCard, message, questionCard, settleApproval, settleQuestion } from "./cards.js";
-import { h, replaceChildren } from "./dom.js";
+import { h, randomKey, replaceChildren } from "./dom.js";
 import { showFiles } from "./files.js";
 import { renderMarkdown } from "./markdown.js";
+import { keepTranscript, recallTranscript } from "./offline.js";
 import { LiveStream } from "./stream.js";
 import { repeatEveryMorning } from "./schedules.js";
 import { FINAL_STATUSES, STATUS_LABELS, attentionLine, shortTime, statusBadge } from "./task-list.js";
@@ -72,8 +80,13 @@ export function showTask(root, ctx, taskId) {
     answering,
     h("div", { class: "follow-up-row" }, followLabel, followText, followSend));
   /** messages this phone sent (or saw sent) that the task has not read yet, oldest first */
-  /** @type {{text: string, entry: HTMLElement, logged: boolean}[]} */
+  /** @type {{text: string, entry: HTMLElement, logged: boolean, key?: string}[]} */
   const unread = [];
+  /** the events shown, as they came, kept for reading offline (deltas only until their message) */
+  /** @type {import("./sse.js").SseEvent[]} */
+  let seen = [];
+  let keepTimer = 0;
+  let closed = false;
 
   root.appendChild(h("section", { class: "screen task-view" },
     h("header", { class: "bar" },
@@ -202,10 +215,39 @@ export function showTask(root, ctx, taskId) {
     }
   };
 
-  /** @param {string} message */
-  const showProblem = (message) => {
+  /**
+   * @param {string} message
+   * @param {unknown} [err]  what went wrong; a "can't reach" problem clears on reconnect
+   */
+  const showProblem = (message, err) => {
     problem.textContent = message;
     problem.hidden = false;
+    problem.dataset.offline = String(err instanceof Unreachable);
+  };
+  const onConnection = () => {
+    if (ctx.connection.reachable && problem.dataset.offline === "true") {
+      problem.hidden = true;
+      problem.dataset.offline = "false";
+    }
+  };
+  ctx.connection.addEventListener("change", onConnection);
+
+  /** Keep the events shown so far, a moment after the last one. */
+  const keepSoon = () => {
+    clearTimeout(keepTimer);
+    keepTimer = window.setTimeout(keepNow, 300);
+  };
+  const keepNow = () => {
+    clearTimeout(keepTimer);
+    if (seen.length) void keepTranscript(taskId, { task, events: seen });
+  };
+
+  /** @param {import("./sse.js").SseEvent} event */
+  const record = (event) => {
+    if (event.event === "message") seen = seen.filter((e) => e.event !== "message.delta");
+    seen.push({ id: event.id, event: event.event, data: event.data });
+    if (!closed) keepSoon();
+    apply(event);
   };
 
   /** @param {import("./sse.js").SseEvent} event */
@@ -389,7 +431,7 @@ export function showTask(root, ctx, taskId) {
   };
 
   const stream = new LiveStream(ctx.api, `${base}/events`, {
-    onEvent: apply,
+    onEvent: record,
     // A finished task's stream ends; after a follow-up, keep reconnecting until the task
     // has visibly reopened (the runner may take a moment to record it).
     onEnd: () => FINAL_STATUSES.has(status) && Date.now() > reopeningUntil,
@@ -410,7 +452,7 @@ export function showTask(root, ctx, taskId) {
     try {
       await ctx.api.command("POST", `${base}/cancel`);
     } catch (err) {
-      showProblem(`Could not cancel: ${message(err)}`);
+      showProblem(`Could not cancel: ${message(err)}`, err);
     } finally {
       cancel.removeAttribute("disabled");
     }
@@ -437,7 +479,7 @@ export function showTask(root, ctx, taskId) {
       renderHeader();
       stream.start();
     } catch (err) {
-      showProblem(`Could not resume: ${message(err)}`);
+      showProblem(`Could not resume: ${message(err)}`, err);
     }
   };
 
@@ -487,6 +529,7 @@ export function showTask(root, ctx, taskId) {
   const answerQuestion = async (text) => {
     const question = openQuestion();
     if (!question) return false;
+    if (!ctx.connection.reachable) return false; // queued as a message, which answers it then
     const status = /** @type {HTMLElement} */ (question.querySelector(".question-status"));
     status.textContent = "Sending your answer…";
     try {
@@ -494,32 +537,80 @@ export function showTask(root, ctx, taskId) {
       if (question.classList.contains("pending")) status.textContent = "Answer sent.";
       followText.value = "";
     } catch (err) {
+      if (err instanceof Unreachable) {
+        status.textContent = "Answer in the box below.";
+        return false; // queued as a message, which answers the question when it arrives
+      }
       status.textContent = err instanceof ApiError && err.code === "already_answered" ? err.message : `Not sent: ${message(err)}`;
     }
     return true;
   };
 
+  /**
+   * The message reached the computer: the task reads it next (a finished one reopens).
+   * @param {HTMLElement} entry
+   * @param {any} reopened  the task as the computer answered
+   */
+  const delivered = (entry, reopened) => {
+    if (["sending", "queued"].includes(entry.dataset.state ?? "")) markSent(entry, "sent");
+    if (reopened && typeof reopened.status === "string") status = reopened.status;
+    reopeningUntil = Date.now() + 30_000;
+    renderHeader();
+    problem.hidden = true;
+    // A finished task reopens: its stream continues after the last event seen.
+    stream.start();
+  };
+
   /** @param {string} text */
   const sendMessage = async (text) => {
     const entry = sentBubble(text, "sending");
-    unread.push({ text, entry, logged: false });
+    const key = randomKey();
+    unread.push({ text, entry, logged: false, key });
     followText.value = "";
+    if (!ctx.connection.reachable) {
+      queue(entry, text, key);
+      return;
+    }
     try {
-      const reopened = await ctx.api.command("POST", `${base}/messages`, { text });
-      if (entry.dataset.state === "sending") markSent(entry, "sent");
-      if (reopened && typeof reopened.status === "string") status = reopened.status;
-      reopeningUntil = Date.now() + 30_000;
-      renderHeader();
-      problem.hidden = true;
-      // A finished task reopens: its stream continues after the last event seen.
-      stream.start();
+      delivered(entry, await ctx.api.command("POST", `${base}/messages`, { text }, { key }));
     } catch (err) {
+      if (err instanceof Unreachable) {
+        queue(entry, text, key); // the same key: if the first try did arrive, it acts once
+        return;
+      }
       markSent(entry, "failed");
       unread.splice(unread.findIndex((item) => item.entry === entry), 1);
       if (!followText.value) followText.value = text;
-      showProblem(`Could not send: ${message(err)}`);
+      showProblem(`Could not send: ${message(err)}`, err);
     }
   };
+
+  /**
+   * @param {HTMLElement} entry
+   * @param {string} text
+   * @param {string} key
+   */
+  const queue = (entry, text, key) => {
+    markSent(entry, "queued");
+    ctx.outbox.add({ taskId, text, key });
+  };
+
+  /** @param {Event} event */
+  const onOutbox = (event) => {
+    const detail = /** @type {CustomEvent} */ (event).detail;
+    if (detail?.taskId !== taskId) return;
+    const item = unread.find((other) => other.key === detail.key);
+    if (!item) return;
+    if (event.type === "sent") {
+      delivered(item.entry, detail.task);
+    } else {
+      markSent(item.entry, "failed");
+      unread.splice(unread.indexOf(item), 1);
+      showProblem(`Could not send: ${detail.message}`);
+    }
+  };
+  ctx.outbox.addEventListener("sent", onOutbox);
+  ctx.outbox.addEventListener("failed", onOutbox);
 
   followForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -533,10 +624,32 @@ export function showTask(root, ctx, taskId) {
     }
   });
 
-  void refreshTask();
-  stream.start();
+  void (async () => {
+    // What this phone showed before comes at once (and without the computer); the stream
+    // then continues after it.
+    const kept = await recallTranscript(taskId);
+    if (closed) return;
+    if (kept && Array.isArray(kept.events) && !seen.length) {
+      if (kept.task && !task) {
+        task = kept.task;
+        renderHeader();
+      }
+      for (const event of kept.events) stream.deliver(event);
+    }
+    for (const item of ctx.outbox.queuedFor(taskId)) {
+      if (unread.some((other) => other.key === item.key)) continue;
+      unread.push({ text: item.text, entry: sentBubble(item.text, "queued"), logged: false, key: item.key });
+    }
+    void refreshTask();
+    stream.start();
+  })();
   return () => {
+    closed = true;
+    keepNow();
     window.removeEventListener("scroll", onScroll);
+    ctx.connection.removeEventListener("change", onConnection);
+    ctx.outbox.removeEventListener("sent", onOutbox);
+    ctx.outbox.removeEventListener("failed", onOutbox);
     stream.stop();
     closeFiles?.();
   };
@@ -562,11 +675,12 @@ function bubble(who, ...content) {
 }
 
 /** @type {Record<string, string>} */
-const SENT_STATES = { sending: "sending…", sent: "sent", failed: "not sent", "": "" };
+const SENT_STATES = { sending: "sending…", queued: "Queued — sends when your computer is back", sent: "sent", failed: "not sent", "": "" };
 
 /**
  * @param {HTMLElement} entry  a user bubble
- * @param {string} state  "sending", "sent" (stored, the task has not read it yet), "failed" or ""
+ * @param {string} state  "sending", "queued" (kept on the phone until the computer is back),
+ *   "sent" (stored, the task has not read it yet), "failed" or ""
  */
 function markSent(entry, state) {
   entry.dataset.state = state;
