@@ -342,10 +342,13 @@ class BrowserSession:
             raise
         running = _Running(driver, browser, context, page)
         page.on("download", lambda download: self._downloaded(running, download))
-        page.on("crash", lambda _: setattr(running, "crashed", True))
+        page.on("crash", lambda _: self._page_crashed(running))
         self._running = running
         self.started_at = time.perf_counter() - started
         return running
+
+    def _page_crashed(self, running: _Running) -> None:
+        running.crashed = True
 
     def _downloaded(self, running: _Running, download: Download) -> None:
         running.downloads.append(download)

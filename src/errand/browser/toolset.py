@@ -428,8 +428,9 @@ def _refusal_notes(refused: Sequence[NetworkDecision]) -> str:
 
 
 def _closed_under_us(exc: PlaywrightError) -> bool:
-    # Playwright's own error for a browser gone mid-call (its class is not public).
-    return "has been closed" in (exc.message or str(exc))
+    # Playwright's own errors for a browser or page gone mid-call (their class is not public).
+    text = exc.message or str(exc)
+    return "has been closed" in text or "Target crashed" in text
 
 
 def _playwright_message(tool: str, exc: PlaywrightError) -> str:
