@@ -80,6 +80,10 @@ def run(
     except (PolicyError, ConfigError, McpConfigError, ValueError) as exc:
         err.print(f"errand: {exc}", markup=False)
         raise typer.Exit(ExitCode.USAGE) from exc
+    if servers.select(chosen):
+        from errand.mcp import load_sdk
+
+        load_sdk()  # now, before the task's lease is held and the loop must keep it
     request = TaskRequest(
         prompt=task,
         host_folders=host_folders,

@@ -349,11 +349,13 @@ def _settings_from(config: Mapping[str, Any]) -> _Settings:
     """Raises ValueError (PolicyError included) for a malformed table, in one sentence."""
     from errand.agent import options_from_config
     from errand.intake import IntakeSettings
-    from errand.mcp import mcp_config
+    from errand.mcp import load_sdk, mcp_config
     from errand.notify import NotifySettings
     from errand.tasks import check_worker_name
 
     mcp = mcp_config(config)
+    if mcp.servers:
+        load_sdk()  # now, before the loop runs tasks whose leases it must keep
     intake = replace(
         IntakeSettings.from_config(config),
         toolsets_available=frozenset({"browser", *(f"mcp:{name}" for name in mcp.servers)}),

@@ -12,6 +12,7 @@ approval rules by tool name.
 
 The configuration and health parts load without the MCP SDK; the rest loads it on first use,
 so the gateway and ``errand --help`` do not pay for it until a server is started.
+:func:`load_sdk` loads it ahead, before tasks run, when servers are configured.
 """
 
 from typing import TYPE_CHECKING
@@ -64,6 +65,19 @@ _LAZY = {
 }
 
 
+def load_sdk() -> None:
+    """Load the MCP SDK and the modules that use it now, not when the first server starts.
+
+    Call it before the event loop runs tasks: the first import takes seconds on a busy
+    machine, and made inside a running task it would stall the loop (and the heartbeats that
+    keep the task's lease) for that long.
+    """
+    import importlib
+
+    for module in ("toolsets", "remote", "check"):
+        importlib.import_module(f"errand.mcp.{module}")
+
+
 def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
@@ -97,6 +111,7 @@ __all__ = [
     "approval_rules",
     "check_server",
     "exposed_name",
+    "load_sdk",
     "mcp_config",
     "proxied",
     "remove_server",
