@@ -9,6 +9,7 @@ output in these runs includes an injection corpus, and nothing in it may ever ru
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -202,6 +203,7 @@ def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, scripts: S
     page.get_by_text("Review, websites and model").click()
     page.get_by_label("notes", exact=True).check()
     page.get_by_label("Access to notes").select_option("rw")
+    expect(page.get_by_label("Save it in")).to_have_value("notes")  # where a file would go
     # The model is picked among the configured ones, the computer's default preselected.
     picker = page.get_by_label("Model", exact=True)
     expect(picker).to_have_value(scripts.question)
@@ -209,7 +211,9 @@ def test_start_a_task_from_the_form_and_watch_it_stream(phone: Phone, scripts: S
         ["script: question.json (default)", "script: report.json", "script: review.json"]
     )
     picker.select_option(model)
-    snap(page, "new-task")
+    if os.environ.get("ERRAND_WEB_SCREENSHOTS") == "1":
+        page.evaluate("window.scrollTo(0, 0)")
+        snap(page, "new-task")
     with page.expect_request("**/api/v1/tasks") as sent:
         page.get_by_role("button", name="Send").click()
     assert (sent.value.post_data_json or {})["model"] == model

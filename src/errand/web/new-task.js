@@ -135,6 +135,12 @@ export function showNewTask(root, ctx) {
   folderBox.addEventListener("change", () => {
     warned = false;
     send.textContent = "Send";
+    // Until a file is chosen, it would go to the first folder ticked read-write.
+    if (attach.files?.length) return;
+    const ticked = [...folderBox.querySelectorAll("input[type=checkbox]:checked")]
+      .map((box) => /** @type {HTMLInputElement} */ (box).value)
+      .find((name) => /** @type {HTMLSelectElement | null} */ (folderBox.querySelector(`select[data-folder="${CSS.escape(name)}"]`))?.value === "rw");
+    if (ticked && [...attachFolder.options].some((option) => option.value === ticked)) attachFolder.value = ticked;
   });
 
   form.addEventListener("submit", async (event) => {
