@@ -30,7 +30,9 @@ from errand.store import JsonValue, Store, open_store
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
 
 ERRAND = [sys.executable, "-m", "errand"]
-LEASE_SECONDS = 3.0
+# Short, so a killed worker is noticed soon; long enough that a busy machine's pauses do not
+# cost a live worker its lease.
+LEASE_SECONDS = 5.0
 TASKS = 40
 
 
