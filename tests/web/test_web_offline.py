@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Request, expect
+from playwright.sync_api import Browser, Page, Request, expect
 
 from web.conftest import PairedPhone
 from web.test_web_app import Phone, start_task
@@ -34,6 +34,15 @@ KEPT = """async (key) => {
     db.close();
     return JSON.stringify(value ?? null);
 }"""
+
+
+def wait_until_kept(page: Page, key: str, text: str) -> None:
+    """Wait until the app has kept ``key`` on the phone with ``text`` in it."""
+    for _ in range(300):
+        if text in page.evaluate(f"({KEPT})({json.dumps(key)})"):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the app never kept {key!r} with {text!r}")
 
 
 @pytest.fixture()
@@ -65,8 +74,8 @@ def test_what_was_seen_stays_readable_and_messages_wait_for_the_computer(
     expect(page.locator(".status-slot")).to_have_text("Done", timeout=20_000)
     page.get_by_role("link", name="Back to tasks").click()
     expect(page.locator(".task", has_text="Answer before my train")).to_be_visible()
-    page.wait_for_function(f"() => ({KEPT})('task:{task_id}').then((v) => v.includes('offline'))")
-    page.wait_for_function(f"() => ({KEPT})('tasks').then((v) => v.includes('{task_id}'))")
+    wait_until_kept(page, f"task:{task_id}", "offline")
+    wait_until_kept(page, "tasks", task_id)
     cached = page.evaluate(
         """async () => {
             const urls = [];
