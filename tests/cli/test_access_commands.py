@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from errand.access import authenticate
 from errand.store import open_store
+from errand_cli import Ran, errand_here
 
 
 @pytest.fixture
@@ -19,17 +17,8 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def errand(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
-    env.update(ERRAND_HOME=str(home), COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "errand", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+def errand(home: Path, *args: str) -> Ran:
+    return errand_here(home, *args)
 
 
 def authenticates(home: Path, token: str) -> bool:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from errand_cli import Ran, errand_here
 
 
 @pytest.fixture
@@ -17,17 +16,8 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def errand(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
-    env.update(ERRAND_HOME=str(home), COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "errand", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+def errand(home: Path, *args: str) -> Ran:
+    return errand_here(home, *args)
 
 
 def test_schedules_are_added_listed_shown_paused_and_removed(home: Path) -> None:

@@ -90,7 +90,7 @@ def test_no_request_makes_the_gateway_fail(gateway_for_fuzzing: _ServerThread) -
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=30,
+            max_examples=15,  # per operation: about 40 operations
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
