@@ -71,6 +71,7 @@ class TaskUser:
         self._approval_timeout = approval_timeout
         self._question_timeout = question_timeout
         self._waiting = waiting
+        self._open_waits = 0
         self._helpers: set[asyncio.Task[None]] = set()
         self._call_tools: dict[str, str] = {}
 
@@ -149,9 +150,11 @@ class TaskUser:
     ) -> _T | None:
         """Show the task as waiting and re-check ``ready`` whenever the task's log grows,
         until it gives a value or ``timeout`` passes (then None)."""
-        await self.store.set_task_status(self.task_id, TaskStatus.WAITING)
-        self._waiting(True)
+        self._open_waits += 1
         try:
+            if self._open_waits == 1:
+                await self.store.set_task_status(self.task_id, TaskStatus.WAITING)
+                self._waiting(True)
             deadline = time.monotonic() + timeout
             while (value := await ready()) is None:
                 remaining = deadline - time.monotonic()
@@ -163,8 +166,12 @@ class TaskUser:
                 )
             return value
         finally:
-            self._waiting(False)
-            await self._resume_running()
+            # Another request may still wait (the proxy asks about each connection apart):
+            # the task goes on only when the last one is settled.
+            self._open_waits -= 1
+            if not self._open_waits:
+                self._waiting(False)
+                await self._resume_running()
 
     async def approve_connection(self, host: str, port: int, call_id: str) -> bool:
         """The egress proxy's question about an unlisted domain, as an approval."""
