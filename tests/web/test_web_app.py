@@ -95,19 +95,26 @@ class Phone:
         assert self.posts_without_key == []
 
 
-@pytest.fixture()
-def phone(browser: Browser, gateway: GatewayProcess, paired: PairedPhone) -> Iterator[Phone]:
+def paired_phone(
+    browser: Browser, gateway: GatewayProcess, paired: PairedPhone, *, service_worker: bool
+) -> Iterator[Phone]:
+    """The paired phone at 375×667 in a context of its own, closed afterwards."""
     context = browser.new_context(
         viewport={"width": 375, "height": 667},
         is_mobile=True,
         has_touch=True,
-        service_workers="block",
+        service_workers="allow" if service_worker else "block",
         storage_state=paired.storage_state,  # type: ignore[arg-type]
     )
     try:
         yield Phone(context, gateway, paired.token)
     finally:
         context.close()
+
+
+@pytest.fixture()
+def phone(browser: Browser, gateway: GatewayProcess, paired: PairedPhone) -> Iterator[Phone]:
+    yield from paired_phone(browser, gateway, paired, service_worker=False)
 
 
 def start_task(phone: Phone, prompt: str, model: str, **extra: object) -> str:

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from web.conftest import PairedPhone
-from web.test_web_app import Phone, start_task
+from web.test_web_app import Phone, paired_phone, start_task
 from web.web_harness import GatewayProcess, write_script
 
 pytestmark = pytest.mark.browser
@@ -47,17 +47,7 @@ def wait_until_kept(page: Page, key: str, text: str) -> None:
 
 @pytest.fixture()
 def phone(browser: Browser, gateway: GatewayProcess, paired: PairedPhone) -> Iterator[Phone]:
-    context = browser.new_context(
-        viewport={"width": 375, "height": 667},
-        is_mobile=True,
-        has_touch=True,
-        service_workers="allow",
-        storage_state=paired.storage_state,  # type: ignore[arg-type]
-    )
-    try:
-        yield Phone(context, gateway, paired.token)
-    finally:
-        context.close()
+    yield from paired_phone(browser, gateway, paired, service_worker=True)
 
 
 def test_what_was_seen_stays_readable_and_messages_wait_for_the_computer(

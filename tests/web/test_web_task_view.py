@@ -12,7 +12,13 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from web.conftest import PairedPhone, Scripts
-from web.test_web_app import CONTROLS_CHECK, Phone, start_task, wait_for_pending_approval
+from web.test_web_app import (
+    CONTROLS_CHECK,
+    Phone,
+    paired_phone,
+    start_task,
+    wait_for_pending_approval,
+)
 from web.web_harness import GatewayProcess, snap, write_script
 
 pytestmark = pytest.mark.browser
@@ -20,17 +26,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture()
 def phone(browser: Browser, gateway: GatewayProcess, paired: PairedPhone) -> Iterator[Phone]:
-    context = browser.new_context(
-        viewport={"width": 375, "height": 667},
-        is_mobile=True,
-        has_touch=True,
-        service_workers="block",
-        storage_state=paired.storage_state,  # type: ignore[arg-type]
-    )
-    try:
-        yield Phone(context, gateway, paired.token)
-    finally:
-        context.close()
+    yield from paired_phone(browser, gateway, paired, service_worker=False)
 
 
 DRAFTS = [{"name": "drafts", "mode": "rw"}]
