@@ -38,6 +38,8 @@ async def fill_and_submit(browsing: Browsing, approver: Approver) -> ToolOutput:
     page = await browsing.call(
         "browser_navigate", url=browsing.url(ALLOWED, f"/post-elsewhere?to={origin}")
     )
+    nothing_focused = browsing.describe("browser_press_key", key="Enter")
+    assert isinstance(nothing_focused, Action) and nothing_focused.kind is not ActionKind.SEND
     filled = await browsing.call(
         "browser_fill_form",
         fields=[
@@ -46,6 +48,9 @@ async def fill_and_submit(browsing: Browsing, approver: Approver) -> ToolOutput:
         ],
     )
     assert approver.seen == [], "filling in a form is not sending it"
+    enter = browsing.describe("browser_press_key", key="Enter")  # in the field just filled
+    assert isinstance(enter, Action), enter
+    assert (enter.kind, enter.domain) == (ActionKind.SEND, UNLISTED)
     call = browsing.call_of("browser_click", ref=ref_of(filled.content, "Subscribe"))
     return await approving.invoke(call, browsing.ctx)
 

@@ -62,6 +62,7 @@ ACTION_MS = 5_000
 NAVIGATION_MS = 30_000
 SNAPSHOT_MS = 10_000
 _CHECKED = {"true", "yes", "on", "1", "checked"}
+_FORM_OF_FIRST = f"(els) => els.length ? ({FORM_OF_ELEMENT})(els[0]) : null"
 _KEY = re.compile(r"^[\w+\- ]{1,64}$|^.$")
 
 
@@ -287,8 +288,10 @@ class BrowserToolset:
                 return None
 
         async def focused() -> object:
+            # evaluate_all does not wait for a match: most pages have nothing focused, and
+            # waiting for one cost every such snapshot its whole timeout.
             try:
-                return await page.locator("*:focus").first.evaluate(FORM_OF_ELEMENT, timeout=500)
+                return await page.locator("*:focus").evaluate_all(_FORM_OF_FIRST)
             except PlaywrightError:
                 return None
 
