@@ -10,6 +10,9 @@
   (``start_early``, the default for tasks): ``ready_s`` is how long after the task began the
   browser was ready, ``first_snapshot_ms`` how long the model's first call then takes (when
   the model's first answer takes longer than ``ready_s``, this is all the model waits).
+- ``compile_cache_made_s``: how long making the driver's Node.js compile cache took, before
+  the rounds, when this data directory had none yet (about 0 when it had one; None when it
+  could not be made). Every round then starts with it, as every browser after the first does.
 - ``chromium``: which binary ran (the headless shell when installed).
 - ``memory_mb``: proportional set size of everything the task's browser runs (driver and
   Chromium processes), after the clicks.
@@ -34,7 +37,7 @@ import statistics
 import time
 from pathlib import Path
 
-from errand.browser import MEMORY_MB, BrowserToolset, chromium_path
+from errand.browser import MEMORY_MB, BrowserToolset, chromium_path, ensure_compile_cache
 from errand.models import ToolCall
 from errand.sandbox import Sandbox, SandboxPolicy
 from errand.tools import ToolContext
@@ -166,6 +169,9 @@ async def early_round(index: int) -> tuple[float, float]:
 
 
 async def main() -> None:
+    began = time.perf_counter()
+    cache = await ensure_compile_cache()
+    made = round(time.perf_counter() - began, 3) if cache is not None else None
     firsts: list[float] = []
     actions: list[float] = []
     memory: list[float] = []
@@ -197,6 +203,7 @@ async def main() -> None:
                     "ready_s": round(statistics.median(r for r, _ in early), 3),
                     "first_snapshot_ms": round(statistics.median(f for _, f in early) * 1000, 1),
                 },
+                "compile_cache_made_s": made,
                 "chromium": chromium_path(),
                 "memory_mb": round(statistics.median(memory), 1),
                 "memory_cap": {

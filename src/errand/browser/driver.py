@@ -42,6 +42,10 @@ DRIVER_DIR = Path(playwright.__file__).parent / "driver"
 """The Node.js runtime and driver package that ship with Playwright for Python."""
 SANDBOX_DRIVER_DIR = "/opt/errand/playwright"
 """Where the driver folder appears (read-only) inside the sandbox."""
+SANDBOX_NODE = f"{SANDBOX_DRIVER_DIR}/node"
+SANDBOX_CLI = f"{SANDBOX_DRIVER_DIR}/package/cli.js"
+SANDBOX_COMPILE_CACHE = "/opt/errand/node-cache"
+"""Where Node.js's compile cache for the driver appears (read-only) inside the sandbox."""
 FONTS_DIR = Path("/etc/fonts")
 _HAS_FONTS = FONTS_DIR.is_dir()
 SANDBOX_FONTS_DIR = "/opt/errand/fonts"
@@ -119,15 +123,9 @@ class Driver:
         await self._transport.wait_until_stopped()
 
 
-async def start_driver(sandbox: Sandbox, *, call_id: str, memory_bytes: int) -> Driver:
-    """Start the driver in ``sandbox``; its network decisions carry ``call_id``; the driver
-    and its browsers may use ``memory_bytes`` together where the sandbox can cap it.
-
-    Raises:
-        SandboxUnavailable: the driver could not be started or did not answer.
-    """
-    node = f"{SANDBOX_DRIVER_DIR}/node"
-    cli = f"{SANDBOX_DRIVER_DIR}/package/cli.js"
+def driver_mounts(compile_cache: Path | None) -> tuple[list[ExtraMount], dict[str, str]]:
+    """The read-only mounts and the environment the driver runs with (``compile_cache``: the
+    host folder holding Node.js's compile cache for it, if there is one)."""
     mounts = [ExtraMount(DRIVER_DIR, SANDBOX_DRIVER_DIR)]
     env: dict[str, str] = {
         "PW_LANG_NAME": "python",
@@ -137,8 +135,25 @@ async def start_driver(sandbox: Sandbox, *, call_id: str, memory_bytes: int) -> 
     if _HAS_FONTS:
         mounts.append(ExtraMount(FONTS_DIR, SANDBOX_FONTS_DIR))
         env["FONTCONFIG_FILE"] = f"{SANDBOX_FONTS_DIR}/fonts.conf"
+    if compile_cache is not None:
+        mounts.append(ExtraMount(compile_cache, SANDBOX_COMPILE_CACHE))
+        env["NODE_COMPILE_CACHE"] = SANDBOX_COMPILE_CACHE
+    return mounts, env
+
+
+async def start_driver(
+    sandbox: Sandbox, *, call_id: str, memory_bytes: int, compile_cache: Path | None = None
+) -> Driver:
+    """Start the driver in ``sandbox``; its network decisions carry ``call_id``; the driver
+    and its browsers may use ``memory_bytes`` together where the sandbox can cap it; it reads
+    Node.js's compile cache from the host folder ``compile_cache`` (read-only) when given.
+
+    Raises:
+        SandboxUnavailable: the driver could not be started or did not answer.
+    """
+    mounts, env = driver_mounts(compile_cache)
     process = await sandbox.spawn(
-        ["/bin/sh", "-c", _LAUNCHER, node, cli],
+        ["/bin/sh", "-c", _LAUNCHER, SANDBOX_NODE, SANDBOX_CLI],
         call_id=call_id,
         env=env,
         extra_mounts=mounts,

@@ -19,6 +19,7 @@ from pathlib import Path
 from playwright.async_api import Browser, BrowserContext, Download, Page, ProxySettings
 from playwright.async_api import Error as PlaywrightError
 
+from errand.browser.compile_cache import ensure_compile_cache
 from errand.browser.driver import Driver, start_driver
 from errand.sandbox import NetworkDecision, Sandbox, SandboxUnavailable, Verdict
 
@@ -302,7 +303,10 @@ class BrowserSession:
         executable = chromium_path()
         started = time.perf_counter()
         driver = await start_driver(
-            self._sandbox, call_id=call_id, memory_bytes=self.memory_mb << 20
+            self._sandbox,
+            call_id=call_id,
+            memory_bytes=self.memory_mb << 20,
+            compile_cache=await ensure_compile_cache(),
         )
         try:
             async with asyncio.timeout(LAUNCH_SECONDS):
