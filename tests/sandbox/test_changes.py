@@ -104,6 +104,31 @@ async def test_protected_paths_are_refused_and_recorded(tmp_path: Path) -> None:
     assert after == before
 
 
+async def test_guards_write_nothing_into_the_task_layer(tmp_path: Path) -> None:
+    # Absent protected paths at the top and inside existing directories (.git/info, and
+    # .github/workflows in an empty .github): their guards' mount points come from a layer
+    # of placeholders, so nothing is copied up or created in the task's upper layer.
+    folder = folder_with(tmp_path / "repo", {".git/config": "[core]\n", "README": "r"})
+    (folder / ".github").mkdir()
+    os.chmod(folder / ".git", 0o700)
+    before = snapshot(folder)
+    async with Sandbox(policy(folder)) as sandbox:
+        result = await sandbox.run(
+            [
+                "/bin/sh",
+                "-c",
+                "stat -c %a .git; ls .git; mkdir .git/info/x || echo no-info;"
+                " echo x > .github/workflows || echo no-workflows; echo x > .envrc || echo no-rc",
+            ]
+        )
+        listed = ["700", "config", "hooks", "info", "modules"]
+        refused = ["no-info", "no-workflows", "no-rc"]
+        assert result.stdout.decode().split() == listed + refused, result.stderr
+        assert result.changes == ()
+        assert [os.listdir(upper) for upper in _uppers(sandbox)] == [[]]
+    assert snapshot(folder) == before
+
+
 async def test_symlink_tricks_never_write_outside(tmp_path: Path) -> None:
     outside = folder_with(tmp_path / "outside", {"victim.txt": "safe"})
     folder = folder_with(tmp_path / "proj", {"sub/keep.txt": "k"})

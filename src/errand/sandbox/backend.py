@@ -22,7 +22,6 @@ from typing import Protocol
 
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.policy import SandboxPolicy
-from errand.sandbox.protected import ProtectionPlan
 from errand.sandbox.trusted import Cover
 
 
@@ -41,11 +40,11 @@ class Launch:
     ``session_dir`` is the session's private runtime folder (the backend's
     :meth:`SandboxBackend.prepare` filled it); ``namespace_pid`` names the process holding
     the session's network namespace, ``seccomp_fd`` the descriptor the seccomp program can be
-    read from (both Linux only, None elsewhere); ``protected`` lists, per read-write folder,
-    what the backend's protection plan said to guard; ``layers`` maps each read-write folder
-    to the overlay that shows it (see :mod:`errand.sandbox.changes`; a read-write folder
-    without one is shown read-only); ``covers`` lists, per granted folder, the places of
-    Errand's own directories inside it (see :mod:`errand.sandbox.trusted`).
+    read from (both Linux only, None elsewhere); ``layers`` maps each read-write folder to the
+    overlay that shows it, its protected paths already guarded (see
+    :mod:`errand.sandbox.changes`; a read-write folder without one is shown read-only);
+    ``covers`` lists, per granted folder, the places of Errand's own directories inside it
+    (see :mod:`errand.sandbox.trusted`).
     """
 
     policy: SandboxPolicy
@@ -56,7 +55,6 @@ class Launch:
     extra_mounts: Sequence[ExtraMount] = ()
     namespace_pid: int | None = None
     seccomp_fd: int | None = None
-    protected: Mapping[Path, ProtectionPlan] = field(default_factory=dict)
     layers: Mapping[Path, Path] = field(default_factory=dict)
     covers: Mapping[Path, Sequence[Cover]] = field(default_factory=dict)
 

@@ -19,18 +19,14 @@ from errand.sandbox.backend import ExtraMount, Launch
 from errand.sandbox.errors import SandboxUnavailable
 from errand.sandbox.namespace import find_tool
 from errand.sandbox.policy import FolderMode, SandboxPolicy
-from errand.sandbox.protected import ProtectionPlan, plan_protection
 from errand.sandbox.trusted import Cover
 
 __all__ = [
     "BubblewrapBackend",
     "CallHandles",
     "ExtraMount",
-    "ProtectionPlan",
     "build_argv",
     "cover_args",
-    "plan_protection",
-    "protection_args",
     "require_tools",
     "write_etc",
 ]
@@ -121,7 +117,6 @@ def build_argv(
     argv: Sequence[str],
     env: Mapping[str, str],
     cwd: str | None = None,
-    protection: Mapping[Path, ProtectionPlan],
     covers: Mapping[Path, Sequence[Cover]] | None = None,
     layers: Mapping[Path, Path] | None = None,
     extra_mounts: Sequence[ExtraMount] = (),
@@ -130,10 +125,9 @@ def build_argv(
 
     ``etc_dir`` is the session's synthetic ``/etc`` (see :func:`write_etc`). ``layers`` maps
     each read-write folder to the overlay that shows it, mounted in the session's mount
-    namespace (see :mod:`errand.sandbox.changes`); a read-write folder without one is shown
-    read-only. ``protection`` has the plan of each layered folder (see
-    :func:`plan_protection`), whose guards are mounted on the overlay, so the mount points
-    bwrap creates for them land in the task's upper layer, never in the user's folder.
+    namespace with its protected paths' guards already on it (see :mod:`errand.sandbox.changes`
+    and :meth:`~errand.sandbox.namespace.NetworkNamespace.mount_overlay`); bwrap binds it with
+    those mounts, which stay read-only. A read-write folder without one is shown read-only.
     ``covers`` has, per granted folder, the places of Errand's own directories inside it
     (:func:`errand.sandbox.trusted.covers_for`): hidden ones get the empty directory
     ``etc_dir``'s sibling ``empty`` (see :func:`write_etc`) bound read-only over them, the
@@ -210,7 +204,6 @@ def build_argv(
         layer = (layers or {}).get(grant.path)
         if grant.mode is FolderMode.READ_WRITE and layer is not None:
             out += ["--bind", str(layer), policy.mount_point(grant)]
-            out += protection_args(layer, policy.mount_point(grant), protection[grant.path])
         else:  # read-only, or a read-write folder that could not be layered
             out += ["--ro-bind", str(grant.path), policy.mount_point(grant)]
         out += cover_args(
@@ -233,18 +226,6 @@ def build_argv(
         "--",
         *argv,
     ]
-    return out
-
-
-def protection_args(host_root: Path, mount_point: str, plan: ProtectionPlan) -> list[str]:
-    """bwrap arguments for a plan, after the folder's own bind."""
-    out: list[str] = []
-    for rel in plan.pin:
-        out += ["--bind", str(host_root / rel), f"{mount_point}/{rel}"]
-    for rel in plan.cover:
-        out += ["--ro-bind", str(host_root / rel), f"{mount_point}/{rel}"]
-    for rel in plan.block:
-        out += ["--ro-bind", "/dev/null", f"{mount_point}/{rel}"]
     return out
 
 
@@ -335,7 +316,6 @@ class BubblewrapBackend:
             argv=launch.argv,
             env=launch.env,
             cwd=launch.cwd,
-            protection=launch.protected,
             covers=launch.covers,
             layers=launch.layers,
             extra_mounts=launch.extra_mounts,

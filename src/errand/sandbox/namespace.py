@@ -22,9 +22,11 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from errand.sandbox.errors import SandboxUnavailable
+from errand.sandbox.protected import ProtectionPlan
 
 PROXY_PORT = 3128
 _START_TIMEOUT = 10.0
@@ -32,7 +34,10 @@ _START_TIMEOUT = 10.0
 # Runs inside the new namespaces, with only the standard library and no site packages. After
 # handing over the listener it serves mount requests (one JSON message each, answered "ok" or
 # an error text) until its control socket closes: it owns the session's mount namespace, in
-# which the read-write folders' overlays are mounted for the session's commands.
+# which the read-write folders' overlays are mounted for the session's commands, each with its
+# guards: pins (a directory bound onto itself, so it cannot be renamed or removed), covers (a
+# path bound read-only onto itself) and blocks (/dev/null bound read-only over a placeholder).
+# A failed guard detaches the whole overlay again: never a folder without its guards.
 _HOLDER = f"""
 import ctypes, fcntl, json, os, socket, struct
 io = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -47,20 +52,50 @@ ctl = socket.socket(fileno=CONTROL_FD)
 socket.send_fds(ctl, [b"ready"], [lsn.fileno()])
 lsn.close()
 libc = ctypes.CDLL(None, use_errno=True)
+NOSUID_NODEV, RDONLY, REMOUNT, BIND, REC = 6, 1, 32, 4096, 16384
 def esc(p):
     return p.replace("\\\\", "\\\\\\\\").replace(",", "\\\\,").replace(":", "\\\\:")
+def mount(source, target, fstype, flags, data):
+    if libc.mount(source.encode(), target.encode(), fstype, flags, data) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+def kept(path):
+    # A bind's flags that the kernel may have locked (it came from the host's namespace),
+    # in mount(2) terms: a remount that dropped one would be refused.
+    flag = os.statvfs(path).f_flag
+    return (flag & 3087) | (2097152 if flag & 4096 else 0)
+def bind(source, target, readonly):
+    mount(source, target, None, BIND | REC, None)
+    if readonly:
+        flags = REMOUNT | BIND | RDONLY | NOSUID_NODEV | kept(target)
+        mount("none", target, None, flags, None)
+def layer(req):
+    target = req["target"]
+    data = "lowerdir=%s,upperdir=%s,workdir=%s,userxattr" % (
+        ":".join(esc(p) for p in req["lowers"]), esc(req["upper"]), esc(req["work"]))
+    mount("overlay", target, b"overlay", NOSUID_NODEV, data.encode())
+    try:
+        for rel in req["pin"]:
+            bind(target + "/" + rel, target + "/" + rel, False)
+        for rel in req["cover"]:
+            bind(target + "/" + rel, target + "/" + rel, True)
+        for rel in req["block"]:
+            bind("/dev/null", target + "/" + rel, True)
+    except OSError:
+        libc.umount2(target.encode(), 2)
+        raise
 while True:
     msg = ctl.recv(65536)
     if not msg:
         break
     req = json.loads(msg)
-    if req["op"] == "mount":
-        data = "lowerdir=%s,upperdir=%s,workdir=%s,userxattr" % (
-            esc(req["lower"]), esc(req["upper"]), esc(req["work"]))
-        rc = libc.mount(b"overlay", req["target"].encode(), b"overlay", 6, data.encode())
-    else:
-        rc = libc.umount2(req["target"].encode(), 2)
-    ctl.send(b"ok" if rc == 0 else os.strerror(ctypes.get_errno()).encode())
+    try:
+        if req["op"] == "mount":
+            layer(req)
+        elif libc.umount2(req["target"].encode(), 2) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        ctl.send(b"ok")
+    except OSError as exc:
+        ctl.send((exc.strerror or "failed").encode())
 """
 
 
@@ -115,18 +150,39 @@ class NetworkNamespace:
         self.listener.setblocking(False)
         ours.setblocking(False)
 
-    async def mount_overlay(self, lower: Path, upper: Path, work: Path, target: Path) -> None:
-        """Mount an overlay of ``lower`` (read-only) and ``upper`` at ``target``, visible only
-        in the session's mount namespace (nosuid, nodev).
+    async def mount_overlay(
+        self,
+        lowers: Sequence[Path],
+        upper: Path,
+        work: Path,
+        target: Path,
+        guards: ProtectionPlan | None = None,
+    ) -> None:
+        """Mount an overlay of ``lowers`` (read-only, the first on top) and ``upper`` at
+        ``target``, visible only in the session's mount namespace (nosuid, nodev), then mount
+        ``guards`` on it (paths relative to ``target``; every path a block guards must exist
+        in the overlay already, so that no mount point is created in ``upper``).
 
         Raises:
-            SandboxUnavailable: the kernel refused (the message says why).
+            SandboxUnavailable: the kernel refused (the message says why); nothing is left
+                mounted.
         """
-        request = {"op": "mount", "lower": str(lower), "upper": str(upper), "work": str(work)}
-        answer = await self._request({**request, "target": str(target)})
+        plan = guards or ProtectionPlan((), (), ())
+        answer = await self._request(
+            {
+                "op": "mount",
+                "lowers": [str(lower) for lower in lowers],
+                "upper": str(upper),
+                "work": str(work),
+                "target": str(target),
+                "pin": list(plan.pin),
+                "cover": list(plan.cover),
+                "block": list(plan.block),
+            }
+        )
         if answer != "ok":
             raise SandboxUnavailable(
-                f"could not layer the folder {lower} for the sandbox ({answer})",
+                f"could not layer the folder {lowers[-1]} for the sandbox ({answer})",
                 "the folder must be on a local file system that supports overlays "
                 "(ext4, xfs, btrfs, tmpfs); grant it read-only (:ro) otherwise",
             )
@@ -137,7 +193,7 @@ class NetworkNamespace:
         did are gone), so its layers may be changed at once."""
         await self._request({"op": "umount", "target": str(target)})
 
-    async def _request(self, request: dict[str, str]) -> str:
+    async def _request(self, request: dict[str, str | list[str]]) -> str:
         control = self._control
         if control is None:
             raise SandboxUnavailable("the sandbox session is not running", "start it first")

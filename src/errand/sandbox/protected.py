@@ -8,6 +8,9 @@ all enforce this one list.
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -119,3 +122,22 @@ def plan_protection(host_root: Path) -> ProtectionPlan:
             if sub not in pin:
                 pin.append(sub)
     return ProtectionPlan(tuple(cover), tuple(pin), tuple(block))
+
+
+def write_guard_layer(directory: Path, plan: ProtectionPlan, root: Path) -> None:
+    """Fill ``directory`` (emptied first) with an empty placeholder file for each path the
+    plan blocks, inside directories with the permission bits of ``root``'s (plus the owner's
+    own). Laid over ``root`` as the overlay's top lower layer, it gives every block guard its
+    mount point, so that none is ever created in the task's upper layer or the user's folder.
+    """
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(mode=0o755, parents=True)
+    for rel in plan.block:
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            sub = "/".join(parts[:depth])
+            if not (directory / sub).is_dir():
+                (directory / sub).mkdir()
+                os.chmod(directory / sub, stat.S_IMODE(os.lstat(root / sub).st_mode) | 0o700)
+        (directory / rel).touch(mode=0o444)

@@ -34,7 +34,7 @@ from errand.sandbox.changes import Change, FolderLayer
 from errand.sandbox.errors import PathRefused, SandboxUnavailable, folder_gone
 from errand.sandbox.namespace import PROXY_PORT, NetworkNamespace
 from errand.sandbox.policy import FolderMode, SandboxPolicy
-from errand.sandbox.protected import ProtectionPlan, plan_protection
+from errand.sandbox.protected import plan_protection, write_guard_layer
 from errand.sandbox.proxy import EgressProxy, Resolver
 from errand.sandbox.seccomp import seccomp_program
 from errand.sandbox.trusted import Cover, GrantRefused, covers_for
@@ -119,6 +119,7 @@ class Sandbox:
         self._hold = frozenset(hold)
         self._layers: dict[Path, FolderLayer] = {}
         self._covers: dict[Path, tuple[Cover, ...]] = {}
+        self._guard_plans: dict[Path, tuple[str, ...]] = {}
         self._mounted = 0
         self._mount_lock = asyncio.Condition()
         self._since_ns = 0
@@ -397,9 +398,6 @@ class Sandbox:
         launched.ready_r, launched.ready_w = os.pipe()
         launched.pass_fds = (seccomp_r, launched.ready_w, *pass_fds)
         try:
-            protection: dict[Path, ProtectionPlan] = {
-                path: plan_protection(path) for path in self._layers
-            }
             os.write(seccomp_w, seccomp_program())
             os.close(seccomp_w)
             seccomp_w = -1
@@ -418,7 +416,6 @@ class Sandbox:
                     extra_mounts=extra_mounts,
                     namespace_pid=self._namespace.holder_pid,
                     seccomp_fd=seccomp_r,
-                    protected=protection,
                     layers={
                         path: self._runtime / "merged" / layer.name
                         for path, layer in self._layers.items()
@@ -468,7 +465,7 @@ class Sandbox:
         for path, layer in list(self._layers.items()):
             target = self._runtime / "merged" / layer.name
             try:
-                await self._namespace.mount_overlay(path, layer.upper, layer.work, target)
+                await self._namespace.mount_overlay([path], layer.upper, layer.work, target)
             except SandboxUnavailable as exc:
                 del self._layers[path]
                 self.notices.append(
@@ -485,10 +482,36 @@ class Sandbox:
         async with self._mount_lock:
             if self._mounted == 0 and self._layers:
                 self._since_ns = time.time_ns()
-                for path, layer in self._layers.items():
-                    target = self._runtime / "merged" / layer.name
-                    await self._namespace.mount_overlay(path, layer.upper, layer.work, target)
+                mounted: list[Path] = []
+                try:
+                    for path, layer in self._layers.items():
+                        mounted.append(await self._mount_layer(path, layer))
+                except BaseException:
+                    for target in mounted:
+                        await asyncio.shield(self._namespace.unmount(target))
+                    raise
             self._mounted += 1
+
+    async def _mount_layer(self, path: Path, layer: FolderLayer) -> Path:
+        """Mount one folder's overlay with its guards, planned on the folder as it is now;
+        returns where it is mounted.
+
+        The guards' mount points come from a lower layer of placeholders laid over the folder
+        (rewritten only when the plan changes), so mounting them writes nothing.
+
+        Raises:
+            SandboxUnavailable: a protected path is a symbolic link, or the kernel refused.
+        """
+        assert self._runtime is not None
+        plan = plan_protection(path)
+        guards = self._runtime / "guards" / layer.name
+        if self._guard_plans.get(path) != plan.block:
+            self._guard_plans.pop(path, None)
+            await asyncio.to_thread(write_guard_layer, guards, plan, path)
+            self._guard_plans[path] = plan.block
+        target = self._runtime / "merged" / layer.name
+        await self._namespace.mount_overlay([guards, path], layer.upper, layer.work, target, plan)
+        return target
 
     async def _release_layers(self) -> list[Change]:
         """After a command: once no command runs, detach the overlays and apply (or hold)
