@@ -3,6 +3,7 @@ it, and nothing in a sandbox can change it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 from pathlib import Path
@@ -41,6 +42,9 @@ async def test_the_driver_reads_the_cache_errand_made_and_cannot_change_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ERRAND_HOME", str(tmp_path / "home"))
+    # Two browsers starting together: one makes the cache, the other starts without it.
+    made = await asyncio.gather(ensure_compile_cache(), ensure_compile_cache())
+    assert made.count(None) == 1 and cache_path() in made
     cache = await ensure_compile_cache()
     assert cache == cache_path() and cache.is_dir()
     before = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}

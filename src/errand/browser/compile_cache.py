@@ -50,8 +50,6 @@ _MAKE_DIR = "/tmp/node-cache"
 _ENTRY = re.compile(r"^\./v[0-9A-Za-z.]+-[0-9a-z_]+-[0-9a-f]+-[0-9]+(/[0-9a-f]{1,16})?$")
 _MAKER = 'NODE_COMPILE_CACHE="$2" "$0" "$1" --version >/dev/null && cd "$2" && exec tar -c .'
 
-_lock = asyncio.Lock()
-
 
 def cache_path() -> Path:
     """Where this Playwright version's cache is, or will be, on the host."""
@@ -67,17 +65,14 @@ async def ensure_compile_cache() -> Path | None:
         return None
     if _ready(target):
         return target
-    async with _lock:
-        with contextlib.suppress(OSError, SandboxUnavailable, ValueError, TimeoutError):
-            if _ready(target):
-                return target
-            claim = _claim(target.parent)
-            if claim is None:
-                return None  # another Errand is making it: start without it this once
-            with claim:
-                if not _ready(target):
-                    _install(await _made_in_sandbox(), target)
-            return target
+    with contextlib.suppress(OSError, SandboxUnavailable, ValueError, TimeoutError):
+        claim = _claim(target.parent)
+        if claim is None:
+            return None  # another browser start is making it: start without it this once
+        with claim:
+            if not _ready(target):
+                _install(await _made_in_sandbox(), target)
+        return target
     return None
 
 
@@ -86,7 +81,9 @@ def _ready(target: Path) -> bool:
 
 
 def _claim(parent: Path) -> BinaryIO | None:
-    """The lock on making caches under ``parent``, or None while another process holds it."""
+    """The lock on making caches under ``parent``, or None while another start holds it (in
+    this process or another: each claim opens the lock file anew, and ``flock`` locks belong
+    to an open file, so two claims in one process exclude each other too)."""
     parent.mkdir(parents=True, exist_ok=True)
     lock = open(parent / ".lock", "a+b")  # noqa: SIM115 (closed by the caller)
     try:
