@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,57 @@ async def test_a_cancel_at_any_moment_of_the_start_leaves_nothing_running() -> N
                     break
                 await asyncio.sleep(0.02)
             assert not _running(marker), f"a cancel {delay}s into the start left it running"
+
+
+async def test_an_argument_with_a_nul_byte_is_refused_and_nothing_runs() -> None:
+    # The sandbox's command line reaches its launcher NUL-separated: a NUL inside an
+    # argument must never split it into more arguments (bwrap options, say).
+    async with Sandbox(SandboxPolicy()) as sandbox:
+        with pytest.raises(ValueError, match="null byte"):
+            await sandbox.run(["/bin/echo", "x\0--bind"])
+        result = await sandbox.run(["/bin/echo", "after"])
+    assert result.stdout == b"after\n"
+
+
+def test_a_launcher_runs_only_a_whole_command_line(tmp_path: Path) -> None:
+    # Its writer killed halfway, a launcher reads EOF: whatever part of the argv it got is
+    # never run.
+    marker = tmp_path / "ran"
+    whole = b"\0".join([b"2", b"null", b"/usr/bin/touch", bytes(marker), b".", b""])
+    for cut in [0, 1, 2, 6, 10, 20, len(whole) - 4, len(whole) - 3, len(whole) - 2]:
+        assert _await_argv(whole[:cut]) == 125, cut
+        assert not marker.exists(), cut
+    assert _await_argv(whole) == 0
+    assert marker.exists()
+
+
+def _await_argv(data: bytes) -> int:
+    read, write = os.pipe()
+    launcher = [*session_module._AWAIT_ARGV, str(read)]
+    with subprocess.Popen(launcher, pass_fds=(read,), stdin=subprocess.DEVNULL) as proc:
+        os.close(read)
+        os.write(write, data)
+        os.close(write)
+        return proc.wait(10)
+
+
+async def test_the_launcher_started_ahead_runs_the_next_command_and_ends_with_the_session() -> None:
+    async with Sandbox(SandboxPolicy()) as sandbox:
+        await sandbox.run(["/bin/true"])
+        if sandbox._readying is not None:
+            await sandbox._readying
+        assert sandbox._ready is not None
+        ahead = sandbox._ready.proc.pid
+        # Without input, its stdin reads as empty (not a pipe left open).
+        result = await sandbox.run(["/bin/sh", "-c", "cat; echo done"])
+        assert result.stdout == b"done\n", result.stderr
+        if sandbox._readying is not None:
+            await sandbox._readying
+        assert sandbox._ready is not None
+        waiting = sandbox._ready.proc.pid
+    assert ahead != waiting
+    with pytest.raises(ProcessLookupError):
+        os.kill(waiting, 0)
 
 
 async def test_missing_bwrap_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:

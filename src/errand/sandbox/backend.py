@@ -38,10 +38,9 @@ class Launch:
     """One command to start under a policy, with what the session prepared for it.
 
     ``session_dir`` is the session's private runtime folder (the backend's
-    :meth:`SandboxBackend.prepare` filled it); ``namespace_pid`` names the process holding
-    the session's network namespace, ``seccomp_fd`` the descriptor the seccomp program can be
-    read from (both Linux only, None elsewhere); ``layers`` maps each read-write folder to the
-    overlay that shows it, its protected paths already guarded (see
+    :meth:`SandboxBackend.prepare` filled it); ``seccomp_fd`` is the descriptor the seccomp
+    program can be read from (Linux only, None elsewhere); ``layers`` maps each read-write
+    folder to the overlay that shows it, its protected paths already guarded (see
     :mod:`errand.sandbox.changes`; a read-write folder without one is shown read-only);
     ``covers`` lists, per granted folder, the places of Errand's own directories inside it
     (see :mod:`errand.sandbox.trusted`).
@@ -53,7 +52,6 @@ class Launch:
     cwd: str | None
     session_dir: Path
     extra_mounts: Sequence[ExtraMount] = ()
-    namespace_pid: int | None = None
     seccomp_fd: int | None = None
     layers: Mapping[Path, Path] = field(default_factory=dict)
     covers: Mapping[Path, Sequence[Cover]] = field(default_factory=dict)
@@ -83,8 +81,15 @@ class SandboxBackend(Protocol):
         """Write the session's private files (a synthetic ``/etc``, a profile) once."""
         ...
 
+    def launcher(self, policy: SandboxPolicy, namespace_pid: int | None) -> list[str]:
+        """The host argv prefix that applies the policy's limits and enters the session's
+        namespaces (those of the process ``namespace_pid``, Linux only), before it runs the
+        argv that :meth:`command` returns. The session may start it ahead of its command."""
+        ...
+
     def command(self, launch: Launch) -> list[str]:
-        """The full host argv that starts ``launch.argv`` confined."""
+        """The argv, run by the launcher (see :meth:`launcher`), that starts ``launch.argv``
+        confined."""
         ...
 
 

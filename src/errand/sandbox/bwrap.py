@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from errand.sandbox.backend import ExtraMount, Launch
@@ -23,10 +22,10 @@ from errand.sandbox.trusted import Cover
 
 __all__ = [
     "BubblewrapBackend",
-    "CallHandles",
     "ExtraMount",
     "build_argv",
     "cover_args",
+    "launcher_argv",
     "require_tools",
     "write_etc",
 ]
@@ -56,20 +55,6 @@ _USR_LINKS = (
     ("usr/lib64", "/lib64"),
     ("usr/lib32", "/lib32"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CallHandles:
-    """How a command finds the session's namespaces and its seccomp program.
-
-    The namespaces are named by the holder's ``/proc/PID/ns`` paths rather than passed as
-    descriptors, because bwrap would hand any inherited descriptor on to the sandbox. The pid
-    cannot be reused while the session lives: the holder is our child and is reaped only at
-    the end of the session.
-    """
-
-    holder_pid: int
-    seccomp_fd: int
 
 
 def bwrap_path() -> str:
@@ -106,14 +91,35 @@ def bwrap_version(path: str) -> tuple[int, ...]:
     return _version_cache[path]
 
 
+def launcher_argv(
+    *, nsenter: str, prlimit: str, policy: SandboxPolicy, holder_pid: int
+) -> list[str]:
+    """The host command line that applies the policy's limits and joins the session's
+    namespaces (those of ``holder_pid``), to be followed by what it runs there."""
+    limits = policy.limits
+    return [
+        prlimit,
+        f"--nproc={limits.processes}",
+        f"--as={limits.memory_bytes}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+        nsenter,
+        f"--user=/proc/{holder_pid}/ns/user",
+        f"--net=/proc/{holder_pid}/ns/net",
+        f"--mount=/proc/{holder_pid}/ns/mnt",
+        "--preserve-credentials",
+        "--",
+    ]
+
+
 def build_argv(
     *,
     bwrap: str,
-    nsenter: str,
-    prlimit: str,
     policy: SandboxPolicy,
     etc_dir: Path,
-    handles: CallHandles,
+    seccomp_fd: int,
     argv: Sequence[str],
     env: Mapping[str, str],
     cwd: str | None = None,
@@ -121,7 +127,8 @@ def build_argv(
     layers: Mapping[Path, Path] | None = None,
     extra_mounts: Sequence[ExtraMount] = (),
 ) -> list[str]:
-    """The full command line: limits, join the session's namespaces, then bwrap.
+    """The bwrap command line, run by the launcher (see :func:`launcher_argv`) once that has
+    joined the session's namespaces; ``seccomp_fd`` is where bwrap reads the seccomp program.
 
     ``etc_dir`` is the session's synthetic ``/etc`` (see :func:`write_etc`). ``layers`` maps
     each read-write folder to the overlay that shows it, mounted in the session's mount
@@ -135,19 +142,6 @@ def build_argv(
     """
     limits = policy.limits
     out = [
-        prlimit,
-        f"--nproc={limits.processes}",
-        f"--as={limits.memory_bytes}",
-        f"--fsize={limits.file_size_bytes}",
-        f"--nofile={limits.open_files}",
-        "--core=0",
-        "--",
-        nsenter,
-        f"--user=/proc/{handles.holder_pid}/ns/user",
-        f"--net=/proc/{handles.holder_pid}/ns/net",
-        f"--mount=/proc/{handles.holder_pid}/ns/mnt",
-        "--preserve-credentials",
-        "--",
         bwrap,
         "--unshare-user",
         "--unshare-pid",
@@ -220,7 +214,7 @@ def build_argv(
         "--chdir",
         cwd or policy.workdir,
         "--seccomp",
-        str(handles.seccomp_fd),
+        str(seccomp_fd),
         "--remount-ro",
         "/",
         "--",
@@ -285,8 +279,9 @@ def require_tools() -> tuple[str, str, str]:
 
 
 class BubblewrapBackend:
-    """The :class:`~errand.sandbox.backend.SandboxBackend` of Linux: limits (prlimit), the
-    session's namespaces (nsenter), then a fresh bwrap per command."""
+    """The :class:`~errand.sandbox.backend.SandboxBackend` of Linux: a launcher that applies
+    the limits (prlimit) and joins the session's namespaces (nsenter), then a fresh bwrap per
+    command."""
 
     name = "bubblewrap"
     path = PATH
@@ -301,18 +296,25 @@ class BubblewrapBackend:
     def prepare(self, session_dir: Path, policy: SandboxPolicy) -> None:
         write_etc(session_dir / "etc", policy.session)
 
+    def launcher(self, policy: SandboxPolicy, namespace_pid: int | None) -> list[str]:
+        if self._tools is None:
+            self._tools = require_tools()
+        if namespace_pid is None:
+            raise ValueError("bubblewrap needs the session's namespace")
+        return launcher_argv(
+            nsenter=self._tools[1], prlimit=self._tools[2], policy=policy, holder_pid=namespace_pid
+        )
+
     def command(self, launch: Launch) -> list[str]:
         if self._tools is None:
             self._tools = require_tools()
-        if launch.namespace_pid is None or launch.seccomp_fd is None:
-            raise ValueError("bubblewrap needs the session's namespace and a seccomp program")
+        if launch.seccomp_fd is None:
+            raise ValueError("bubblewrap needs a seccomp program")
         return build_argv(
             bwrap=self._tools[0],
-            nsenter=self._tools[1],
-            prlimit=self._tools[2],
             policy=launch.policy,
             etc_dir=launch.session_dir / "etc",
-            handles=CallHandles(launch.namespace_pid, launch.seccomp_fd),
+            seccomp_fd=launch.seccomp_fd,
             argv=launch.argv,
             env=launch.env,
             cwd=launch.cwd,

@@ -138,6 +138,8 @@ class Sandbox:
         self._calls: dict[str, list[NetworkDecision]] = {}
         self._pids: PidsLimit | None = None
         self._processes: set[SandboxProcess] = set()
+        self._ready: _Launcher | None = None
+        self._readying: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -203,6 +205,14 @@ class Sandbox:
         temporary files (each step runs even if an earlier one fails or the caller is
         cancelled)."""
         try:
+            readying, self._readying = self._readying, None
+            if readying is not None:
+                readying.cancel()
+                with contextlib.suppress(BaseException):
+                    await readying
+            ready, self._ready = self._ready, None
+            if ready is not None:
+                await asyncio.shield(ready.discard())
             for process in list(self._processes):
                 await asyncio.shield(process.aclose())
             for release in list(self._releases):
@@ -258,9 +268,14 @@ class Sandbox:
         missing = self.missing_folder()
         if missing is not None:
             return ExecResult(125, 0.0, b"", b"", launch_failed=missing)
-        await self._mount_layers()
+        launcher = await self._take_launcher()
         try:
-            with self._launch(argv, call_id, cwd, env, extra_mounts) as launch:
+            await self._mount_layers()
+        except BaseException:
+            await asyncio.shield(launcher.discard())
+            raise
+        try:
+            with self._launch(argv, call_id, cwd, env, extra_mounts, launcher) as launch:
                 result = await self._execute(
                     launch,
                     stdin=stdin,
@@ -320,25 +335,20 @@ class Sandbox:
         await self._mount_layers()
         handed_over = False  # once the launch holds the overlays, its release frees them
         try:
-            with self._launch(
-                argv,
-                call_id,
-                cwd,
-                env,
-                extra_mounts,
-                pass_fds=pass_fds,
-                address_space=address_space,
-                memory=memory,
-            ) as launch:
+            launcher = await self._start_launcher(
+                pass_fds=pass_fds, address_space=address_space, memory=memory
+            )
+            with self._launch(argv, call_id, cwd, env, extra_mounts, launcher) as launch:
                 launch.layered = handed_over = True
-                proc = await _create(launch, stdin=True)
+                await launcher.send(launch.argv, stdin=True)
+                proc = launcher.proc
                 process = SandboxProcess(proc, launch.decisions, self._finish_launch(launch))
                 process.memory, memory = memory, None
-                process._ready_fd = launch.ready_r
+                process._ready_fd = launcher.ready_r
                 self._processes.add(process)
                 process._on_close = self._processes.discard
                 try:
-                    started = await _started(launch.ready_r)
+                    started = await _started(launcher.ready_r)
                     process._ready_fd = -1
                     if not started:
                         code = await proc.wait()
@@ -373,49 +383,37 @@ class Sandbox:
         cwd: str | None,
         env: Mapping[str, str] | None,
         extra_mounts: Sequence[ExtraMount],
-        *,
-        pass_fds: Sequence[int] = (),
-        address_space: int | None = None,
-        memory: MemoryLimit | None = None,
+        launcher: _Launcher,
     ) -> Iterator[_Launched]:
-        """Prepare one command (credential, seccomp and ready pipes, host argv);
-        its descriptors are closed on exit, and what it holds is released unless
-        ``_finish_launch`` took it over.
+        """Prepare one command for ``launcher`` (credential, sandbox argv); the launcher's
+        descriptors are closed on exit (the launcher is killed if it was never sent its
+        argv), and what the command holds is released unless ``_finish_launch`` took it over.
 
         The command is wrapped (see :func:`_handoff_argv`) so that it says it started: a
         command that never says so was not launched, whatever it printed.
         """
-        if self._proxy is None or self._runtime is None:
-            raise SandboxUnavailable("the sandbox session is not running", "start it first")
-        if not argv:
-            raise ValueError("no command given")
-        call = call_id or secrets.token_hex(6)
-        user, password = self._proxy.new_credential(call)
-        launched = _Launched(call=call, user=user)
-        self._calls[call] = launched.decisions
-        seccomp_r, seccomp_w = os.pipe()
-        launched.seccomp_fd = seccomp_r
-        launched.ready_r, launched.ready_w = os.pipe()
-        launched.pass_fds = (seccomp_r, launched.ready_w, *pass_fds)
         try:
-            os.write(seccomp_w, seccomp_program())
-            os.close(seccomp_w)
-            seccomp_w = -1
-            inner = _handoff_argv(argv, launched.ready_w, pass_fds)
-            policy = self.policy
-            if address_space is not None:
-                limits = policy.limits.model_copy(update={"memory_bytes": address_space})
-                policy = policy.model_copy(update={"limits": limits})
-            argv_full = self.backend.command(
+            if self._proxy is None or self._runtime is None:
+                raise SandboxUnavailable("the sandbox session is not running", "start it first")
+            if not argv:
+                raise ValueError("no command given")
+            call = call_id or secrets.token_hex(6)
+            user, password = self._proxy.new_credential(call)
+        except BaseException:
+            launcher.close()
+            raise
+        launched = _Launched(call=call, user=user, launcher=launcher)
+        self._calls[call] = launched.decisions
+        try:
+            launched.argv = self.backend.command(
                 Launch(
-                    policy=policy,
-                    argv=inner,
+                    policy=self.policy,
+                    argv=_handoff_argv(argv, launcher.ready_fd, launcher.pass_fds),
                     env=self._environment(user, password, env or {}),
                     cwd=cwd,
                     session_dir=self._runtime,
                     extra_mounts=extra_mounts,
-                    namespace_pid=self._namespace.holder_pid,
-                    seccomp_fd=seccomp_r,
+                    seccomp_fd=launcher.seccomp_fd,
                     layers={
                         path: self._runtime / "merged" / layer.name
                         for path, layer in self._layers.items()
@@ -423,24 +421,96 @@ class Sandbox:
                     covers=self._covers,
                 )
             )
-            # Join the groups before anything can fork: the memory group (when asked for)
-            # last, because under cgroup v2 the last one is where the process stays (that
-            # group carries the pids cap too). Paths are arguments, never part of the script.
-            groups = [self._pids.procs] if self._pids is not None else []
-            if memory is not None:
-                groups.append(memory.procs)
-            for procs in reversed(groups):
-                argv_full = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs), *argv_full]
-            launched.argv = argv_full
             yield launched
         finally:
-            os.close(seccomp_r)
-            if seccomp_w >= 0:
-                os.close(seccomp_w)
-            launched.close_child_ends()
-            os.close(launched.ready_r)
+            launcher.close()
             if not launched.kept:
                 self._release(launched)
+
+    async def _take_launcher(self) -> _Launcher:
+        """A launcher for a :meth:`run` command: the one started ahead (waiting for it if it
+        is still starting), or a new one; then start the next one ahead.
+
+        Starting a launcher costs a few milliseconds (joining the process-count cgroup waits
+        for the kernel, and each program it passes through is loaded), so the session keeps
+        one started while its commands run; its command line comes later, on its pipe.
+        """
+        if self._ready is None and self._readying is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._readying)
+        launcher, self._ready = self._ready, None
+        if launcher is not None and launcher.proc.returncode is not None:
+            launcher.close()  # died while it waited: start another
+            launcher = None
+        if launcher is None:
+            launcher = await self._start_launcher()
+        if self._readying is None and self._proxy is not None:
+            self._readying = asyncio.ensure_future(self._start_ahead())
+        return launcher
+
+    async def _start_ahead(self) -> None:
+        try:
+            launcher = await self._start_launcher()
+        except Exception:  # the next command starts its own launcher, and says why it fails
+            return
+        finally:
+            self._readying = None
+        if self._proxy is None:  # the session closed meanwhile
+            await launcher.discard()
+        else:
+            self._ready = launcher
+
+    async def _start_launcher(
+        self,
+        *,
+        pass_fds: Sequence[int] = (),
+        address_space: int | None = None,
+        memory: MemoryLimit | None = None,
+    ) -> _Launcher:
+        """Start a launcher: it joins the session's cgroups, applies the policy's limits
+        (``address_space`` replacing its address-space limit), enters the session's
+        namespaces and waits for its sandbox's argv (see :meth:`_Launcher.send`).
+        ``pass_fds`` reach it under the same numbers.
+
+        Raises:
+            SandboxUnavailable: the session was not started.
+        """
+        if self._proxy is None or self._runtime is None:
+            raise SandboxUnavailable("the sandbox session is not running", "start it first")
+        policy = self.policy
+        if address_space is not None:
+            limits = policy.limits.model_copy(update={"memory_bytes": address_space})
+            policy = policy.model_copy(update={"limits": limits})
+        seccomp_r, seccomp_w = os.pipe()
+        try:
+            os.write(seccomp_w, seccomp_program())
+        finally:
+            os.close(seccomp_w)
+        ready_r, ready_w = os.pipe()
+        control_r, control_w = os.pipe()
+        argv = [
+            *self.backend.launcher(policy, self._namespace.holder_pid),
+            *_AWAIT_ARGV,
+            str(control_r),
+        ]
+        # Join the groups before anything can fork: the memory group (when asked for)
+        # last, because under cgroup v2 the last one is where the process stays (that
+        # group carries the pids cap too). Paths are arguments, never part of the script.
+        groups = [self._pids.procs] if self._pids is not None else []
+        if memory is not None:
+            groups.append(memory.procs)
+        for procs in reversed(groups):
+            argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs), *argv]
+        try:
+            proc = await _create(argv, (seccomp_r, ready_w, control_r, *pass_fds))
+        except BaseException:
+            os.close(ready_r)
+            os.close(control_w)
+            raise
+        finally:
+            for fd in (seccomp_r, ready_w, control_r):
+                os.close(fd)
+        return _Launcher(proc, control_w, ready_r, seccomp_r, ready_w, tuple(pass_fds))
 
     def _finish_launch(self, launched: _Launched) -> Callable[[], None]:
         """Keep what ``launched`` holds until the returned callback runs."""
@@ -590,7 +660,8 @@ class Sandbox:
     ) -> ExecResult:
         cap = self.policy.limits.output_bytes
         started = time.perf_counter()
-        proc = await _create(launch, stdin=stdin is not None)
+        await launch.launcher.send(launch.argv, stdin=stdin is not None)
+        proc = launch.launcher.proc
         out = _Capture("stdout", cap, on_output)
         err = _Capture("stderr", cap, on_output)
         assert proc.stdout is not None and proc.stderr is not None
@@ -609,13 +680,13 @@ class Sandbox:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 timed_out = True
-                await _stop(proc, launch.ready_r)
+                await _stop(proc, launch.launcher.ready_r)
             await asyncio.wait_for(asyncio.gather(*readers), 5.0)
         except BaseException:
             for reader in readers:
                 reader.cancel()
             with contextlib.suppress(BaseException):
-                await asyncio.shield(_stop(proc, launch.ready_r))
+                await asyncio.shield(_stop(proc, launch.launcher.ready_r))
             raise
         code = proc.returncode if proc.returncode is not None else -1
         if timed_out:
@@ -624,7 +695,7 @@ class Sandbox:
             code = 128 - code
         stderr = err.data()
         launch_failed = None
-        if not timed_out and not _said_started(launch.ready_r):
+        if not timed_out and not _said_started(launch.launcher.ready_r):
             launch_failed = _launch_reason(code, stderr)
             code = EXIT_SANDBOX_UNAVAILABLE
         return ExecResult(
@@ -640,28 +711,91 @@ class Sandbox:
         )
 
 
+# The launcher's last step, on the host side: read the sandbox's argv from the control pipe
+# (descriptor $1), NUL-separated as [count, stdin mode, argv..., "."], close the pipe and exec
+# it. An argv cut short (its writer killed halfway) fails the count or the final "." and is
+# never run.
+_AWAIT_ARGV = (
+    "/bin/bash",
+    "-c",
+    'fd=$1; mapfile -d "" -t a <&"$fd" || exit 125; exec {fd}<&-; n=${#a[@]};'
+    ' [ "$n" -ge 3 ] && [ "${a[0]}" = "$((n - 3))" ] && [ "${a[n-1]}" = . ] || exit 125;'
+    ' [ "${a[1]}" = pipe ] || exec </dev/null; exec "${a[@]:2:n-3}"',
+    "errand",
+)
+
+
+@dataclass
+class _Launcher:
+    """A launcher process, started ahead of its command: it has joined the session's cgroups
+    and namespaces under the policy's limits and waits for its sandbox's argv on its control
+    pipe (``control``, our end). ``seccomp_fd``, ``ready_fd`` and ``pass_fds`` are the
+    numbers of its seccomp program, its end of the ready pipe (ours: ``ready_r``) and the
+    descriptors handed to it."""
+
+    proc: asyncio.subprocess.Process
+    control: int
+    ready_r: int
+    seccomp_fd: int
+    ready_fd: int
+    pass_fds: tuple[int, ...]
+
+    async def send(self, argv: Sequence[str], *, stdin: bool) -> None:
+        """Have the launcher run ``argv``, with its stdin pipe kept (``stdin``) or
+        ``/dev/null`` instead; once only.
+
+        Raises:
+            ValueError: an argument holds a NUL byte (it could not be a program's argument).
+        """
+        words = [os.fsencode(word) for word in argv]
+        if any(b"\0" in word for word in words):
+            raise ValueError("embedded null byte")
+        data = b"\0".join([str(len(words)).encode(), b"pipe" if stdin else b"null", *words])
+        control, self.control = self.control, -1
+        try:
+            await _write_all(control, data + b"\0.\0")
+        except BrokenPipeError:
+            pass  # the launcher is gone; the missing start byte says so
+        except BaseException:
+            _kill(self.proc)  # before it can read a cut-short argv (it would refuse it too)
+            raise
+        finally:
+            os.close(control)
+            if not stdin and self.proc.stdin is not None:
+                self.proc.stdin.close()
+
+    def close(self) -> None:
+        """Close our ends of its pipes; a launcher never sent its argv is killed (its pipes
+        then close as it exits)."""
+        if self.control >= 0:
+            _kill(self.proc)
+            os.close(self.control)
+            self.control = -1
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        if self.ready_r >= 0:
+            os.close(self.ready_r)
+            self.ready_r = -1
+
+    async def discard(self) -> None:
+        """Kill a launcher never sent its argv and wait until it is gone."""
+        self.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), _GONE_SECONDS)
+
+
 @dataclass
 class _Launched:
-    """What one command holds while it runs: its credential, argv and (a spawned process)
-    its hold on the session's overlays."""
+    """What one command holds while it runs: its credential, sandbox argv, launcher and (a
+    spawned process) its hold on the session's overlays."""
 
     call: str
     user: str
+    launcher: _Launcher
     argv: list[str] = field(default_factory=list)
-    seccomp_fd: int = -1
-    ready_r: int = -1
-    ready_w: int = -1
-    pass_fds: tuple[int, ...] = ()
     decisions: list[NetworkDecision] = field(default_factory=list)
     layered: bool = False
     kept: bool = False
-
-    def close_child_ends(self) -> None:
-        """Close our copy of the ready pipe's write end (once the child has its own), so
-        that the pipe reads EOF when the child is gone."""
-        if self.ready_w >= 0:
-            os.close(self.ready_w)
-            self.ready_w = -1
 
 
 class SandboxProcess:
@@ -807,15 +941,16 @@ async def _started(fd: int) -> bool:
     return os.read(fd, 1) == b"x"
 
 
-async def _readable(fd: int) -> None:
-    """Wait until ``fd`` has something to read (or reads EOF), without reading it."""
+async def _readable(fd: int, *, write: bool = False) -> None:
+    """Wait until ``fd`` has something to read (or reads EOF), without reading it; with
+    ``write``, until it can be written to."""
     loop = asyncio.get_running_loop()
-    readable: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(fd, _settle, readable)
+    ready: asyncio.Future[None] = loop.create_future()
+    (loop.add_writer if write else loop.add_reader)(fd, _settle, ready)
     try:
-        await readable
+        await ready
     finally:
-        loop.remove_reader(fd)
+        (loop.remove_writer if write else loop.remove_reader)(fd)
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -825,32 +960,42 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
         proc.kill()
 
 
-async def _create(launch: _Launched, *, stdin: bool) -> asyncio.subprocess.Process:
-    """Start ``launch``'s host argv with piped output (and input when ``stdin``).
+async def _create(argv: Sequence[str], pass_fds: Sequence[int]) -> asyncio.subprocess.Process:
+    """Start a launcher's host ``argv`` with piped input and output.
 
     Starting is not interrupted halfway: a caller cancelled meanwhile gets the process
-    stopped (see :func:`_stop`) rather than left running without a handle."""
+    killed rather than left running without a handle (it has run nothing yet)."""
     creating = asyncio.ensure_future(
         asyncio.create_subprocess_exec(
-            *launch.argv,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            *argv,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
-            pass_fds=launch.pass_fds,
+            pass_fds=pass_fds,
             env={"PATH": "/usr/bin:/bin"},
         )
     )
     try:
-        proc = await asyncio.shield(creating)
+        return await asyncio.shield(creating)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
             proc = await creating
-            launch.close_child_ends()
-            await _stop(proc, launch.ready_r)
+            if proc.stdin is not None:
+                proc.stdin.close()
+            await _stop(proc, -1)
         raise
-    launch.close_child_ends()
-    return proc
+
+
+async def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the pipe ``fd`` without blocking the event loop."""
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            await _readable(fd, write=True)
 
 
 async def _stop(proc: asyncio.subprocess.Process, ready_fd: int) -> None:
