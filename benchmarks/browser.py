@@ -10,6 +10,10 @@
   (``start_early``, the default for tasks): ``ready_s`` is how long after the task began the
   browser was ready, ``first_snapshot_ms`` how long the model's first call then takes (when
   the model's first answer takes longer than ``ready_s``, this is all the model waits).
+- ``start_steps_ms``: where the first call's time went (medians over the rounds): finding the
+  driver's compile cache, the sandbox's spawn with the driver's boot until Playwright answers,
+  Chromium's launch, the clean context, the first page (its renderer), and then setting the
+  page and the snapshot tool (ARIA snapshot, title, form reading).
 - ``compile_cache_made_s``: how long making the driver's Node.js compile cache took, before
   the rounds, when this data directory had none yet (about 0 when it had one; None when it
   could not be made). Every round then starts with it, as every browser after the first does.
@@ -107,9 +111,12 @@ def _pss_mb(pids: list[int]) -> float:
     return round(total / 1024, 1)
 
 
+STEPS = ("compile_cache", "driver", "launch", "context", "page", "content_and_snapshot")
+
+
 async def one_round(
     index: int, *, actions: int
-) -> tuple[float, list[float], float, float, float, float | None]:
+) -> tuple[float, list[float], float, float, float, float | None, list[float]]:
     policy = SandboxPolicy.build(session=f"bench-browser-{index}")
     async with Sandbox(policy) as sandbox:
         ctx = ToolContext(sandbox=sandbox, policy=policy, roots={}, ask_user=_no_questions)
@@ -122,6 +129,10 @@ async def one_round(
             snapshot = await toolset.invoke(ToolCall("s", "browser_snapshot", "{}"), ctx)
             first = time.perf_counter() - started
             assert "[ref=" in snapshot.content, snapshot.content
+            done = toolset.session.start_steps
+            assert done is not None
+            steps = [done.compile_cache, done.driver, done.launch, done.context, done.page]
+            steps.append(first - done.total)
             root = toolset.session.driver_pid
             assert root is not None
             cpu_start = _cpu_s(_tree(root)) - cpu_before
@@ -143,7 +154,7 @@ async def one_round(
             peak = toolset.session.memory_peak_mb()
         finally:
             await toolset.aclose()
-    return first, timings, memory, cpu_start, cpu_action, peak
+    return first, timings, memory, cpu_start, cpu_action, peak, steps
 
 
 async def early_round(index: int) -> tuple[float, float]:
@@ -178,8 +189,12 @@ async def main() -> None:
     cpu_start: list[float] = []
     cpu_action: list[float] = []
     peaks: list[float] = []
+    steps: list[list[float]] = []
     for index in range(ROUNDS):
-        first, timings, mb, cpu_first, cpu_click, peak = await one_round(index, actions=ACTIONS)
+        first, timings, mb, cpu_first, cpu_click, peak, took = await one_round(
+            index, actions=ACTIONS
+        )
+        steps.append(took)
         if peak is not None:
             peaks.append(peak)
         firsts.append(first)
@@ -194,6 +209,10 @@ async def main() -> None:
             {
                 "start_to_first_snapshot_s": round(statistics.median(firsts), 3),
                 "start_to_first_snapshot_runs_s": [round(f, 3) for f in firsts],
+                "start_steps_ms": {
+                    name: round(statistics.median(took[i] for took in steps) * 1000)
+                    for i, name in enumerate(STEPS)
+                },
                 "action_ms": {
                     "median": round(statistics.median(actions), 1),
                     "p90": round(actions[int(len(actions) * 0.9) - 1], 1),
