@@ -5,7 +5,9 @@
 - ``sandboxed_true_ms``: wall time of ``true`` through ``Sandbox.run`` (one fresh bwrap per
   command, the full hardened profile); the same with a read-write folder (an overlay mounted
   for the command, its protected paths guarded, its changes applied afterwards); each also
-  as a multiple of the floor (``*_x_floor``); and a plain subprocess for comparison.
+  as a multiple of the floor (``*_x_floor``); and a plain subprocess for comparison. The
+  floor and the two sandboxed figures are taken in turn (ten commands back to back of each),
+  so that the machine's load weighs on them alike; ``load_average`` is the load at the end.
 - ``apply_ms_per_file``: applying a command's changes (created and modified small files,
   pre-images kept), per file; ``file_create_rename_ms`` is the file system's own cost of
   creating a small file and renaming it into place, for comparison.
@@ -60,28 +62,33 @@ async def timed(action: Callable[[], Awaitable[object]], runs: int) -> list[floa
     return samples
 
 
-async def sandboxed_true(policy: SandboxPolicy) -> dict[str, float]:
-    async with Sandbox(policy) as sandbox:
-        await sandbox.run(["true"])  # warm caches (seccomp program, bwrap version)
+async def start_figures(folder: str) -> tuple[list[float], list[float], list[float]]:
+    """Wall times of ``true`` in a bare bwrap (the floor), through ``Sandbox.run`` with no
+    folder, and with one read-write folder: ten of each in turn, back to back, until each
+    has RUNS, so that a change in the machine's load weighs on the three alike."""
+    floor_argv = ["bwrap", "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib",
+                  "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+                  "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"]  # fmt: skip
 
-        async def once() -> None:
+    async def floor() -> None:
+        proc = await asyncio.create_subprocess_exec(*floor_argv, close_fds=True)
+        assert await proc.wait() == 0
+
+    rw = SandboxPolicy(folders=(FolderGrant.parse(f"{folder}:rw"),))
+    samples: tuple[list[float], list[float], list[float]] = ([], [], [])
+    async with Sandbox(SandboxPolicy()) as bare, Sandbox(rw) as layered:
+
+        async def run(sandbox: Sandbox) -> None:
             result = await sandbox.run(["true"])
             assert result.exit_code == 0, result.stderr
 
-        return summary(await timed(once, RUNS))
-
-
-async def bare_bwrap_true() -> dict[str, float]:
-    argv = ["bwrap", "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib",
-            "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
-            "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"]  # fmt: skip
-
-    async def once() -> None:
-        proc = await asyncio.create_subprocess_exec(*argv, close_fds=True)
-        assert await proc.wait() == 0
-
-    await once()
-    return summary(await timed(once, RUNS))
+        actions = (floor, lambda: run(bare), lambda: run(layered))
+        for action in actions:  # warm caches (seccomp program, bwrap version, page cache)
+            await action()
+        for _ in range(max(1, RUNS // 10)):
+            for action, times in zip(actions, samples, strict=True):
+                times += await timed(action, 10)
+    return samples
 
 
 def apply_per_file(files: int = 500) -> float:
@@ -198,11 +205,9 @@ async def proxy_overhead() -> dict[str, float] | None:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        rw = SandboxPolicy(folders=(FolderGrant.parse(f"{folder}:rw"),))
-        floor = await bare_bwrap_true()
-        bare = await sandboxed_true(SandboxPolicy())
-        with_folder = await sandboxed_true(rw)
+        floor, bare, with_folder = map(summary, await start_figures(folder))
         figures = {
+            "load_average": [round(load, 2) for load in os.getloadavg()],
             "bare_bwrap_true_ms": floor,
             "sandboxed_true_ms": bare,
             "sandboxed_true_x_floor": round(bare["median"] / floor["median"], 2),

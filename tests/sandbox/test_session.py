@@ -112,7 +112,7 @@ def test_a_launcher_runs_only_a_whole_command_line(tmp_path: Path) -> None:
 
 def _await_argv(data: bytes) -> int:
     read, write = os.pipe()
-    launcher = [*session_module._AWAIT_ARGV, str(read)]
+    launcher = [*session_module._AWAIT_ARGV, str(read), "2", "2"]
     with subprocess.Popen(launcher, pass_fds=(read,), stdin=subprocess.DEVNULL) as proc:
         os.close(read)
         os.write(write, data)

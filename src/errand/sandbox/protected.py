@@ -100,22 +100,28 @@ def plan_protection(host_root: Path) -> ProtectionPlan:
     cover: list[str] = []
     pin: list[str] = []
     block: list[str] = []
+    seen: dict[str, os.stat_result | None] = {}  # one lstat per path (.git is shared)
     for rel in PROTECTED_PATHS:
         parts = rel.split("/")
         for depth in range(1, len(parts) + 1):
             sub = "/".join(parts[:depth])
-            path = host_root / sub
-            if path.is_symlink():
+            if sub not in seen:
+                try:
+                    seen[sub] = os.lstat(os.path.join(host_root, sub))
+                except (FileNotFoundError, NotADirectoryError):
+                    seen[sub] = None
+            info = seen[sub]
+            if info is not None and stat.S_ISLNK(info.st_mode):
                 raise SandboxUnavailable(
-                    f"{path} is a symbolic link, so Errand cannot keep it read-only inside "
-                    "a read-write folder",
+                    f"{host_root / sub} is a symbolic link, so Errand cannot keep it read-only "
+                    "inside a read-write folder",
                     "remove the link or grant the folder read-only (:ro)",
                 )
-            if not path.exists():
+            if info is None:
                 if sub not in block:
                     block.append(sub)
                 break
-            if depth == len(parts) or not path.is_dir():
+            if depth == len(parts) or not stat.S_ISDIR(info.st_mode):
                 if sub not in cover:
                     cover.append(sub)
                 break

@@ -429,7 +429,7 @@ class Sandbox:
 
     async def _take_launcher(self) -> _Launcher:
         """A launcher for a :meth:`run` command: the one started ahead (waiting for it if it
-        is still starting), or a new one; then start the next one ahead.
+        is still starting), or a new one (see :meth:`_start_next`).
 
         Starting a launcher costs a few milliseconds (joining the process-count cgroup waits
         for the kernel, and each program it passes through is loaded), so the session keeps
@@ -444,9 +444,14 @@ class Sandbox:
             launcher = None
         if launcher is None:
             launcher = await self._start_launcher()
-        if self._readying is None and self._proxy is not None:
-            self._readying = asyncio.ensure_future(self._start_ahead())
         return launcher
+
+    def _start_next(self) -> None:
+        """Start the next command's launcher in the background, unless one is (being)
+        started already. Called once a command was sent to its launcher, so that starting
+        the next one (which holds up the event loop for a moment) overlaps the command."""
+        if self._ready is None and self._readying is None and self._proxy is not None:
+            self._readying = asyncio.ensure_future(self._start_ahead())
 
     async def _start_ahead(self) -> None:
         try:
@@ -488,10 +493,18 @@ class Sandbox:
             os.close(seccomp_w)
         ready_r, ready_w = os.pipe()
         control_r, control_w = os.pipe()
+        # Without descriptors to hand over, the start byte is written by the small /bin/sh,
+        # which knows descriptors 0-9 only: the launcher moves its end of the ready pipe
+        # there (to a number the seccomp program's does not hold) before it starts bwrap.
+        ready_fd = ready_w
+        if not pass_fds and ready_w > 9:
+            ready_fd = min(set(range(3, 10)) - {seccomp_r})
         argv = [
             *self.backend.launcher(policy, self._namespace.holder_pid),
             *_AWAIT_ARGV,
             str(control_r),
+            str(ready_w),
+            str(ready_fd),
         ]
         # Join the groups before anything can fork: the memory group (when asked for)
         # last, because under cgroup v2 the last one is where the process stays (that
@@ -510,7 +523,7 @@ class Sandbox:
         finally:
             for fd in (seccomp_r, ready_w, control_r):
                 os.close(fd)
-        return _Launcher(proc, control_w, ready_r, seccomp_r, ready_w, tuple(pass_fds))
+        return _Launcher(proc, control_w, ready_r, seccomp_r, ready_fd, tuple(pass_fds))
 
     def _finish_launch(self, launched: _Launched) -> Callable[[], None]:
         """Keep what ``launched`` holds until the returned callback runs."""
@@ -661,6 +674,7 @@ class Sandbox:
         cap = self.policy.limits.output_bytes
         started = time.perf_counter()
         await launch.launcher.send(launch.argv, stdin=stdin is not None)
+        self._start_next()
         proc = launch.launcher.proc
         out = _Capture("stdout", cap, on_output)
         err = _Capture("stderr", cap, on_output)
@@ -712,14 +726,16 @@ class Sandbox:
 
 
 # The launcher's last step, on the host side: read the sandbox's argv from the control pipe
-# (descriptor $1), NUL-separated as [count, stdin mode, argv..., "."], close the pipe and exec
-# it. An argv cut short (its writer killed halfway) fails the count or the final "." and is
-# never run.
+# (descriptor $1), NUL-separated as [count, stdin mode, argv..., "."], close the pipe, move
+# the ready pipe's end from descriptor $2 to $3 (numbers only, from Errand) and exec the argv.
+# An argv cut short (its writer killed halfway) fails the count or the final "." and is never
+# run.
 _AWAIT_ARGV = (
     "/bin/bash",
     "-c",
     'fd=$1; mapfile -d "" -t a <&"$fd" || exit 125; exec {fd}<&-; n=${#a[@]};'
     ' [ "$n" -ge 3 ] && [ "${a[0]}" = "$((n - 3))" ] && [ "${a[n-1]}" = . ] || exit 125;'
+    ' [[ $2$3 =~ ^[0-9]+$ ]] || exit 125; [ "$2" = "$3" ] || eval "exec $3>&$2 $2>&-";'
     ' [ "${a[1]}" = pipe ] || exec </dev/null; exec "${a[@]:2:n-3}"',
     "errand",
 )
@@ -919,7 +935,9 @@ def _handoff_argv(argv: Sequence[str], ready_fd: int, fds: Sequence[int]) -> lis
         steps.append("exec " + " ".join(f"{3 + i}<&{base + i}" for i in range(len(fds))))
         steps.append("exec " + " ".join(f"{base + i}<&-" for i in range(len(fds))))
     steps.append('exec "$@"')
-    return ["/bin/bash", "-c", "; ".join(steps), "errand", *argv]
+    # /bin/sh (dash on Debian) starts in a third of bash's time, but takes descriptors 0-9 only.
+    shell = "/bin/sh" if not fds and ready_fd <= 9 else "/bin/bash"
+    return [shell, "-c", "; ".join(steps), "errand", *argv]
 
 
 def _said_started(fd: int) -> bool:
