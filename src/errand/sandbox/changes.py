@@ -154,6 +154,11 @@ class FolderLayer:
 
     # -- reading the upper layer -----------------------------------------------------------
 
+    def untouched(self) -> bool:
+        """Whether the upper layer holds nothing at all (then :meth:`apply` has nothing to
+        do but forget when held changes began, and costs a few system calls)."""
+        return _empty(self.upper)
+
     def pending(self) -> list[_Entry]:
         """What the upper layer holds, parents before children."""
         found: list[_Entry] = []

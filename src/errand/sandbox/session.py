@@ -609,7 +609,12 @@ class Sandbox:
                 await self._namespace.unmount(self._runtime / "merged" / layer.name)
             for layer in self._layers.values():
                 hold = layer.name in self._hold
-                found += await asyncio.to_thread(layer.apply, since_ns=self._since_ns, hold=hold)
+                if layer.untouched():  # the usual case: not worth a thread
+                    found += layer.apply(since_ns=self._since_ns, hold=hold)
+                else:
+                    found += await asyncio.to_thread(
+                        layer.apply, since_ns=self._since_ns, hold=hold
+                    )
             self.changes += found
             return found
 
