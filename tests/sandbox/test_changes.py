@@ -129,6 +129,22 @@ async def test_guards_write_nothing_into_the_task_layer(tmp_path: Path) -> None:
     assert snapshot(folder) == before
 
 
+async def test_the_next_command_sees_what_the_user_changed_meanwhile(tmp_path: Path) -> None:
+    # Each command gets a fresh overlay, and the guards' placeholder layer follows the folder:
+    # a protected file the user creates between two commands is the user's, read-only.
+    folder = folder_with(tmp_path / "repo", {"README": "r"})
+    async with Sandbox(policy(folder)) as sandbox:
+        first = await sandbox.run(["/bin/sh", "-c", "cat .envrc README"])
+        (folder / ".envrc").write_text("export A=1\n", encoding="utf-8")
+        (folder / "README").write_text("edited\n", encoding="utf-8")
+        second = await sandbox.run(
+            ["/bin/sh", "-c", "cat .envrc README; echo x >> .envrc || echo refused"]
+        )
+    assert first.stdout == b"r"
+    assert second.stdout == b"export A=1\nedited\nrefused\n", second.stderr
+    assert (folder / ".envrc").read_text(encoding="utf-8") == "export A=1\n"
+
+
 async def test_symlink_tricks_never_write_outside(tmp_path: Path) -> None:
     outside = folder_with(tmp_path / "outside", {"victim.txt": "safe"})
     folder = folder_with(tmp_path / "proj", {"sub/keep.txt": "k"})

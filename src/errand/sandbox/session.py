@@ -779,6 +779,7 @@ class _Launcher:
             pass  # the launcher is gone; the missing start byte says so
         except BaseException:
             _kill(self.proc)  # before it can read a cut-short argv (it would refuse it too)
+            stdin = False  # nobody will write to it now
             raise
         finally:
             os.close(control)
