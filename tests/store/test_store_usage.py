@@ -1,10 +1,17 @@
-"""Token usage: recorded per model call, summed per task."""
+"""Token usage: recorded per model call, summed per task and per page of tasks."""
 
 from __future__ import annotations
 
 import pytest
 
-from errand.store import InvalidPayload, Store, TaskNotFound, UsageRecord, UsageTotals
+from errand.store import (
+    InvalidPayload,
+    Store,
+    TaskNotFound,
+    TaskSummary,
+    UsageRecord,
+    UsageTotals,
+)
 from errand.store.schema import utc_now
 from errand.tasks import TaskSpec
 
@@ -41,3 +48,25 @@ async def test_bad_counts_and_unknown_tasks_change_nothing(store: Store) -> None
 async def _record(store: Store, task_id: str, input_tokens: int, output_tokens: int) -> None:
     usage = UsageRecord(task_id, MODEL, input_tokens, output_tokens, at=utc_now())
     await store.record_step(task_id, events=[], messages=[], usage=usage)
+
+
+async def test_a_page_summary_counts_each_tasks_tokens_and_open_requests(store: Store) -> None:
+    busy = await store.create_task("busy", spec=TaskSpec(model=MODEL))
+    quiet = await store.create_task("quiet", spec=TaskSpec(model=MODEL))
+    await _record(store, busy.id, 100, 7)
+    await _record(store, busy.id, 50, 3)
+    await _record(store, quiet.id, 1, 1)
+    first = await store.create_approval(busy.id, tool_call_id="c1", action={"tool": "a"})
+    await store.create_approval(busy.id, tool_call_id="c2", action={"tool": "b"})
+    await store.decide_approval(first.id, approve=True, decided_by="test")
+    asked = await store.create_question(quiet.id, "Which one?")
+    await store.create_question(quiet.id, "And when?")
+    await store.answer_question(asked.id, "the red one")
+
+    summaries = await store.task_summaries([busy.id, quiet.id, "missing", busy.id])
+
+    assert list(summaries) == [busy.id, quiet.id, "missing"]
+    assert summaries[busy.id] == TaskSummary(UsageTotals(2, 150, 10), 1, 0)
+    assert summaries[quiet.id] == TaskSummary(UsageTotals(1, 1, 1), 0, 1)
+    assert summaries["missing"] == TaskSummary(UsageTotals(0, 0, 0), 0, 0)
+    assert await store.task_summaries([]) == {}

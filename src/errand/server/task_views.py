@@ -5,13 +5,12 @@ Host paths never appear: a task's folders are shown by name and mode only.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel
 
-from errand.store import ApprovalStatus, QuestionStatus, Store, TaskRecord
+from errand.store import Store, TaskRecord
 from errand.tasks import SourceKind, TaskStatus, waiting_for
 
 
@@ -58,36 +57,24 @@ class TaskView(BaseModel):
 class TaskViews:
     """Builds the API's task objects; one per gateway.
 
-    A page costs two queries (pending approvals and questions, counted for the whole page)
-    plus one per task whose usage is not cached. Usage changes only with a ``usage`` event,
-    which moves the task's ``last_seq``, so usage cached with the ``last_seq`` it was read
-    at is exact while that number stands. The cache holds ``cache_size`` tasks at most.
+    A page costs one read of three statements (usage, pending approvals and questions,
+    each grouped over the page's tasks), however many of them have changed.
     """
 
-    def __init__(
-        self, store: Store, *, cache_size: int = 4096, runs_here: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, store: Store, *, runs_here: frozenset[str] = frozenset()) -> None:
         """``runs_here``: the worker labels the gateway's own runner serves (none with
         ``--no-runner``); a queued task placed elsewhere says which worker it waits for."""
         self.store = store
         self._runs_here = runs_here
-        self._usage: OrderedDict[str, tuple[int, UsageView]] = OrderedDict()
-        self._cache_size = cache_size
 
     async def __call__(self, tasks: Sequence[TaskRecord]) -> list[TaskView]:
         """The task objects for ``tasks``, in the same order."""
         if not tasks:
             return []
-        store = self.store
-        approvals = Counter(
-            a.task_id for a in await store.list_approvals(status=ApprovalStatus.PENDING, limit=1000)
-        )
-        questions = Counter(
-            q.task_id for q in await store.list_questions(status=QuestionStatus.PENDING, limit=1000)
-        )
+        summaries = await self.store.task_summaries(task.id for task in tasks)
         views = []
         for task in tasks:
-            usage = await self._usage_of(task)
+            summary = summaries[task.id]
             folders, domains = _policy_summary(task)
             views.append(
                 TaskView(
@@ -106,9 +93,12 @@ class TaskViews:
                     last_seq=task.last_seq,
                     folders=folders,
                     allow_domains=domains,
-                    pending_approvals=approvals[task.id],
-                    pending_questions=questions[task.id],
-                    usage=usage,
+                    pending_approvals=summary.pending_approvals,
+                    pending_questions=summary.pending_questions,
+                    usage=UsageView(
+                        input_tokens=summary.usage.input_tokens,
+                        output_tokens=summary.usage.output_tokens,
+                    ),
                     runs_on=task.spec.runs_on,
                     waiting_for=self._waiting_for(task),
                 )
@@ -120,19 +110,6 @@ class TaskViews:
         if task.status is not TaskStatus.QUEUED or place is None or place in self._runs_here:
             return None
         return waiting_for(place)
-
-    async def _usage_of(self, task: TaskRecord) -> UsageView:
-        cached = self._usage.get(task.id)
-        if cached is not None and cached[0] == task.last_seq:
-            self._usage.move_to_end(task.id)
-            return cached[1]
-        totals = await self.store.usage_totals(task.id)
-        usage = UsageView(input_tokens=totals.input_tokens, output_tokens=totals.output_tokens)
-        self._usage[task.id] = (task.last_seq, usage)
-        self._usage.move_to_end(task.id)
-        while len(self._usage) > self._cache_size:
-            self._usage.popitem(last=False)
-        return usage
 
 
 def _policy_summary(task: TaskRecord) -> tuple[list[FolderView], list[str]]:

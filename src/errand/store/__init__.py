@@ -84,6 +84,7 @@ from errand.store.records import (
     TaskRecord,
     TaskSource,
     TaskStatus,
+    TaskSummary,
     UsageRecord,
     UsageTotals,
 )
@@ -159,6 +160,7 @@ __all__ = [
     "TaskRecord",
     "TaskSource",
     "TaskStatus",
+    "TaskSummary",
     "TokenRecord",
     "UsageRecord",
     "UsageTotals",

@@ -172,3 +172,12 @@ class UsageTotals:
     calls: int
     input_tokens: int
     output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """What a task list shows beside a task: its tokens and its open requests."""
+
+    usage: UsageTotals
+    pending_approvals: int
+    pending_questions: int

@@ -55,6 +55,7 @@ from errand.store import (
     follow_ups,
     prune,
     questions,
+    summaries,
     tasks,
     transcript,
     usage,
@@ -85,6 +86,7 @@ from errand.store.records import (
     QuestionStatus,
     TaskRecord,
     TaskStatus,
+    TaskSummary,
     UsageRecord,
     UsageTotals,
 )
@@ -1004,6 +1006,16 @@ class Store:
         async with self._read() as conn:
             await tasks.get(conn, task_id)
             return await usage.totals(conn, task_id)
+
+    async def task_summaries(self, task_ids: Iterable[str]) -> dict[str, TaskSummary]:
+        """Each task's usage totals and pending approvals and questions, read together.
+
+        For a page of a task list (at most a few hundred ids); an id without a task gets
+        zeros.
+        """
+        ids = list(dict.fromkeys(task_ids))
+        async with self._read() as conn:
+            return await summaries.of_tasks(conn, ids)
 
     # -- connections -----------------------------------------------------------------------
 
