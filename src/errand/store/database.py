@@ -7,16 +7,27 @@ waits on ``busy_timeout`` instead of failing halfway through a transaction. The 
 small pool of connections whose transactions are ordinary snapshots; WAL lets them read
 while a write is in progress. PostgreSQL needs none of this: one engine serves both roles
 and row locks serialise what must be serialised.
+
+The writer's SQLite calls run on aiosqlite's thread, since a write may wait for another
+process's lock or for the disk. The reader's run on the event loop's own thread: a WAL read
+never waits for a lock and takes microseconds, while each hop to a thread and back (six or
+more per read) waits for the interpreter lock, which a busy gateway holds for up to 5 ms at
+a time; that wait, not SQLite, was most of an API read's time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
+import sqlite3
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+import aiosqlite
 from sqlalchemy import URL, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -40,6 +51,8 @@ READER_POOL_SIZE = 4
 # FULL: a committed event survives power loss, not only a crash of Errand. In WAL mode this
 # costs one fsync of the log per commit (measured: appends stay near 1 ms).
 SQLITE_SYNCHRONOUS = "FULL"
+
+T = TypeVar("T")
 
 _ASYNC_DRIVERS = {
     "sqlite": ("aiosqlite",),
@@ -117,8 +130,13 @@ def connect(url: URL) -> Database:
             return Database(url=url, writer=engine, reader=engine)
         _prepare_sqlite_file(Path(str(url.database)))
         writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
+        path = str(url.database)
         reader = create_async_engine(
-            url, pool_size=READER_POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_S
+            url,
+            pool_size=READER_POOL_SIZE,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT_S,
+            async_creator=lambda: _OnLoopConnection.open(path),
         )
     except ModuleNotFoundError as exc:
         raise StoreConfigError(
@@ -128,6 +146,44 @@ def connect(url: URL) -> Database:
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
     _configure_sqlite(reader, begin="BEGIN")
     return Database(url=url, writer=writer, reader=reader)
+
+
+class _OnLoopConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose SQLite calls run on the calling (event loop) thread.
+
+    For reads only (see the module's docstring): aiosqlite's API, which SQLAlchemy's
+    dialect speaks, without its thread.
+    """
+
+    @classmethod
+    async def open(cls, path: str) -> _OnLoopConnection:
+        connection = cls(lambda: sqlite3.connect(path, check_same_thread=False), 64)
+        # Calls that bypass _execute (closing; the dialect's isolation level setter) put
+        # work on the thread's queue: this queue does it at once.
+        connection._tx = _DoAtOnce()  # type: ignore[assignment]
+        connection._connection = connection._connector()
+        return connection
+
+    async def _execute(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+class _DoAtOnce:
+    """Stands in for the queue to aiosqlite's thread: runs each call as it is put."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[object] | None, Callable[[], object]]) -> None:
+        future, call = item
+        try:
+            result = call()
+        except BaseException as exc:
+            if future is None:
+                raise
+            future.set_exception(exc)
+        else:
+            if future is not None:
+                future.set_result(result)
 
 
 def _prepare_sqlite_file(path: Path) -> None:
