@@ -546,6 +546,10 @@ class Store:
         Raises:
             TaskNotFound: no such task.
         """
+        # Most steps have none: a read says so without queueing for the single writer.
+        async with self._read() as conn:
+            if not await follow_ups.pending(conn, task_id):
+                return []
         now = utc_now()
         async with self._write() as conn:
             waiting = await follow_ups.pending(conn, task_id)

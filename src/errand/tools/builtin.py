@@ -11,6 +11,7 @@ Only cancellation propagates: a stopped task must stop.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ValidationError
@@ -141,9 +142,14 @@ def _validation_message(name: str, exc: ValidationError) -> str:
     return f"Invalid arguments for {name}: {'; '.join(problems)}{tail}. Fix them and call again."
 
 
+@functools.cache
 def lean_schema(args: type[BaseModel]) -> dict[str, JsonValue]:
     """The JSON Schema of an arguments model as the model is shown it: no titles, no ``null``
-    defaults, optional fields without their ``null`` branch."""
+    defaults, optional fields without their ``null`` branch.
+
+    Made once per model class (pydantic takes milliseconds, and every step of every task
+    lists its tools); the schema is shared, so callers must not change it.
+    """
     schema = _trim(args.model_json_schema())
     assert isinstance(schema, dict)
     return schema
