@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -109,6 +111,30 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
             assert busy >= 1000
     finally:
         await database.dispose()
+
+
+async def test_sqlite_reads_run_on_the_loop_and_writes_on_their_own_thread(
+    sqlite_url: str,
+) -> None:
+    # A read answers without a thread hop; a write may wait for a lock or the disk, so it
+    # keeps aiosqlite's thread and never blocks the loop.
+    database = connect(resolve_url(sqlite_url))
+    loop_thread = threading.get_ident()
+    try:
+        for engine, on_loop in ((database.reader, True), (database.writer, False)):
+            async with engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                sqlite = raw.driver_connection._conn  # type: ignore[union-attr]
+                seen: list[int] = []
+                sqlite.create_function("thread", 0, functools.partial(_note_thread, seen))
+                await conn.execute(text("SELECT thread()"))
+            assert (seen == [loop_thread]) is on_loop, engine
+    finally:
+        await database.dispose()
+
+
+def _note_thread(seen: list[int]) -> None:
+    seen.append(threading.get_ident())
 
 
 async def test_an_unreachable_postgresql_server_is_a_config_error() -> None:
