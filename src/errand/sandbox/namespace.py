@@ -78,8 +78,13 @@ def layer(req):
             bind(target + "/" + rel, target + "/" + rel, False)
         for rel in req["cover"]:
             bind(target + "/" + rel, target + "/" + rel, True)
+        first = None  # later blocks bind the first one: read-only already, one call each
         for rel in req["block"]:
-            bind("/dev/null", target + "/" + rel, True)
+            if first is None:
+                first = target + "/" + rel
+                bind("/dev/null", first, True)
+            else:
+                mount(first, target + "/" + rel, None, BIND, None)
     except OSError:
         libc.umount2(target.encode(), 2)
         raise
