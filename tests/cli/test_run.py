@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -172,7 +173,6 @@ def _last_task(workdir: Path, env: Mapping[str, str]) -> str:
 
 
 def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
-    import signal
     import time
 
     # A marker of this run's own, so another test's sandbox on the machine is not taken for it.
@@ -199,6 +199,9 @@ def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
+        # Ctrl-C as a terminal sends it, even when this suite was started in the background
+        # by a shell without job control, whose children inherit SIGINT ignored.
+        preexec_fn=_sigint_as_default,
     )
     deadline = time.monotonic() + 30
     while not _running(marker):
@@ -213,6 +216,10 @@ def test_ctrl_c_cancels_the_task_and_exits_130(workdir: Path) -> None:
     while _running(marker):
         assert time.monotonic() < deadline, "the sandboxed command outlived its task"
         time.sleep(0.1)
+
+
+def _sigint_as_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _running(marker: bytes) -> bool:
@@ -293,8 +300,6 @@ async def _wait_interrupted(store: Store, task_id: str) -> TaskRecord:
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
-    import signal
-
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     for stream in (proc.stdout, proc.stderr):
