@@ -8,11 +8,14 @@ small pool of connections whose transactions are ordinary snapshots; WAL lets th
 while a write is in progress. PostgreSQL needs none of this: one engine serves both roles
 and row locks serialise what must be serialised.
 
-The writer's SQLite calls run on aiosqlite's thread, since a write may wait for another
-process's lock or for the disk. The reader's run on the event loop's own thread: a WAL read
-never waits for a lock and takes microseconds, while each hop to a thread and back (six or
-more per read) waits for the interpreter lock, which a busy gateway holds for up to 5 ms at
-a time; that wait, not SQLite, was most of an API read's time.
+Both engines' SQLite calls run on the event loop's own thread, not on aiosqlite's: a
+statement takes microseconds and a commit one fsync of the log (about 0.5 ms), while each
+hop to a thread and back (six or more per transaction) waits for the interpreter lock,
+which a busy gateway holds for up to 5 ms at a time; that wait, not SQLite, was most of an
+API request's time. Nothing on the loop may wait for a lock, so the writer's busy timeout
+is zero: its ``BEGIN IMMEDIATE`` is retried with an asynchronous back-off while another
+process writes (a WAL read never waits), up to ``BUSY_TIMEOUT_MS``. ``VACUUM``, which can
+take seconds, runs on a thread of its own (``prune.compact``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import errno
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
 from errand import config
 from errand.store.errors import (
@@ -129,30 +134,32 @@ def connect(url: URL) -> Database:
             engine = create_async_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S)
             return Database(url=url, writer=engine, reader=engine)
         _prepare_sqlite_file(Path(str(url.database)))
-        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
         path = str(url.database)
-        reader = create_async_engine(
-            url,
-            pool_size=READER_POOL_SIZE,
-            max_overflow=0,
-            pool_timeout=POOL_TIMEOUT_S,
-            async_creator=lambda: _OnLoopConnection.open(path),
+        writer, reader = (
+            create_async_engine(
+                url,
+                pool_size=size,
+                max_overflow=0,
+                pool_timeout=POOL_TIMEOUT_S,
+                async_creator=lambda: _OnLoopConnection.open(path),
+            )
+            for size in (1, READER_POOL_SIZE)
         )
     except ModuleNotFoundError as exc:
         raise StoreConfigError(
             f"the database driver for {url.drivername} is not installed ({exc.name}); "
             f"install it with: pip install {exc.name}"
         ) from exc
-    _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
-    _configure_sqlite(reader, begin="BEGIN")
+    _configure_sqlite(writer, writes=True)
+    _configure_sqlite(reader, writes=False)
     return Database(url=url, writer=writer, reader=reader)
 
 
 class _OnLoopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose SQLite calls run on the calling (event loop) thread.
 
-    For reads only (see the module's docstring): aiosqlite's API, which SQLAlchemy's
-    dialect speaks, without its thread.
+    aiosqlite's API, which SQLAlchemy's dialect speaks, without its thread (see the
+    module's docstring).
     """
 
     @classmethod
@@ -168,6 +175,17 @@ class _OnLoopConnection(aiosqlite.Connection):
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
+
+    def try_begin_immediate(self) -> bool:
+        """Take the write lock now, or return False if another process holds it."""
+        assert self._connection is not None
+        try:
+            self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            return False
+        return True
 
 
 class _DoAtOnce:
@@ -203,21 +221,37 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.close(fd)
 
 
-def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, writes: bool) -> None:
     def on_connect(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
         # Stop the driver from issuing its own BEGIN so ours (below) decides the lock mode.
         dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
         cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
         try:
+            # Turning a new file to WAL takes a lock once: that one wait may use SQLite's.
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+            if writes:
+                cursor.execute("PRAGMA busy_timeout=0")
         finally:
             cursor.close()
 
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(begin)
+        if not writes:
+            connection.exec_driver_sql("BEGIN")
+            return
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, _OnLoopConnection)
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.001
+        while not driver.try_begin_immediate():
+            if time.monotonic() >= deadline:
+                # SQLite's own "database is locked", raised the way every statement's is.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            await_only(asyncio.sleep(pause))
+            pause = min(pause * 2, 0.05)
 
     event.listen(engine.sync_engine, "connect", on_connect)
     event.listen(engine.sync_engine, "begin", on_begin)
@@ -256,6 +290,11 @@ def store_failure(exc: BaseException, url: URL | None = None) -> StoreError | No
             f"the database {where} is damaged ({exc.orig}); restore it from a backup, "
             f"or move it aside (for example to {where}.damaged) and Errand starts a new, "
             "empty one; Errand has not changed it"
+        )
+    if "database is locked" in text:
+        return StoreUnavailable(
+            f"another process has been writing to {where} for over "
+            f"{BUSY_TIMEOUT_MS // 1000} s, so this change was not made; retry once it is done"
         )
     if any(part in text for part in _FULL):
         return StoreFull(f"the disk holding {where} is full; free some space and retry")

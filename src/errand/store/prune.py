@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiosqlite
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from errand.store.database import BUSY_TIMEOUT_MS
 from errand.store.records import TaskStatus
 from errand.store.tasks import tasks
 
@@ -47,15 +49,15 @@ async def delete_finished_before(conn: AsyncConnection, cutoff: datetime) -> Pru
 async def compact(engine: AsyncEngine) -> None:
     """Give freed pages back to the file system (SQLite ``VACUUM``; nothing on PostgreSQL).
 
-    VACUUM cannot run inside a transaction, so it goes straight to the driver's connection,
-    which runs in autocommit mode (the store issues its own BEGIN for transactions).
+    VACUUM rewrites the whole file, which can take seconds, and may wait for another
+    process's write: it gets a connection of its own on aiosqlite's thread (the store's own
+    run on the event loop), in autocommit mode, since VACUUM cannot run in a transaction.
     """
     if engine.dialect.name != "sqlite":
         return
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
+    path = str(engine.url.database)
+    wait = BUSY_TIMEOUT_MS / 1000
+    async with aiosqlite.connect(path, isolation_level=None, timeout=wait) as driver:
         await driver.execute("VACUUM")
         # In WAL mode the compacted pages reach the file only at a checkpoint.
         await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
