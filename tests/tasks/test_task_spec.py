@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from errand.sandbox import FolderMode, PolicyError
 from errand.tasks import (
@@ -49,6 +50,21 @@ def test_anything_but_a_current_spec_is_refused_in_one_sentence(text: str) -> No
     with pytest.raises(SpecError) as info:
         TaskSpec.parse(text)
     assert "\n" not in str(info.value)
+
+
+def test_a_stored_spec_read_again_is_the_same_immutable_object() -> None:
+    # Every page of a task list parses its tasks' specs: a small one is parsed once.
+    text = TaskSpec(model="anthropic:test-model", max_steps=3).to_json()
+    first = TaskSpec.parse(text)
+    assert TaskSpec.parse(text) is first
+    with pytest.raises(ValidationError):
+        first.max_steps = 4  # type: ignore[misc]
+    big = TaskSpec(
+        model="anthropic:test-model",
+        attachments=(Attachment(name="big.txt", media_type="text/plain", text="x" * 20_000),),
+    ).to_json()
+    assert TaskSpec.parse(big) == TaskSpec.parse(big)
+    assert TaskSpec.parse(big) is not TaskSpec.parse(big)
 
 
 def test_the_sandbox_layout_is_derived_from_the_spec(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import BindParameter, Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from errand.store.approvals import approvals
@@ -19,27 +19,44 @@ from errand.store.usage import usage
 
 NO_USAGE = UsageTotals(calls=0, input_tokens=0, output_tokens=0)
 
+# Built once: making a statement and its cache key costs more Python than running it.
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+_USAGE = (
+    select(
+        usage.c.task_id,
+        func.count(usage.c.id),
+        func.coalesce(func.sum(usage.c.input_tokens), 0),
+        func.coalesce(func.sum(usage.c.output_tokens), 0),
+    )
+    .where(usage.c.task_id.in_(_IDS))
+    .group_by(usage.c.task_id)
+)
+
+
+def _pending(table: Table, status: str) -> Select[str, int]:
+    """Rows of ``table`` (approvals or questions) in ``status``, counted per task."""
+    return (
+        select(table.c.task_id, func.count())
+        .where(table.c.task_id.in_(_IDS), table.c.status == status)
+        .group_by(table.c.task_id)
+    )
+
+
+_PENDING_APPROVALS = _pending(approvals, ApprovalStatus.PENDING.value)
+_PENDING_QUESTIONS = _pending(questions, QuestionStatus.PENDING.value)
+
 
 async def of_tasks(conn: AsyncConnection, task_ids: Sequence[str]) -> dict[str, TaskSummary]:
     """Each of ``task_ids``'s summary; an id without a task gets zeros."""
     if not task_ids:
         return {}
-    rows = await conn.execute(
-        select(
-            usage.c.task_id,
-            func.count(usage.c.id),
-            func.coalesce(func.sum(usage.c.input_tokens), 0),
-            func.coalesce(func.sum(usage.c.output_tokens), 0),
-        )
-        .where(usage.c.task_id.in_(task_ids))
-        .group_by(usage.c.task_id)
-    )
+    ids = {"ids": list(task_ids)}
     totals = {
         str(task_id): UsageTotals(calls=int(calls), input_tokens=int(used), output_tokens=int(made))
-        for task_id, calls, used, made in rows
+        for task_id, calls, used, made in await conn.execute(_USAGE, ids)
     }
-    pending_approvals = await _count(conn, approvals, ApprovalStatus.PENDING.value, task_ids)
-    pending_questions = await _count(conn, questions, QuestionStatus.PENDING.value, task_ids)
+    pending_approvals = await _count(conn, _PENDING_APPROVALS, ids)
+    pending_questions = await _count(conn, _PENDING_QUESTIONS, ids)
     return {
         task_id: TaskSummary(
             usage=totals.get(task_id, NO_USAGE),
@@ -51,12 +68,6 @@ async def of_tasks(conn: AsyncConnection, task_ids: Sequence[str]) -> dict[str, 
 
 
 async def _count(
-    conn: AsyncConnection, table: Table, status: str, task_ids: Sequence[str]
+    conn: AsyncConnection, statement: Select[str, int], ids: dict[str, list[str]]
 ) -> dict[str, int]:
-    """Rows of ``table`` (approvals or questions) in ``status``, counted per task."""
-    rows = await conn.execute(
-        select(table.c.task_id, func.count())
-        .where(table.c.task_id.in_(task_ids), table.c.status == status)
-        .group_by(table.c.task_id)
-    )
-    return {str(task_id): int(count) for task_id, count in rows}
+    return {str(task_id): int(count) for task_id, count in await conn.execute(statement, ids)}

@@ -12,6 +12,7 @@ migration that rewrites old rows, so the parser only ever reads the current vers
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Literal, Self
@@ -199,10 +200,25 @@ class TaskSpec(_Frozen):
         Raises:
             SpecError: not a spec of the current version.
         """
+        if cls is TaskSpec and len(text) <= _CACHED_SPEC_CHARS:
+            # Every page of a task list reads its tasks' specs again; a spec is immutable.
+            return _parse_cached(text)
+        return cls._validate(text)
+
+    @classmethod
+    def _validate(cls, text: str | bytes) -> TaskSpec:
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
             raise SpecError(f"not a valid task spec: {_first(exc)}") from exc
+
+
+_CACHED_SPEC_CHARS = 8192
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_cached(text: str | bytes) -> TaskSpec:
+    return TaskSpec._validate(text)
 
 
 def _first(exc: ValidationError) -> str:
