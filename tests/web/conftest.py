@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +66,20 @@ class PairedPhone:
     approved_on_computer: str
     """What ``errand devices approve <number on the phone>`` printed."""
     address_after_pairing: str
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report ends with what ``errand serve`` printed lately."""
+    report: pytest.TestReport = yield
+    gateway = getattr(item, "funcargs", {}).get("gateway")
+    if report.failed and call.when == "call" and isinstance(gateway, GatewayProcess):
+        report.sections.append(
+            ("errand serve's output (last 8,000 characters)", gateway.output()[-8000:])
+        )
+    return report
 
 
 @pytest.fixture(scope="session")
