@@ -58,7 +58,7 @@ def test_a_stored_spec_read_again_is_the_same_immutable_object() -> None:
     first = TaskSpec.parse(text)
     assert TaskSpec.parse(text) is first
     with pytest.raises(ValidationError):
-        first.max_steps = 4  # type: ignore[misc]
+        first.max_steps = 4
     big = TaskSpec(
         model="anthropic:test-model",
         attachments=(Attachment(name="big.txt", media_type="text/plain", text="x" * 20_000),),
