@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from errand.access import create_token
-from errand.store import TaskStatus
+from errand.server.sse import StreamSettings, TaskListWatcher
+from errand.store import TaskRecord, TaskStatus
 from errand.store.access_store import AccessStore
 from errand.tasks import TaskSpec
 from server.gateway_harness import (
@@ -154,6 +158,75 @@ async def test_the_task_list_stream_starts_with_the_tasks_and_sends_changes(
         (first.id, "queued"),
         (first.id, "running"),
     ]
+
+
+class _Row(BaseModel):
+    id: str
+    status: str
+
+
+async def _rows(tasks: Sequence[TaskRecord]) -> list[_Row]:
+    return [_Row(id=t.id, status=t.status.value) for t in tasks]
+
+
+def _row(chunk: bytes) -> tuple[str, str]:
+    data = chunk.decode().split("data: ", 1)[1].strip()
+    row = _Row.model_validate_json(data)
+    return row.id, row.status
+
+
+async def test_a_change_made_while_a_second_list_stream_opens_reaches_it(
+    live: LiveGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A phone opening the task list while another already watches it: a status change
+    # committed just after its first read must still reach it (it once missed it for good).
+    store = live.store
+    task = await store.create_task("opens", spec=TaskSpec(model="script:unused"))
+    settings = StreamSettings(
+        heartbeat_seconds=600, recheck_seconds=0.05, task_list_poll_seconds=0.05
+    )
+    watcher = TaskListWatcher(store=store, view=_rows, settings=settings)
+    closing = asyncio.Event()
+
+    async def allowed() -> bool:
+        return True
+
+    first = watcher.stream(still_allowed=allowed, closing=closing)
+    second = watcher.stream(still_allowed=allowed, closing=closing)
+    first_saw: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    async def follow_first() -> None:
+        async for chunk in first:
+            await first_saw.put(_row(chunk))
+
+    read = store.list_tasks
+    armed = [True]
+
+    async def read_then_change(**kwargs: Any) -> list[TaskRecord]:
+        tasks = await read(**kwargs)
+        if asyncio.current_task() is not watcher._poller and armed.pop():
+            # The second stream's first read: the change lands just after it.
+            await store.set_task_status(task.id, TaskStatus.RUNNING)
+            # The poller may tell the first stream now; this waits until it has.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    while (await first_saw.get())[1] != "running":
+                        pass
+        return tasks
+
+    assert _row(await anext(first)) == (task.id, "queued")
+    following = asyncio.ensure_future(follow_first())
+    try:
+        monkeypatch.setattr(store, "list_tasks", read_then_change)
+        assert _row(await anext(second)) == (task.id, "queued")
+        assert _row(await asyncio.wait_for(anext(second), 10)) == (task.id, "running")
+    finally:
+        closing.set()
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await first.aclose()
+        await second.aclose()
+        await watcher.aclose()
 
 
 async def test_a_stream_needs_a_token_and_a_known_task(live: LiveGateway) -> None:

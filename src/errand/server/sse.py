@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -137,6 +137,10 @@ class TaskListWatcher:
     whose status changed. A subscriber that
     falls ``subscriber_backlog`` messages behind is dropped (its stream ends; the client
     reconnects and reloads the list) so one stalled phone cannot grow the server's memory.
+
+    A new stream's first list and its subscription are one step under ``_turn``, which the
+    poller's rounds take too: the others are first brought up to that same read, so every
+    change after it reaches every stream, whatever the timing.
     """
 
     store: Store
@@ -145,19 +149,23 @@ class TaskListWatcher:
     _subscribers: set[_Subscriber] = field(default_factory=set)
     _seen: dict[str, str] = field(default_factory=dict)
     _poller: asyncio.Task[None] | None = None
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def stream(
         self, *, still_allowed: StillAllowed, closing: asyncio.Event
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """SSE bytes: the newest tasks as they are now, then each change as ``event: task``."""
         subscriber = _Subscriber(asyncio.Queue(maxsize=self.settings.subscriber_backlog))
-        current = await self.store.list_tasks(limit=self.settings.task_list_size)
+        async with self._turn:
+            current = await self.store.list_tasks(limit=self.settings.task_list_size)
+            if self._poller is None or self._poller.done():
+                self._seen = {t.id: t.status.value for t in current}
+                self._poller = asyncio.ensure_future(self._poll())
+            else:
+                await self._publish_changes(current)
+            self._subscribers.add(subscriber)
         for view in await self.view(current):
             yield message("task", view.model_dump_json())
-        self._subscribers.add(subscriber)
-        if self._poller is None or self._poller.done():
-            self._seen = {t.id: t.status.value for t in current}
-            self._poller = asyncio.ensure_future(self._poll())
         loop = asyncio.get_running_loop()
         next_heartbeat = loop.time() + self.settings.heartbeat_seconds
         try:
@@ -189,7 +197,10 @@ class TaskListWatcher:
             while self._subscribers:
                 poll = self.settings.task_list_poll_seconds
                 await self.store.wait_for_task_list_change(timeout=poll, poll_interval=poll)
-                await self._publish_changes()
+                async with self._turn:
+                    await self._publish_changes(
+                        await self.store.list_tasks(limit=self.settings.task_list_size)
+                    )
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -197,8 +208,9 @@ class TaskListWatcher:
             for subscriber in self._subscribers:
                 subscriber.overflowed = True
 
-    async def _publish_changes(self) -> None:
-        tasks = await self.store.list_tasks(limit=self.settings.task_list_size)
+    async def _publish_changes(self, tasks: list[TaskRecord]) -> None:
+        """Send every subscriber the tasks of ``tasks`` (the newest, as just read) whose
+        status differs from what they were last sent."""
         changed = [t for t in tasks if self._seen.get(t.id) != t.status.value]
         self._seen = {t.id: t.status.value for t in tasks}
         if not changed:
