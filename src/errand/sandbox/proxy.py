@@ -385,7 +385,8 @@ async def host_egress(
     proxy closes, with every connection it relays, when the block ends.
     """
     proxy = EgressProxy(session, network, on_decision=on_decision, resolver=resolver)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Naming the protocol makes asyncio turn Nagle's algorithm off on accepted connections.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
