@@ -108,8 +108,30 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> Non
                 mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
                 keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
             assert (mode, keys) == ("wal", 1)
+        assert database.sync_reader is not None
+        with database.sync_reader.connect() as sync_conn:
+            mode = sync_conn.execute(text("PRAGMA journal_mode")).scalar_one()
+            keys = sync_conn.execute(text("PRAGMA foreign_keys")).scalar_one()
+            synchronous = sync_conn.execute(text("PRAGMA synchronous")).scalar_one()
+        assert (mode, keys, synchronous) == ("wal", 1, 2)  # 2: FULL
     finally:
         await database.dispose()
+
+
+async def test_the_synchronous_readers_snapshot_sees_every_commit_before_it(
+    sqlite_url: str,
+) -> None:
+    # A request's credential and task page are read on the synchronous engine, a task
+    # created a moment earlier was written by the asynchronous writer: the page shows it.
+    store = await open_store(sqlite_url)
+    try:
+        for n in range(20):
+            task = await store.create_task(f"task {n}", spec=TaskSpec(model="script:none"))
+            assert [t.id for t in await store.list_tasks(limit=1)] == [task.id]
+            summary = (await store.task_summaries([task.id]))[task.id]
+            assert summary.pending_approvals == 0
+    finally:
+        await store.aclose()
 
 
 async def test_sqlite_statements_run_on_the_loops_own_thread(sqlite_url: str) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, Row, Table, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from errand.store import access
@@ -78,8 +79,11 @@ class AccessStore:
     # -- devices and API tokens: the same shape of credential in two tables ---------------
 
     async def _credential_row(self, table: Table, credential_id: str) -> Row[Any] | None:
-        async with self._store._read() as conn:
-            return (await conn.execute(select(table).where(table.c.id == credential_id))).first()
+        # Every authenticated request makes this read: the fast path (Store._read_sync).
+        def read(conn: Connection) -> Row[Any] | None:
+            return conn.execute(select(table).where(table.c.id == credential_id)).first()
+
+        return await self._store._read_sync(read)
 
     async def _credentials(self, table: Table, *, include_revoked: bool) -> list[Row[Any]]:
         query = select(table).order_by(table.c.created_at, table.c.id)

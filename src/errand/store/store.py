@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import asyncpg
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -296,16 +297,15 @@ class Store:
         Page backwards with ``before=<last id of the previous page>``; fetch what is newer
         than the newest id seen with ``after=<that id>``.
         """
-        statuses = _statuses(status, TaskStatus)
-        async with self._read() as conn:
-            return await tasks.page(
-                conn,
-                statuses=statuses,
-                limit=_page(limit),
-                before=before,
-                after=after,
-                now=utc_now(),
-            )
+        read = functools.partial(
+            tasks.page,
+            statuses=_statuses(status, TaskStatus),
+            limit=_page(limit),
+            before=before,
+            after=after,
+            now=utc_now(),
+        )
+        return await self._read_sync(read)
 
     @_finish_writes
     async def set_task_status(
@@ -1018,8 +1018,7 @@ class Store:
         zeros.
         """
         ids = list(dict.fromkeys(task_ids))
-        async with self._read() as conn:
-            return await summaries.of_tasks(conn, ids)
+        return await self._read_sync(functools.partial(summaries.of_tasks, task_ids=ids))
 
     # -- connections -----------------------------------------------------------------------
 
@@ -1027,6 +1026,21 @@ class Store:
         if self._closed:
             raise StoreClosed("the store is closed")
         return self._db.writer.begin()
+
+    async def _read_sync(self, read: Callable[[Connection], _R]) -> _R:
+        """``read`` run in one read transaction, on a synchronous connection.
+
+        For the reads every request makes (see ``errand.store.database``): on SQLite it runs
+        on the loop's thread at once, which nothing can interleave with; elsewhere through
+        ``AsyncConnection.run_sync``.
+        """
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        if self._db.sync_reader is None:
+            async with self._read() as conn:
+                return await conn.run_sync(read)
+        with self._db.sync_reader.begin() as sync_conn:
+            return read(sync_conn)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import BindParameter, Select, Table, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from errand.store.approvals import approvals
 from errand.store.questions import questions
@@ -46,17 +46,17 @@ _PENDING_APPROVALS = _pending(approvals, ApprovalStatus.PENDING.value)
 _PENDING_QUESTIONS = _pending(questions, QuestionStatus.PENDING.value)
 
 
-async def of_tasks(conn: AsyncConnection, task_ids: Sequence[str]) -> dict[str, TaskSummary]:
+def of_tasks(conn: Connection, task_ids: Sequence[str]) -> dict[str, TaskSummary]:
     """Each of ``task_ids``'s summary; an id without a task gets zeros."""
     if not task_ids:
         return {}
     ids = {"ids": list(task_ids)}
     totals = {
         str(task_id): UsageTotals(calls=int(calls), input_tokens=int(used), output_tokens=int(made))
-        for task_id, calls, used, made in await conn.execute(_USAGE, ids)
+        for task_id, calls, used, made in conn.execute(_USAGE, ids)
     }
-    pending_approvals = await _count(conn, _PENDING_APPROVALS, ids)
-    pending_questions = await _count(conn, _PENDING_QUESTIONS, ids)
+    pending_approvals = _count(conn, _PENDING_APPROVALS, ids)
+    pending_questions = _count(conn, _PENDING_QUESTIONS, ids)
     return {
         task_id: TaskSummary(
             usage=totals.get(task_id, NO_USAGE),
@@ -67,7 +67,7 @@ async def of_tasks(conn: AsyncConnection, task_ids: Sequence[str]) -> dict[str, 
     }
 
 
-async def _count(
-    conn: AsyncConnection, statement: Select[str, int], ids: dict[str, list[str]]
+def _count(
+    conn: Connection, statement: Select[str, int], ids: dict[str, list[str]]
 ) -> dict[str, int]:
-    return {str(task_id): int(count) for task_id, count in await conn.execute(statement, ids)}
+    return {str(task_id): int(count) for task_id, count in conn.execute(statement, ids)}

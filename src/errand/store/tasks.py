@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -161,8 +162,8 @@ async def ids_with_prefix(conn: AsyncConnection, prefix: str, limit: int) -> lis
     return [str(row[0]) for row in (await conn.execute(query)).all()]
 
 
-async def page(
-    conn: AsyncConnection,
+def page(
+    conn: Connection,
     *,
     statuses: Collection[TaskStatus],
     limit: int,
@@ -183,11 +184,11 @@ async def page(
         query = query.where(tasks.c.id < before)
     if after is not None:
         query = query.where(tasks.c.id > after).order_by(tasks.c.id.asc()).limit(limit)
-        rows = list((await conn.execute(query)).all())
+        rows = list(conn.execute(query).all())
         rows.reverse()
     else:
         query = query.order_by(tasks.c.id.desc()).limit(limit)
-        rows = list((await conn.execute(query)).all())
+        rows = list(conn.execute(query).all())
     return [to_record(row, now=now) for row in rows]
 
 
