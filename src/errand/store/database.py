@@ -1,8 +1,8 @@
 """Connecting to the database: which URL, which engines, which connection settings.
 
 SQLite (the default) gets two asynchronous engines on the same file (and a synchronous
-reader, below). The writer has one connection and
-starts every transaction with ``BEGIN IMMEDIATE``: in-process writers queue on the pool
+reader, below). The writer has one connection and starts every transaction with
+``BEGIN IMMEDIATE``: in-process writers queue on the pool
 (bounded by ``pool_timeout``) rather than on SQLite's lock, and another process's writer
 waits on ``busy_timeout`` instead of failing halfway through a transaction. The reader has a
 small pool of connections whose transactions are ordinary snapshots; WAL lets them read
