@@ -13,7 +13,7 @@ from errand.store import (
     UsageTotals,
 )
 from errand.store.schema import utc_now
-from errand.tasks import TaskSpec
+from errand.tasks import TaskSpec, TaskStatus
 
 MODEL = "anthropic:test-model"
 
@@ -70,3 +70,27 @@ async def test_a_page_summary_counts_each_tasks_tokens_and_open_requests(store: 
     assert summaries[quiet.id] == TaskSummary(UsageTotals(1, 1, 1), 0, 1)
     assert summaries["missing"] == TaskSummary(UsageTotals(0, 0, 0), 0, 0)
     assert await store.task_summaries([]) == {}
+
+
+async def test_a_page_of_tasks_is_read_with_each_tasks_summary(store: Store) -> None:
+    busy = await store.create_task("busy", spec=TaskSpec(model=MODEL))
+    quiet = await store.create_task("quiet", spec=TaskSpec(model=MODEL))
+    newest = await store.create_task("newest", spec=TaskSpec(model=MODEL))
+    await _record(store, busy.id, 100, 7)
+    await _record(store, busy.id, 50, 3)
+    await store.create_approval(busy.id, tool_call_id="c1", action={"tool": "a"})
+    await store.create_question(quiet.id, "Which one?")
+    await store.set_task_status(newest.id, TaskStatus.RUNNING)
+
+    first = await store.list_tasks_summarized(limit=2)
+    rest = await store.list_tasks_summarized(limit=2, before=first[-1][0].id)
+    running = await store.list_tasks_summarized(status=TaskStatus.RUNNING)
+
+    assert [task.id for task, _ in first] == [newest.id, quiet.id]
+    assert [task.id for task, _ in rest] == [busy.id]
+    quiet_summary = TaskSummary(UsageTotals(0, 0, 0), 0, 1)
+    expected = [(newest.id, TaskSummary(UsageTotals(0, 0, 0), 0, 0)), (quiet.id, quiet_summary)]
+    assert [(task.id, summary) for task, summary in first] == expected
+    assert [task for task, _ in first] == await store.list_tasks(limit=2)
+    assert rest[0][1] == TaskSummary(UsageTotals(2, 150, 10), 1, 0)
+    assert [(task.id, task.status) for task, _ in running] == [(newest.id, TaskStatus.RUNNING)]

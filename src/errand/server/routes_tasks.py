@@ -83,12 +83,11 @@ async def list_tasks(
     before: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> TaskPage:
     """Tasks newest first; page with ``before=<next_before>``."""
-    tasks = await gateway.store.list_tasks(status=status, limit=limit + 1, before=before)
-    more = len(tasks) > limit
-    tasks = tasks[:limit]
+    found = await gateway.store.list_tasks_summarized(status=status, limit=limit + 1, before=before)
+    shown = found[:limit]
     return TaskPage(
-        tasks=await gateway.views(tasks),
-        next_before=tasks[-1].id if more and tasks else None,
+        tasks=gateway.views.build(shown),
+        next_before=shown[-1][0].id if len(found) > limit else None,
     )
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from errand.store import Store, TaskRecord
+from errand.store import Store, TaskRecord, TaskSummary
 from errand.tasks import SourceKind, TaskStatus, waiting_for
 
 
@@ -57,8 +57,8 @@ class TaskView(BaseModel):
 class TaskViews:
     """Builds the API's task objects; one per gateway.
 
-    A page costs one read of three statements (usage, pending approvals and questions,
-    each grouped over the page's tasks), however many of them have changed.
+    A task's summary (its usage, pending approvals and questions) is read with it: a page
+    of tasks and their summaries is one statement (``Store.list_tasks_summarized``).
     """
 
     def __init__(self, store: Store, *, runs_here: frozenset[str] = frozenset()) -> None:
@@ -72,9 +72,12 @@ class TaskViews:
         if not tasks:
             return []
         summaries = await self.store.task_summaries(task.id for task in tasks)
+        return self.build([(task, summaries[task.id]) for task in tasks])
+
+    def build(self, summarized: Sequence[tuple[TaskRecord, TaskSummary]]) -> list[TaskView]:
+        """The task objects for tasks read with their summaries, in the same order."""
         views = []
-        for task in tasks:
-            summary = summaries[task.id]
+        for task, summary in summarized:
             folders, domains = _policy_summary(task)
             views.append(
                 TaskView(

@@ -307,6 +307,23 @@ class Store:
         )
         return await self._read_sync(read)
 
+    async def list_tasks_summarized(
+        self,
+        *,
+        status: TaskStatus | Iterable[TaskStatus] | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[tuple[TaskRecord, TaskSummary]]:
+        """:meth:`list_tasks`, each task with its :meth:`task_summaries` entry, in one read."""
+        read = functools.partial(
+            summaries.page,
+            statuses=_statuses(status, TaskStatus),
+            limit=_page(limit),
+            before=before,
+            now=utc_now(),
+        )
+        return await self._read_sync(read)
+
     @_finish_writes
     async def set_task_status(
         self,

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
+    FromClause,
     Index,
     Integer,
     Row,
@@ -177,7 +179,24 @@ def page(
     ``before`` keeps tasks older than that id (the next page); ``after`` keeps tasks newer
     than it, taking the ones closest to it, so polling with the newest id seen never skips any.
     """
-    query = select(tasks)
+    rows = page_rows(
+        conn, (tasks,), statuses=statuses, limit=limit, before=before, after=after, now=now
+    )
+    return [to_record(row, now=now) for row in rows]
+
+
+def page_rows(
+    conn: Connection,
+    columns: Sequence[FromClause | ColumnElement[Any]],
+    *,
+    statuses: Collection[TaskStatus],
+    limit: int,
+    before: str | None,
+    after: str | None,
+    now: datetime,
+) -> list[Row[Any]]:
+    """The rows :func:`page` reads, selecting ``columns`` (``tasks`` and more of each task)."""
+    query = select(*columns)
     if statuses:
         query = query.where(_seen_in(statuses, now))
     if before is not None:
@@ -186,10 +205,8 @@ def page(
         query = query.where(tasks.c.id > after).order_by(tasks.c.id.asc()).limit(limit)
         rows = list(conn.execute(query).all())
         rows.reverse()
-    else:
-        query = query.order_by(tasks.c.id.desc()).limit(limit)
-        rows = list(conn.execute(query).all())
-    return [to_record(row, now=now) for row in rows]
+        return rows
+    return list(conn.execute(query.order_by(tasks.c.id.desc()).limit(limit)).all())
 
 
 def _seen_in(statuses: Collection[TaskStatus], now: datetime) -> ColumnElement[bool]:
