@@ -9,6 +9,7 @@ numbering gapless when writers race, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -20,10 +21,12 @@ from sqlalchemy import (
     Index,
     Integer,
     Row,
+    Select,
     String,
     Table,
     Text,
     and_,
+    bindparam,
     func,
     literal,
     or_,
@@ -196,20 +199,39 @@ def page_rows(
     now: datetime,
 ) -> list[Row[Any]]:
     """The rows :func:`page` reads, selecting ``columns`` (``tasks`` and more of each task)."""
+    query = _page_query(tuple(columns), frozenset(statuses), before is not None, after is not None)
+    values = {"limit": limit, "before": before, "after": after, "now": now}
+    rows = list(conn.execute(query, values).all())
+    if after is not None:
+        rows.reverse()
+    return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _page_query(
+    columns: tuple[FromClause | ColumnElement[Any], ...],
+    statuses: frozenset[TaskStatus],
+    before: bool,
+    after: bool,
+) -> Select[Any]:
+    """The statement of :func:`page_rows` for pages of one shape, built once.
+
+    Building a statement and its cache key costs more than running it; the values
+    (``limit``, ``before``, ``after``, ``now``) are parameters.
+    """
     query = select(*columns)
     if statuses:
-        query = query.where(_seen_in(statuses, now))
-    if before is not None:
-        query = query.where(tasks.c.id < before)
-    if after is not None:
-        query = query.where(tasks.c.id > after).order_by(tasks.c.id.asc()).limit(limit)
-        rows = list(conn.execute(query).all())
-        rows.reverse()
-        return rows
-    return list(conn.execute(query.order_by(tasks.c.id.desc()).limit(limit)).all())
+        query = query.where(_seen_in(statuses, bindparam("now", type_=UtcDateTime)))
+    if before:
+        query = query.where(tasks.c.id < bindparam("before"))
+    if after:
+        query = query.where(tasks.c.id > bindparam("after")).order_by(tasks.c.id.asc())
+    else:
+        query = query.order_by(tasks.c.id.desc())
+    return query.limit(bindparam("limit", type_=Integer))
 
 
-def _seen_in(statuses: Collection[TaskStatus], now: datetime) -> ColumnElement[bool]:
+def _seen_in(statuses: Collection[TaskStatus], now: ColumnElement[datetime]) -> ColumnElement[bool]:
     """Whether a task reads as one of ``statuses`` at ``now`` (see :func:`to_record`)."""
     lapsed = and_(tasks.c.status.in_([s.value for s in UNFINISHED]), tasks.c.lease_expires_at < now)
     live = or_(tasks.c.lease_expires_at.is_(None), tasks.c.lease_expires_at >= now)
