@@ -20,6 +20,7 @@ from errand.server.errors import ApiError
 from errand.server.gateway import GatewayDep, TasksRead, TasksWrite
 from errand.server.idempotency import IdempotentRoute, idempotent
 from errand.server.task_views import TaskView
+from errand.store import NO_SUMMARY
 from errand.tasks import SourceKind, TaskSource, TaskStatus
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], route_class=IdempotentRoute)
@@ -71,7 +72,8 @@ async def create_task(body: TaskCreate, gateway: GatewayDep, principal: TasksWri
         task = await gateway.intake.submit(request)
     except IntakeError as exc:
         raise ApiError(400, exc.code, exc.message) from exc
-    return (await gateway.views([task]))[0]
+    # The task as it was created: no model call has been made and nothing asked yet.
+    return gateway.views.build([(task, NO_SUMMARY)])[0]
 
 
 @router.get("/tasks", response_model=TaskPage)

@@ -70,6 +70,7 @@ from errand.store.push import Channel, NotifyDeliveryRecord, NotifyState, Subscr
 from errand.store.push_store import DeliveryOutcome, Dispatch, DueDelivery, NewDelivery, PushStore
 from errand.store.records import (
     ALLOWED_TRANSITIONS,
+    NO_SUMMARY,
     ApprovalRecord,
     ApprovalStatus,
     EventRecord,
@@ -94,6 +95,7 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "DATABASE_URL_ENV",
     "EVENT_NAMES",
+    "NO_SUMMARY",
     "RUN_REF_PREFIX",
     "AccessStore",
     "Advance",

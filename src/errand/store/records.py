@@ -181,3 +181,7 @@ class TaskSummary:
     usage: UsageTotals
     pending_approvals: int
     pending_questions: int
+
+
+NO_SUMMARY = TaskSummary(UsageTotals(calls=0, input_tokens=0, output_tokens=0), 0, 0)
+"""The summary of a task with no model calls and no open requests, such as a new one."""

@@ -27,6 +27,7 @@ from errand.store import tasks
 from errand.store.approvals import approvals
 from errand.store.questions import questions
 from errand.store.records import (
+    NO_SUMMARY,
     ApprovalStatus,
     QuestionStatus,
     TaskRecord,
@@ -65,12 +66,6 @@ COLUMNS = (
 
 _IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _OF_IDS = select(tasks.tasks.c.id, *COLUMNS).where(tasks.tasks.c.id.in_(_IDS))
-
-NO_SUMMARY = TaskSummary(
-    usage=UsageTotals(calls=0, input_tokens=0, output_tokens=0),
-    pending_approvals=0,
-    pending_questions=0,
-)
 
 
 def from_row(row: Row[tuple[object, ...]]) -> TaskSummary:
