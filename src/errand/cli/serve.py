@@ -18,26 +18,20 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from errand.config import ConfigError, config_path, configured_worker, data_dir, load_config
+from errand.cli.task_settings import TaskSettings, read_task_settings
+from errand.config import data_dir
 from errand.server import SERVER_FILE, AlreadyServing, ServeLock
 
 if TYPE_CHECKING:
     # Imported where used: other commands must not pay for the agent and the store.
     from errand.access import PendingPairing
-    from errand.agent import TaskOptions
-    from errand.intake import IntakeSettings
-    from errand.mcp import McpConfig
-    from errand.notify import NotifySettings
-    from errand.store import Store, TaskRecord
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -70,16 +64,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the phone app and the API, and run tasks, until Ctrl-C."""
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        err.print(f"errand: {exc}", markup=False)
-        raise typer.Exit(2) from exc
-    try:
-        settings = _settings_from(config)
-    except ValueError as exc:
-        err.print(f"errand: {config_path()}: {exc}", markup=False)
-        raise typer.Exit(2) from exc
+    settings = read_task_settings(err)
     lock = ServeLock(data_dir())
     try:
         lock.acquire()
@@ -113,7 +98,7 @@ async def _serve(
     tailscale: bool,
     concurrency: int,
     no_runner: bool,
-    settings: _Settings,
+    settings: TaskSettings,
 ) -> int:
     from errand.access import DEVICE_INACTIVE_AFTER, PairingService
     from errand.notify import build_notifier
@@ -324,48 +309,3 @@ def _write_server_file(path: Path, url: str, admin_secret: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"url": url, "admin_secret": admin_secret, "pid": os.getpid()}, fh)
     os.chmod(path, 0o600)
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """What ``errand.toml`` says about tasks the gateway starts and runs."""
-
-    config: Mapping[str, Any]
-    intake: IntakeSettings
-    mcp: McpConfig
-    notify: NotifySettings
-    worker_name: str | None = None
-    """This host's ``[worker] name``: its folders carry it as their worker label."""
-
-    def options_factory(self, store: Store) -> Callable[[TaskRecord], TaskOptions]:
-        """Each task's options: approvals, trusted skill folders among its grants, and the
-        toolsets it asked for (the browser, MCP servers), whose events go to ``store``."""
-        from errand.agent import options_for_spec
-
-        return lambda task: options_for_spec(self.config, self.mcp, task.spec, store=store)
-
-
-def _settings_from(config: Mapping[str, Any]) -> _Settings:
-    """Raises ValueError (PolicyError included) for a malformed table, in one sentence."""
-    from errand.agent import options_from_config
-    from errand.intake import IntakeSettings
-    from errand.mcp import load_sdk, mcp_config
-    from errand.notify import NotifySettings
-    from errand.tasks import check_worker_name
-
-    mcp = mcp_config(config)
-    if mcp.servers:
-        load_sdk()  # now, before the loop runs tasks whose leases it must keep
-    intake = replace(
-        IntakeSettings.from_config(config),
-        toolsets_available=frozenset({"browser", *(f"mcp:{name}" for name in mcp.servers)}),
-    )
-    options_from_config(config)  # refuse a malformed [approvals] now, not per task
-    worker_name = configured_worker(dict(config))
-    return _Settings(
-        config=config,
-        intake=intake,
-        mcp=mcp,
-        notify=NotifySettings.from_config(config),
-        worker_name=None if worker_name is None else check_worker_name(worker_name),
-    )

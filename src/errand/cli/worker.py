@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from errand.config import ConfigError, config_path, load_config
-
-if TYPE_CHECKING:
-    from errand.cli.serve import _Settings
+from errand.cli.task_settings import TaskSettings, read_task_settings
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -44,19 +41,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run queued tasks from the shared PostgreSQL database, until Ctrl-C."""
-    from errand.cli.serve import _settings_from
     from errand.tasks import check_worker_name
 
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        err.print(f"errand: {exc}", markup=False)
-        raise typer.Exit(2) from exc
-    try:
-        settings = _settings_from(config)
-    except ValueError as exc:
-        err.print(f"errand: {config_path()}: {exc}", markup=False)
-        raise typer.Exit(2) from exc
+    settings = read_task_settings(err)
     if name is not None:
         try:
             check_worker_name(name)
@@ -66,7 +53,7 @@ def worker(
     raise typer.Exit(asyncio.run(_work(concurrency, name or settings.worker_name, settings)))
 
 
-async def _work(concurrency: int, name: str | None, settings: _Settings) -> int:
+async def _work(concurrency: int, name: str | None, settings: TaskSettings) -> int:
     from errand.runner import Worker
     from errand.server import clients_answer
     from errand.store import StoreError, open_store
