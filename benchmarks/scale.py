@@ -5,15 +5,14 @@
   it: a scripted answer, no command, so the API rather than the sandbox is measured) and on
   PostgreSQL (``errand serve --no-runner``; tasks stay queued). Goals on SQLite: POST p99 <=
   50 ms, GET >= 300 requests/s. ``gateway_cpu_ms`` is the gateway's CPU time per request:
-  with eight in flight its one core is the limit, so it sets the rate.
+  with eight in flight its one core is the limit, so it sets the rate. On this machine the
+  same request's CPU varies by up to a factor of two from run to run, as does the CPU time
+  of a fixed loop of plain Python: run it more than once.
 * ``commit_to_sse_ms``: an event appended by another process (its own store) until a client
   streaming the task from the gateway receives it, p50/p99 (goal: p99 <= 50 ms).
 * ``workers``: gateway + 1, 2 and 4 ``errand worker`` processes (concurrency 2 each) on
   PostgreSQL running 40 tasks of the scripted model (one sandboxed ``true``, then an answer):
   tasks completed per second.
-
-``python_speed_ms_at_start`` and ``_at_end`` time a fixed piece of plain Python: this
-machine's speed drifts by up to a factor of two, and they say how fast it was.
 
 Everything runs on this machine: a throwaway PostgreSQL server (tests/pg.py, durable
 commits) and the real ``errand`` commands as child processes.
@@ -148,22 +147,6 @@ def cpu_seconds(pid: int) -> float:
     """The CPU time (user and system) process ``pid`` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def python_speed_ms() -> float:
-    """How long a fixed piece of plain Python takes here now, best of three (ms).
-
-    This machine's speed drifts by up to a factor of two from minute to minute; printed
-    beside the figures, it says which kind of minute they were measured in.
-    """
-    best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        total = 0
-        for n in range(1_000_000):
-            total += n * n % 7
-        best = min(best, time.process_time() - started)
-    return round(best * 1000, 1)
 
 
 async def measure_api(
@@ -320,7 +303,6 @@ def main() -> None:
     # Other work on the machine slows every figure here; say how busy it was.
     figures: dict[str, object] = {
         "load_average_at_start": round(os.getloadavg()[0], 1),
-        "python_speed_ms_at_start": python_speed_ms(),
     }
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
@@ -388,7 +370,6 @@ def main() -> None:
         finally:
             server.stop()
     figures["load_average_at_end"] = round(os.getloadavg()[0], 1)
-    figures["python_speed_ms_at_end"] = python_speed_ms()
     print(json.dumps(figures))
 
 
