@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from errand.cli.heap import freeze_startup_heap
 from errand.cli.task_settings import TaskSettings, read_task_settings
 from errand.config import data_dir
 from errand.server import SERVER_FILE, AlreadyServing, ServeLock
@@ -205,6 +206,7 @@ async def _serve(
         await runner.start()
         await automation.start()
         await notifier.start()
+        freeze_startup_heap()
         await server.start()
         _write_server_file(server_file, f"http://127.0.0.1:{bound_port}", admin_secret)
         out.print(f"Errand is serving at {exposure.base_url} ({exposure.mode}).")

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from errand.cli.heap import freeze_startup_heap
 from errand.cli.task_settings import TaskSettings, read_task_settings
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -90,6 +91,7 @@ async def _work(concurrency: int, name: str | None, settings: TaskSettings) -> i
             loop.add_signal_handler(signum, stop.set)
         try:
             await runner.start()
+            freeze_startup_heap()
             await stop.wait()
             err.print("errand: stopping…", markup=False)
         finally:
