@@ -3,6 +3,7 @@ re-checked against the allowed folders (real store, real runner, real sandbox)."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from errand.models import ModelAdapter, ScriptedModel
 from errand.runner import LeaseSettings, LocalRunner
 from errand.sandbox import FolderMode
 from errand.store import Store, TaskStatus, open_store
+from errand.tasks import TaskSpec
 from sqlite_db import migrated_sqlite
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run in-process as root")
@@ -242,3 +244,27 @@ async def test_the_local_runner_holds_a_lease_on_what_it_runs(store: Store, tmp_
     await wait_status(store, task.id, TaskStatus.COMPLETED)
     await runner.aclose()
     assert (await store.get_task(task.id)).lease_owner is None
+
+
+async def test_a_renewal_stops_a_task_taken_away_but_not_one_that_just_ended(
+    store: Store,
+) -> None:
+    # A task's final commit can land between the heartbeat's look at its jobs and its
+    # renewal: that job is closing its sandbox and must be left to finish.
+    runner = LocalRunner(store, model_factory=model_factory)
+    ended = await store.create_task("ended", spec=TaskSpec(model="script:none"))
+    taken = await store.create_task("taken", spec=TaskSpec(model="script:none"))
+    for task in (ended, taken):
+        await store.set_task_status(task.id, TaskStatus.RUNNING)
+    await store.set_task_status(ended.id, TaskStatus.COMPLETED)
+    await store.set_task_status(taken.id, TaskStatus.INTERRUPTED)
+    cleaned_up = asyncio.Event()
+    jobs = {task.id: asyncio.ensure_future(cleaned_up.wait()) for task in (ended, taken)}
+
+    await runner._stop_lost(list(jobs.items()), held=set())
+
+    await asyncio.wait([jobs[taken.id]])
+    assert jobs[taken.id].cancelled()
+    assert not jobs[ended.id].done()
+    cleaned_up.set()
+    await jobs[ended.id]

@@ -39,6 +39,7 @@ from errand.store import (
     Lease,
     Store,
     StoreFull,
+    TaskNotFound,
     TaskRecord,
     TaskStatus,
 )
@@ -54,6 +55,8 @@ LEASE_ENV = "ERRAND_LEASE_SECONDS"
 FULL_DISK_RETRY_S = 1.0
 FULL_DISK_RETRY_MAX_S = 30.0
 _SHUTDOWN_SECONDS = 10.0
+ENDED_BY_ITS_RUN = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
+"""Statuses a task's own run ends it in; its job may still be closing its sandbox."""
 
 
 @dataclass(frozen=True)
@@ -261,11 +264,7 @@ class Runner:
                 held = await self.store.renew_leases(
                     self.id, lease_seconds=self.leases.lease_seconds
                 )
-                for task_id, job in claimed:
-                    if task_id not in held and not job.done():
-                        log.warning("task %s is no longer ours; stopping it", task_id)
-                        self._lost.add(task_id)
-                        job.cancel()
+                await self._stop_lost(claimed, held)
                 if loop.time() >= next_check:
                     next_check = loop.time() + self.leases.check_seconds
                     lost = await self.store.interrupt_expired_leases()
@@ -274,6 +273,28 @@ class Runner:
                         self._wake.set()
             except Exception:
                 log.exception("the heartbeat failed; retrying")
+
+    async def _stop_lost(
+        self, claimed: list[tuple[str, asyncio.Task[Any]]], held: set[str]
+    ) -> None:
+        """Stop the jobs of the ``claimed`` tasks whose lease the renewal did not find.
+
+        A task missing from ``held`` either ended or was taken from this runner (its lease
+        ran out and it was interrupted, perhaps resumed elsewhere). One that ended by its
+        own run in the meantime (its final commit came between the snapshot and the
+        renewal) is left to finish its clean-up.
+        """
+        for task_id, job in claimed:
+            if task_id in held or job.done():
+                continue
+            with contextlib.suppress(TaskNotFound):
+                if (await self.store.get_task(task_id)).status in ENDED_BY_ITS_RUN:
+                    continue
+            if job.done():
+                continue
+            log.warning("task %s is no longer ours; stopping it", task_id)
+            self._lost.add(task_id)
+            job.cancel()
 
     # -- one task --------------------------------------------------------------------------
 
