@@ -34,6 +34,9 @@ events = Table(
     Column("at", UtcDateTime, nullable=False),
 )
 
+_INSERT = events.insert()
+"""Built once (see ``errand.store.tasks``): every event is inserted with it."""
+
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_TYPE_LENGTH = 64
 
@@ -83,11 +86,8 @@ async def insert_at(
     conn: AsyncConnection, task_id: str, seq: int, event_type: str, payload_json: str, at: datetime
 ) -> EventRecord:
     """Insert an event whose ``seq`` the caller already allocated in this transaction."""
-    await conn.execute(
-        events.insert().values(
-            task_id=task_id, seq=seq, type=event_type, payload=payload_json, at=at
-        )
-    )
+    row = {"task_id": task_id, "seq": seq, "type": event_type, "payload": payload_json, "at": at}
+    await conn.execute(_INSERT, row)
     return EventRecord(
         task_id=task_id, seq=seq, type=event_type, payload=decode_object(payload_json), at=at
     )
@@ -121,7 +121,7 @@ async def append_many(
         {"task_id": task_id, "seq": first + offset, "type": kind, "payload": text, "at": at}
         for offset, (kind, text) in enumerate(items)
     ]
-    await conn.execute(events.insert(), rows)
+    await conn.execute(_INSERT, rows)
     return [
         EventRecord(
             task_id=task_id,

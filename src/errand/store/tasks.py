@@ -72,6 +72,20 @@ tasks = Table(
     Index("ix_tasks_lease_expires_at", "lease_expires_at"),
 )
 
+# The statements every task's life runs most often, built once: building a statement and
+# its cache key costs more Python than running it. The values are parameters.
+_INSERT = tasks.insert()
+_BY_ID = select(tasks).where(tasks.c.id == bindparam("task_id"))
+_ADVANCE = {
+    counter.name: update(tasks)
+    .where(tasks.c.id == bindparam("task_id"))
+    .values({counter.name: counter + bindparam("count", type_=Integer)})
+    .returning(counter)
+    for counter in (tasks.c.last_seq, tasks.c.message_count)
+}
+"""``UPDATE ... RETURNING`` of each counter: allocating a task's next event numbers or
+transcript positions (see the module's opening)."""
+
 UNFINISHED = (TaskStatus.RUNNING, TaskStatus.WAITING)
 """Statuses that mean a worker is attached; after a crash nobody is."""
 
@@ -124,28 +138,27 @@ async def insert(
     now: datetime,
 ) -> None:
     """Add a queued task with an empty log and transcript."""
-    await conn.execute(
-        tasks.insert().values(
-            id=task_id,
-            title=title,
-            prompt=prompt,
-            status=TaskStatus.QUEUED.value,
-            model=spec.model,
-            source=spec.source.kind.value,
-            worker=spec.runs_on,
-            spec=spec.to_json(),
-            created_at=now,
-            last_seq=0,
-            message_count=0,
-        )
-    )
+    values = {
+        "id": task_id,
+        "title": title,
+        "prompt": prompt,
+        "status": TaskStatus.QUEUED.value,
+        "model": spec.model,
+        "source": spec.source.kind.value,
+        "worker": spec.runs_on,
+        "spec": spec.to_json(),
+        "created_at": now,
+        "last_seq": 0,
+        "message_count": 0,
+    }
+    await conn.execute(_INSERT, values)
 
 
 async def get(conn: AsyncConnection, task_id: str, *, now: datetime | None = None) -> TaskRecord:
     """The task (as readers see it at ``now``, when given: see :func:`to_record`).
 
     Raises ``TaskNotFound``."""
-    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
+    row = (await conn.execute(_BY_ID, {"task_id": task_id})).first()
     if row is None:
         raise TaskNotFound(task_id)
     return to_record(row, now=now)
@@ -335,14 +348,8 @@ async def reserve_positions(conn: AsyncConnection, task_id: str, count: int) -> 
 
 async def _advance(conn: AsyncConnection, task_id: str, counter: Column[int], count: int) -> int:
     """Add ``count`` to one of the task's counters in place; returns the first new value."""
-    row = (
-        await conn.execute(
-            update(tasks)
-            .where(tasks.c.id == task_id)
-            .values({counter.name: counter + count})
-            .returning(counter)
-        )
-    ).first()
+    values = {"task_id": task_id, "count": count}
+    row = (await conn.execute(_ADVANCE[counter.name], values)).first()
     if row is None:
         raise TaskNotFound(task_id)
     return int(row[0]) - count + 1
