@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, Row, String, Table, Text, select
+from sqlalchemy import Column, ForeignKey, Integer, Row, String, Table, Text, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from errand.store import tasks
@@ -34,8 +34,15 @@ events = Table(
     Column("at", UtcDateTime, nullable=False),
 )
 
+# Built once (see ``errand.store.tasks``): every event is inserted with the first, and
+# every stream and waiting runner reads with the second.
 _INSERT = events.insert()
-"""Built once (see ``errand.store.tasks``): every event is inserted with it."""
+_AFTER = (
+    select(events)
+    .where(events.c.task_id == bindparam("task_id"), events.c.seq > bindparam("after_seq"))
+    .order_by(events.c.seq)
+    .limit(bindparam("limit", type_=Integer))
+)
 
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_TYPE_LENGTH = 64
@@ -138,10 +145,6 @@ async def after(
     conn: AsyncConnection, task_id: str, after_seq: int, limit: int
 ) -> list[EventRecord]:
     """Up to ``limit`` events with ``seq > after_seq``, in order."""
-    rows = await conn.execute(
-        select(events)
-        .where(events.c.task_id == task_id, events.c.seq > after_seq)
-        .order_by(events.c.seq)
-        .limit(limit)
-    )
+    values = {"task_id": task_id, "after_seq": after_seq, "limit": limit}
+    rows = await conn.execute(_AFTER, values)
     return [to_record(row) for row in rows]

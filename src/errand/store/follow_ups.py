@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, select, update
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from errand.store.schema import UtcDateTime, metadata
@@ -30,6 +30,13 @@ follow_ups = Table(
     Column("taken_at", UtcDateTime, nullable=True),
 )
 
+# Built once (see ``errand.store.tasks``): a running task asks it before every step.
+_PENDING = (
+    select(follow_ups.c.seq, follow_ups.c.message)
+    .where(follow_ups.c.task_id == bindparam("task_id"), follow_ups.c.taken_at.is_(None))
+    .order_by(follow_ups.c.seq)
+)
+
 
 async def insert(
     conn: AsyncConnection, task_id: str, seq: int, message_json: str, now: datetime
@@ -42,11 +49,7 @@ async def insert(
 
 async def pending(conn: AsyncConnection, task_id: str) -> list[tuple[int, str]]:
     """The task's follow-ups not yet taken in, as (seq, encoded message), in log order."""
-    rows = await conn.execute(
-        select(follow_ups.c.seq, follow_ups.c.message)
-        .where(follow_ups.c.task_id == task_id, follow_ups.c.taken_at.is_(None))
-        .order_by(follow_ups.c.seq)
-    )
+    rows = await conn.execute(_PENDING, {"task_id": task_id})
     return [(int(row[0]), str(row[1])) for row in rows]
 
 

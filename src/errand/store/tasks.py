@@ -76,6 +76,7 @@ tasks = Table(
 # its cache key costs more Python than running it. The values are parameters.
 _INSERT = tasks.insert()
 _BY_ID = select(tasks).where(tasks.c.id == bindparam("task_id"))
+_EXISTS = select(tasks.c.id).where(tasks.c.id == bindparam("task_id"))
 _ADVANCE = {
     counter.name: update(tasks)
     .where(tasks.c.id == bindparam("task_id"))
@@ -165,7 +166,7 @@ async def get(conn: AsyncConnection, task_id: str, *, now: datetime | None = Non
 
 
 async def exists(conn: AsyncConnection, task_id: str) -> bool:
-    found = await conn.execute(select(tasks.c.id).where(tasks.c.id == task_id))
+    found = await conn.execute(_EXISTS, {"task_id": task_id})
     return found.first() is not None
 
 

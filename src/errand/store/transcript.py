@@ -31,6 +31,9 @@ messages = Table(
     Column("at", UtcDateTime, nullable=False),
 )
 
+_INSERT = messages.insert()
+"""Built once (see ``errand.store.tasks``): every message is inserted with it."""
+
 
 async def append(
     conn: AsyncConnection, task_id: str, messages_json: Sequence[str], at: datetime
@@ -42,7 +45,7 @@ async def append(
     """
     first = await tasks.reserve_positions(conn, task_id, len(messages_json))
     await conn.execute(
-        messages.insert(),
+        _INSERT,
         [
             {"task_id": task_id, "position": first + offset, "message": text, "at": at}
             for offset, text in enumerate(messages_json)
