@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TaskSettings:
-    """What ``errand.toml`` says about tasks the gateway starts and runs."""
+    """What ``errand.toml`` says about the tasks this process starts and runs."""
 
     config: Mapping[str, Any]
     intake: IntakeSettings
