@@ -21,14 +21,8 @@ USER_DIRS = [
 @pytest.fixture(autouse=True, scope="session")
 def _run_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     absent = [path for path in USER_DIRS if not path.exists()]
-    previous = os.environ.get("ERRAND_HOME")
-    os.environ["ERRAND_HOME"] = str(tmp_path_factory.mktemp("errand-home"))
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ERRAND_HOME", str(tmp_path_factory.mktemp("errand-home")))
         yield
-    finally:
-        if previous is None:
-            os.environ.pop("ERRAND_HOME", None)
-        else:
-            os.environ["ERRAND_HOME"] = previous
     made = [str(path) for path in absent if path.exists()]
     assert not made, f"the tests wrote in the user's own Errand folders: {made}"
