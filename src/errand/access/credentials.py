@@ -240,7 +240,9 @@ async def still_valid(store: Store, principal: Principal, *, clock: Clock = time
     return found is not None and found[0].revoked_at is None
 
 
+_SCOPE_NAMES = frozenset(scope.value for scope in Scope)
+
+
 def _known_scopes(names: Iterable[str]) -> list[Scope]:
     # A scope this version does not know (written by a newer Errand) grants nothing.
-    known = {scope.value for scope in Scope}
-    return [Scope(name) for name in names if name in known]
+    return [Scope(name) for name in names if name in _SCOPE_NAMES]

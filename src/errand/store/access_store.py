@@ -16,7 +16,19 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Row, Table, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -41,6 +53,13 @@ from errand.store.schema import encode_json
 from errand.store.store import Store
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+
+# Every authenticated request reads its credential by id, so that statement is built once
+# (its SQL and cache key then come from SQLAlchemy's cache without being made again).
+_CREDENTIAL_BY_ID: dict[Table, Select[Any]] = {
+    table: select(table).where(table.c.id == bindparam("credential_id"))
+    for table in (devices, api_tokens)
+}
 
 
 class IdempotencyKeyReused(StoreError, ValueError):
@@ -81,7 +100,8 @@ class AccessStore:
     async def _credential_row(self, table: Table, credential_id: str) -> Row[Any] | None:
         # Every authenticated request makes this read: the fast path (Store._read_sync).
         def read(conn: Connection) -> Row[Any] | None:
-            return conn.execute(select(table).where(table.c.id == credential_id)).first()
+            statement = _CREDENTIAL_BY_ID[table]
+            return conn.execute(statement, {"credential_id": credential_id}).first()
 
         return await self._store._read_sync(read)
 
