@@ -9,6 +9,7 @@ subscription's private key, as a real push service and phone would.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from automation.clock import FakeClock
 from automation.receiver import Receiver
 from automation.receiver import running as receiving
 from errand.notify import Notifier, NtfyChannel, Presence, VapidKey, WebPushChannel
+from errand.notify import notifier as notifier_module
 from errand.store import AccessStore, NotifyState, PushStore, Store, TaskStatus, open_store
 from errand.store.access import devices
 from errand.store.automation import notifications
@@ -378,3 +380,41 @@ async def test_a_device_unused_past_its_expiry_gets_no_push(
     finally:
         await notifier.aclose()
     assert [p.subscription_id for p in service.pushes] == ["ben"]
+
+
+async def test_a_burst_of_task_changes_is_a_few_passes_and_every_change_still_pushes(
+    store: Store,
+    service: FakePushService,
+    key: VapidKey,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tasks changing back to back must not each cost a pass over the store (two queries on
+    the gateway's loop): passes are at least ``PASS_GAP_S`` apart (widened here, so that a
+    pass per change cannot pass for coalescing on a slow machine). Nor may coalescing lose
+    a change."""
+    gap = 0.5
+    monkeypatch.setattr(notifier_module, "PASS_GAP_S", gap)
+    await subscribe(store, service, "ana")
+    notifier = notifier_for(store, service, key, clock, interval=60.0)
+    passes = 0
+    one_pass = notifier.run_once
+
+    async def counted() -> int:
+        nonlocal passes
+        passes += 1
+        return await one_pass()
+
+    notifier.run_once = counted  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    await notifier.start()
+    try:
+        began = loop.time()
+        task_ids = [await waiting_task(store) for _ in range(30)]
+        took, during = loop.time() - began, passes
+        await service.wait_for(len(task_ids))
+    finally:
+        await notifier.aclose()
+    assert during <= took / gap + 2, f"{during} passes in {took:.2f} s of changes"
+    pushed = sorted(str(push.payload["url"]) for push in service.good() if push.payload)
+    assert pushed == sorted(f"/#/tasks/{task_id}" for task_id in task_ids)

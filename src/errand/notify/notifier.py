@@ -59,6 +59,10 @@ KIND_OF_EVENT = {
 RETRY_DELAYS = (timedelta(seconds=5), timedelta(minutes=1), timedelta(minutes=5))
 MAX_AGE = timedelta(hours=1)
 BATCH = 50
+PASS_GAP_S = 0.1
+"""The least time from one pass's start to the next: a burst of task changes (a hundred
+tasks posted in a second) then costs ten passes, not a hundred, and a push waits at most
+this much longer."""
 
 Clock = Callable[[], datetime]
 
@@ -128,8 +132,10 @@ class Notifier:
                 await asyncio.sleep(self._interval)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            began = loop.time()
             try:
                 busy = await self.run_once()
             except (StoreError, OSError):
@@ -140,6 +146,7 @@ class Notifier:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
+            await asyncio.sleep(began + PASS_GAP_S - loop.time())
 
     async def run_once(self) -> int:
         """Dispatch new notifications, then try every delivery due; returns how many of
