@@ -121,7 +121,14 @@ async def test_each_task_runs_on_the_worker_that_has_its_folders(
         assert waiting.status is TaskStatus.QUEUED and waiting.lease_owner is None
         (view,) = await TaskViews(store)([waiting])
         assert view.runs_on == "pi"
-        assert view.waiting_for == "Waits for the worker 'pi': its folders are there."
+        assert view.waiting_for == (
+            "Waits for the worker 'pi', which is not running: start `errand worker --name pi` "
+            "on the computer that has its folders."
+        )
+        # The idle workers are listed as alive, each with the label it serves.
+        listed = {worker.name: worker for worker in await store.list_workers()}
+        assert set(listed) == {"nas", "laptop"}
+        assert all(worker.alive and worker.labels == {name} for name, worker in listed.items())
 
         await start("pi")
         await completed(store, for_pi)

@@ -255,6 +255,12 @@ async def test_a_gateway_and_two_workers_share_the_work_and_every_request(
                 )
             workers = {"w1": w1, "w2": w2}
             async with api_for(url, token) as api:
+                # Both are listed while idle; the gateway runs nothing, so it is not.
+                listed = (await api.client.get("/api/v1/workers")).json()["workers"]
+                assert [(w["name"], w["alive"], w["running"]) for w in listed] == [
+                    ("w1", True, 0),
+                    ("w2", True, 0),
+                ]
                 # Forty tasks, spread over both workers.
                 many = [await api.create(f"task {n}", quick) for n in range(TASKS)]
                 for task_id in many:
@@ -314,6 +320,10 @@ async def test_a_gateway_and_two_workers_share_the_work_and_every_request(
                 killed = time.monotonic()
                 interrupted_at = await api.status(doomed, "interrupted", timeout=40)
                 assert interrupted_at - killed <= LEASE_SECONDS * 2 + 5
+                # Its heartbeat stopped with its leases: it is listed, no longer alive.
+                listed = (await api.client.get("/api/v1/workers")).json()["workers"]
+                alive = {worker["name"]: worker["alive"] for worker in listed}
+                assert alive == {victim_name: False, survivor_name: True}
                 resumed = await api.client.post(f"/api/v1/tasks/{doomed}/resume")
                 assert resumed.status_code == 202, resumed.text
                 await api.status(doomed, "completed")

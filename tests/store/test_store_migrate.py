@@ -53,6 +53,7 @@ TABLES = {
     "notifications",
     "push_subscriptions",
     "notification_deliveries",
+    "workers",
 }
 
 

@@ -129,6 +129,7 @@ class Runner:
             raise ValueError("concurrency must be at least 1")
         self.store = store
         self.id = runner_id_ or runner_id(name)
+        self.name = name or self.id.partition("/")[0]
         self.concurrency = concurrency
         self.folder_workers = frozenset(folder_workers)
         self.leases = leases or LeaseSettings.from_env()
@@ -142,6 +143,8 @@ class Runner:
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._listed = False
+        """Whether it is in the store's list of runners: once started (not ``run_one``)."""
 
     @property
     def running(self) -> frozenset[str]:
@@ -153,6 +156,8 @@ class Runner:
         found = await self.store.interrupt_expired_leases(unleased=self._reap_unleased)
         if found:
             log.info("marked %d tasks of stopped runners interrupted", len(found))
+        self._listed = True
+        await self._renew_listing()
         self._background = [
             asyncio.ensure_future(self._claim_loop()),
             asyncio.ensure_future(self._heartbeat_loop()),
@@ -206,6 +211,11 @@ class Runner:
             job.cancel()
         if jobs:
             await asyncio.wait(jobs, timeout=_SHUTDOWN_SECONDS)
+        if self._listed:
+            try:
+                await self.store.remove_worker(self.id)
+            except Exception:
+                log.warning("could not unlist this runner; it shows as stopped instead")
 
     # -- background loops ------------------------------------------------------------------
 
@@ -261,6 +271,8 @@ class Runner:
             try:
                 # Only tasks claimed before the renewal can be judged by its answer.
                 claimed = list(self._running.items())
+                if self._listed:
+                    await self._renew_listing()
                 held = await self.store.renew_leases(
                     self.id, lease_seconds=self.leases.lease_seconds
                 )
@@ -273,6 +285,16 @@ class Runner:
                         self._wake.set()
             except Exception:
                 log.exception("the heartbeat failed; retrying")
+
+    async def _renew_listing(self) -> None:
+        """Show this runner alive (``errand workers``) until its lease would run out."""
+        await self.store.renew_worker(
+            self.id,
+            name=self.name,
+            labels=self.folder_workers,
+            concurrency=self.concurrency,
+            alive_seconds=self.leases.lease_seconds,
+        )
 
     async def _stop_lost(
         self, claimed: list[tuple[str, asyncio.Task[Any]]], held: set[str]

@@ -90,6 +90,7 @@ from errand.store.records import (
     UsageTotals,
 )
 from errand.store.store import Store, open_store
+from errand.store.workers import WorkerRecord
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -166,6 +167,7 @@ __all__ = [
     "TokenRecord",
     "UsageRecord",
     "UsageTotals",
+    "WorkerRecord",
     "looks_like_id",
     "new_id",
     "open_store",

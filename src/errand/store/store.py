@@ -26,6 +26,8 @@ import contextlib
 import functools
 import hmac
 import json
+import os
+import socket
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -63,6 +65,7 @@ from errand.store import (
 )
 from errand.store import events as _events
 from errand.store import usage as _usage
+from errand.store import workers as _workers
 from errand.store.database import Database, connect, resolve_url, store_failure
 from errand.store.errors import (
     ApprovalExpired,
@@ -99,6 +102,7 @@ from errand.store.schema import (
     require_object,
     utc_now,
 )
+from errand.store.workers import WorkerRecord
 from errand.tasks import TaskSpec
 
 MAX_PAGE = 1000
@@ -423,6 +427,48 @@ class Store:
         expires = now + timedelta(seconds=lease_seconds)
         async with self._write() as conn:
             return await tasks.renew_leases(conn, owner=owner, expires_at=expires, now=now)
+
+    @_finish_writes
+    async def renew_worker(
+        self,
+        worker_id: str,
+        *,
+        name: str,
+        labels: Collection[str],
+        concurrency: int,
+        alive_seconds: float,
+    ) -> None:
+        """Record runner ``worker_id`` (of this host and process) alive for ``alive_seconds``
+        more: its heartbeat, busy or idle. The first call lists it (``list_workers``)."""
+        now = utc_now()
+        async with self._write() as conn:
+            await _workers.renew(
+                conn,
+                worker_id=worker_id,
+                name=name,
+                labels=frozenset(labels),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                concurrency=concurrency,
+                now=now,
+                alive_until=now + timedelta(seconds=alive_seconds),
+            )
+
+    @_finish_writes
+    async def remove_worker(self, worker_id: str) -> None:
+        """Unlist a runner that is stopping (one that dies is shown stopped instead)."""
+        async with self._write() as conn:
+            await _workers.remove(conn, worker_id)
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Every runner listed: the live ones, and those that died within a day."""
+        async with self._read() as conn:
+            return await _workers.listing(conn, now=utc_now())
+
+    async def live_worker_labels(self) -> frozenset[str]:
+        """The worker labels some live runner serves (empty: no runner is alive)."""
+        async with self._read() as conn:
+            return await _workers.live_labels(conn, now=utc_now())
 
     @_finish_writes
     async def interrupt_expired_leases(self, *, unleased: bool = False) -> list[str]:

@@ -18,6 +18,7 @@ from errand.store import (
     tasks,
     transcript,
     usage,
+    workers,
 )
 from errand.store.schema import metadata
 
@@ -33,4 +34,5 @@ __all__ = [
     "tasks",
     "transcript",
     "usage",
+    "workers",
 ]
