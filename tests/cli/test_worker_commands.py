@@ -4,12 +4,16 @@ refuse SQLite with one sentence. Run in-process (no server starts in these tests
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from errand.cli import app
+from errand.store import open_store
 
 
 @pytest.fixture
@@ -66,3 +70,27 @@ def test_a_worker_name_is_checked(home: Path) -> None:
     code, _, err = errand("worker")
     assert code == 2
     assert "'no/slash' cannot name a worker" in err
+
+
+def test_errand_workers_lists_live_and_stopped_runners(home: Path) -> None:
+    code, out, _ = errand("workers")
+    assert code == 0
+    assert out.startswith("No runner is running: start `errand serve` or `errand worker`")
+
+    async def two_runners() -> None:
+        async with await open_store() as store:
+            await store.renew_worker(
+                "nas/1", name="nas", labels={"nas"}, concurrency=3, alive_seconds=60
+            )
+            await store.renew_worker(
+                "pi/1", name="pi", labels={"pi"}, concurrency=1, alive_seconds=0
+            )
+
+    asyncio.run(two_runners())
+    code, out, err = errand("workers")
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert header.split() == ["name", "state", "tasks", "host", "pid", "serves"]
+    nas, pi = (row.split() for row in rows)
+    assert nas == ["nas", "running", "0/3", socket.gethostname(), str(os.getpid()), "nas"]
+    assert pi[:2] == ["pi", "stopped"] and pi[3:] == ["0/1", socket.gethostname(), pi[5], "pi"]

@@ -22,7 +22,7 @@ from errand.cli.models import models
 from errand.cli.pair import pair
 from errand.cli.run import run
 from errand.cli.serve import serve
-from errand.cli.worker import worker
+from errand.cli.worker import worker, workers
 
 app = typer.Typer(
     name="errand",
@@ -35,6 +35,7 @@ app.command()(run)
 app.command()(models)
 app.command()(serve)
 app.command()(worker)
+app.command()(workers)
 app.command()(pair)
 app.command(name="eval")(eval_)
 app.command()(changes_cli.changes)

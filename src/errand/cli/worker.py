@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from errand.cli.heap import freeze_startup_heap
 from errand.cli.task_settings import TaskSettings, read_task_settings
+
+if TYPE_CHECKING:
+    from errand.store import WorkerRecord
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -101,3 +105,46 @@ async def _work(concurrency: int, name: str | None, settings: TaskSettings) -> i
     finally:
         await store.aclose()
     return 0
+
+
+def workers() -> None:
+    """The runners: the gateway's own (`serve`) and each `errand worker`, idle or busy, and
+    those that stopped answering within the last day."""
+    from errand.cli import tables
+    from errand.store import StoreError
+
+    try:
+        found = asyncio.run(_list_workers())
+    except StoreError as exc:
+        err.print(f"errand: {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    if not found:
+        tables.console().print(
+            "No runner is running: start `errand serve` or `errand worker` (it is listed "
+            "while it runs).",
+            markup=False,
+        )
+        return
+    shown = tables.table("name", "state", "tasks", "host", "pid", "serves", ids=("name", "host"))
+    today = datetime.now().astimezone().date()
+    for runner in found:
+        # A runner that died is shown stopped from when its lease ran out.
+        stopped = runner.alive_until.astimezone()
+        when = stopped.strftime("%H:%M:%S" if stopped.date() == today else "%Y-%m-%d %H:%M")
+        state = "running" if runner.alive else f"stopped {when}"
+        shown.add_row(
+            runner.name,
+            state,
+            f"{runner.running}/{runner.concurrency}",
+            runner.host,
+            str(runner.pid),
+            " ".join(sorted(runner.labels)),
+        )
+    tables.console().print(shown)
+
+
+async def _list_workers() -> list[WorkerRecord]:
+    from errand.store import open_store
+
+    async with await open_store() as store:
+        return await store.list_workers()

@@ -35,6 +35,7 @@ from errand.server import (
     routes_pairing,
     routes_push,
     routes_tasks,
+    routes_workers,
 )
 from errand.server.errors import install_error_handlers
 from errand.server.gateway import Gateway, GatewayConfig
@@ -120,6 +121,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_hooks,
         routes_mcp,
         routes_maintenance,
+        routes_workers,
     ):
         app.include_router(module.router)
     web_dir = gateway.config.web_dir or WEB_DIR

@@ -73,7 +73,7 @@ async def create_task(body: TaskCreate, gateway: GatewayDep, principal: TasksWri
     except IntakeError as exc:
         raise ApiError(400, exc.code, exc.message) from exc
     # The task as it was created: no model call has been made and nothing asked yet.
-    return gateway.views.build([(task, NO_SUMMARY)])[0]
+    return (await gateway.views.build([(task, NO_SUMMARY)]))[0]
 
 
 @router.get("/tasks", response_model=TaskPage)
@@ -88,7 +88,7 @@ async def list_tasks(
     found = await gateway.store.list_tasks_summarized(status=status, limit=limit + 1, before=before)
     shown = found[:limit]
     return TaskPage(
-        tasks=gateway.views.build(shown),
+        tasks=await gateway.views.build(shown),
         next_before=shown[-1][0].id if len(found) > limit else None,
     )
 

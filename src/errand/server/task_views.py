@@ -51,7 +51,7 @@ class TaskView(BaseModel):
     runner); null: any runner."""
     waiting_for: str | None = None
     """Why a queued task has not started, when this gateway cannot run it itself: one
-    sentence naming the worker it waits for."""
+    sentence naming the worker it waits for and saying whether that worker is running."""
 
 
 class TaskViews:
@@ -72,10 +72,17 @@ class TaskViews:
         if not tasks:
             return []
         summaries = await self.store.task_summaries(task.id for task in tasks)
-        return self.build([(task, summaries[task.id]) for task in tasks])
+        return await self.build([(task, summaries[task.id]) for task in tasks])
 
-    def build(self, summarized: Sequence[tuple[TaskRecord, TaskSummary]]) -> list[TaskView]:
-        """The task objects for tasks read with their summaries, in the same order."""
+    async def build(self, summarized: Sequence[tuple[TaskRecord, TaskSummary]]) -> list[TaskView]:
+        """The task objects for tasks read with their summaries, in the same order.
+
+        Which runners are alive is read only when a queued task among them is one this
+        gateway does not run itself (``waiting_for``).
+        """
+        live: frozenset[str] = frozenset()
+        if any(self._runs_elsewhere(task) for task, _ in summarized):
+            live = await self.store.live_worker_labels()
         views = []
         for task, summary in summarized:
             folders, domains = _policy_summary(task)
@@ -103,16 +110,19 @@ class TaskViews:
                         output_tokens=summary.usage.output_tokens,
                     ),
                     runs_on=task.spec.runs_on,
-                    waiting_for=self._waiting_for(task),
+                    waiting_for=(
+                        waiting_for(task.spec.runs_on, live) if self._runs_elsewhere(task) else None
+                    ),
                 )
             )
         return views
 
-    def _waiting_for(self, task: TaskRecord) -> str | None:
+    def _runs_elsewhere(self, task: TaskRecord) -> bool:
+        """Whether ``task`` is queued for a runner other than this gateway's own."""
+        if task.status is not TaskStatus.QUEUED:
+            return False
         place = task.spec.runs_on
-        if task.status is not TaskStatus.QUEUED or place is None or place in self._runs_here:
-            return None
-        return waiting_for(place)
+        return not self._runs_here if place is None else place not in self._runs_here
 
 
 def _policy_summary(task: TaskRecord) -> tuple[list[FolderView], list[str]]:

@@ -11,6 +11,7 @@ folders of two workers (``errand.intake`` refuses it), so each task has one plac
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 GATEWAY_WORKER = "serve"
 """The worker name of ``errand serve``'s own runner: it runs tasks whose folders carry no
@@ -42,11 +43,27 @@ def place_of(label: str | None) -> str:
     return label if label is not None else GATEWAY_WORKER
 
 
-def waiting_for(worker: str) -> str:
-    """Why a queued task placed on ``worker`` has not started, in one sentence."""
-    if worker == GATEWAY_WORKER:
+def waiting_for(place: str | None, live: Collection[str]) -> str | None:
+    """Why a queued task that must run on ``place`` (None: on any runner) has not started,
+    in one sentence, given the worker labels that live runners serve (``live``); None when
+    a live runner can take it and it is simply queued."""
+    if place is None:
+        if live:
+            return None
+        return (
+            "Waits for a worker: none is running. Start `errand worker` on a computer that "
+            "reaches the database."
+        )
+    if place == GATEWAY_WORKER:
+        if place in live:
+            return "Runs on the gateway's own runner once it has room: its folders are there."
         return (
             "Waits for the gateway's own runner: its folders are on the gateway's computer, "
             "and `errand serve --no-runner` runs no tasks."
         )
-    return f"Waits for the worker {worker!r}: its folders are there."
+    if place in live:
+        return f"Runs on the worker {place!r} once it has room: its folders are there."
+    return (
+        f"Waits for the worker {place!r}, which is not running: start `errand worker --name "
+        f"{place}` on the computer that has its folders."
+    )
