@@ -268,11 +268,14 @@ class Runner:
         next_check = loop.time() + self.leases.check_seconds
         while not self._closing:
             await asyncio.sleep(self.leases.heartbeat_seconds)
+            if self._listed:
+                try:
+                    await self._renew_listing()
+                except Exception:  # the leases below matter more than the listing
+                    log.exception("could not renew this runner's listing; retrying")
             try:
                 # Only tasks claimed before the renewal can be judged by its answer.
                 claimed = list(self._running.items())
-                if self._listed:
-                    await self._renew_listing()
                 held = await self.store.renew_leases(
                     self.id, lease_seconds=self.leases.lease_seconds
                 )
