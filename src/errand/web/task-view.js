@@ -177,6 +177,8 @@ export function showTask(root, ctx, taskId) {
   };
   window.addEventListener("scroll", onScroll, { passive: true });
 
+  /** The schedule's name once "Do this every morning" made one. */
+  let scheduledAs = "";
   const renderHeader = () => {
     if (task) title.textContent = String(task.title || task.prompt || "Task");
     replaceChildren(badge, status ? statusBadge(status) : null);
@@ -187,6 +189,8 @@ export function showTask(root, ctx, taskId) {
     if (took) parts.push(took);
     // A task whose folders are on a worker that is not running says which one it waits for.
     if (status === "queued" && task?.waiting_for) parts.push(String(task.waiting_for));
+    // Kept across later renders: a refresh of the task must not take the confirmation away.
+    if (scheduledAs) parts.push(`Scheduled every morning at 8:00 as “${scheduledAs}”.`);
     meta.textContent = parts.join(" · ");
     const trouble = FINAL_STATUSES.has(status) && task?.status === status ? attentionLine(task) : "";
     if (trouble) {
@@ -198,7 +202,7 @@ export function showTask(root, ctx, taskId) {
     cancel.hidden = !["queued", "running", "waiting"].includes(status);
     if (cancel.hidden) cancelConfirm.hidden = true;
     resume.hidden = status !== "interrupted";
-    repeat.hidden = status !== "completed";
+    repeat.hidden = status !== "completed" || scheduledAs !== "";
   };
 
   const refreshTask = async () => {
@@ -460,11 +464,10 @@ export function showTask(root, ctx, taskId) {
 
   const repeatTask = async () => {
     try {
-      const name = await repeatEveryMorning(ctx, task);
-      repeat.hidden = true;
+      scheduledAs = await repeatEveryMorning(ctx, task);
       problem.textContent = "";
       problem.hidden = true;
-      meta.textContent = `Scheduled every morning at 8:00 as “${name}”.`;
+      renderHeader();
     } catch (err) {
       problem.textContent = err instanceof Error ? err.message : String(err);
       problem.hidden = false;
