@@ -82,8 +82,8 @@ async def test_a_queued_task_says_whether_the_runner_it_waits_for_is_running(
     shown = [on_pi, on_gateway, anywhere]
 
     # A gateway with no runner of its own (`errand serve --no-runner`), no worker alive.
-    views = TaskViews(store)
-    assert [view.waiting_for for view in await views(shown)] == [
+    # (Each check is a new gateway's view: one trusts its read of the runners for a second.)
+    assert [view.waiting_for for view in await TaskViews(store)(shown)] == [
         "Waits for the worker 'pi', which is not running: start `errand worker --name pi` on "
         "the computer that has its folders.",
         "Waits for the gateway's own runner: its folders are on the gateway's computer, and "
@@ -93,7 +93,7 @@ async def test_a_queued_task_says_whether_the_runner_it_waits_for_is_running(
     ]
 
     await store.renew_worker("pi/1", name="pi", labels={"pi"}, concurrency=1, alive_seconds=30)
-    assert [view.waiting_for for view in await views(shown)] == [
+    assert [view.waiting_for for view in await TaskViews(store)(shown)] == [
         "Runs on the worker 'pi' once it has room: its folders are there.",
         "Waits for the gateway's own runner: its folders are on the gateway's computer, and "
         "`errand serve --no-runner` runs no tasks.",

@@ -5,6 +5,7 @@ Host paths never appear: a task's folders are shown by name and mode only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -12,6 +13,10 @@ from pydantic import BaseModel
 
 from errand.store import Store, TaskRecord, TaskSummary
 from errand.tasks import SourceKind, TaskStatus, waiting_for
+
+LIVE_FOR_S = 1.0
+"""How long the gateway trusts its last read of which runners are alive. Runners renew
+their rows every few seconds and are read as stopped only after their lease (15 s)."""
 
 
 class FolderView(BaseModel):
@@ -66,6 +71,7 @@ class TaskViews:
         ``--no-runner``); a queued task placed elsewhere says which worker it waits for."""
         self.store = store
         self._runs_here = runs_here
+        self._live: tuple[float, frozenset[str]] | None = None
 
     async def __call__(self, tasks: Sequence[TaskRecord]) -> list[TaskView]:
         """The task objects for ``tasks``, in the same order."""
@@ -82,7 +88,7 @@ class TaskViews:
         """
         live: frozenset[str] = frozenset()
         if any(self._runs_elsewhere(task) for task, _ in summarized):
-            live = await self.store.live_worker_labels()
+            live = await self._live_labels()
         views = []
         for task, summary in summarized:
             folders, domains = _policy_summary(task)
@@ -116,6 +122,14 @@ class TaskViews:
                 )
             )
         return views
+
+    async def _live_labels(self) -> frozenset[str]:
+        """The labels live runners serve, read at most once per ``LIVE_FOR_S``: a gateway
+        whose tasks all run on workers would otherwise read them for every POST and GET."""
+        now = time.monotonic()
+        if self._live is None or now - self._live[0] >= LIVE_FOR_S:
+            self._live = (now, await self.store.live_worker_labels())
+        return self._live[1]
 
     def _runs_elsewhere(self, task: TaskRecord) -> bool:
         """Whether ``task`` is queued for a runner other than this gateway's own."""
