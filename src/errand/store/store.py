@@ -467,8 +467,8 @@ class Store:
 
     async def live_worker_labels(self) -> frozenset[str]:
         """The worker labels some live runner serves (empty: no runner is alive)."""
-        async with self._read() as conn:
-            return await _workers.live_labels(conn, now=utc_now())
+        alive = [worker for worker in await self.list_workers() if worker.alive]
+        return frozenset(label for worker in alive for label in worker.labels)
 
     @_finish_writes
     async def interrupt_expired_leases(self, *, unleased: bool = False) -> list[str]:

@@ -85,7 +85,6 @@ _HOLDING = (
     .scalar_subquery()
 )
 _LISTING = select(workers, _HOLDING.label("running")).order_by(workers.c.name, workers.c.started_at)
-_LIVE_LABELS = select(workers.c.labels).where(workers.c.alive_until > bindparam("now"))
 
 
 async def renew(
@@ -127,12 +126,6 @@ async def remove(conn: AsyncConnection, worker_id: str) -> None:
 async def listing(conn: AsyncConnection, *, now: datetime) -> list[WorkerRecord]:
     """Every runner recorded, by name, then oldest first."""
     return [_record(row, now) for row in await conn.execute(_LISTING)]
-
-
-async def live_labels(conn: AsyncConnection, *, now: datetime) -> frozenset[str]:
-    """The labels of every runner alive at ``now``."""
-    rows = await conn.execute(_LIVE_LABELS, {"now": now})
-    return frozenset(label for row in rows for label in str(row[0]).split())
 
 
 def _record(row: Row[tuple[object, ...]], now: datetime) -> WorkerRecord:
