@@ -9,7 +9,8 @@
   same request's CPU varies by up to a factor of two from run to run, as does the CPU time
   of a fixed loop of plain Python: run it more than once.
 * ``commit_to_sse_ms``: an event appended by another process (its own store) until a client
-  streaming the task from the gateway receives it, p50/p99 (goal: p99 <= 50 ms).
+  streaming the task from the gateway receives it, p50/p99 (goal: p99 <= 50 ms), on
+  PostgreSQL (a worker's events) and on SQLite (an ``errand run`` beside ``errand serve``).
 * ``workers``: gateway + 1, 2 and 4 ``errand worker`` processes (concurrency 2 each) on
   PostgreSQL running 40 tasks of the scripted model (one sandboxed ``true``, then an answer):
   tasks completed per second.
@@ -289,14 +290,19 @@ def gateway_url(proc: subprocess.Popen[str]) -> str:
     return wait_for_line(proc, r"serving at (http://127\.0\.0\.1:\d+)").group(1)
 
 
-def api_figures(directory: Path, name: str, database_url: str, model: str) -> dict[str, object]:
+def api_figures(
+    directory: Path, name: str, database_url: str, model: str, *, sse: bool = False
+) -> tuple[dict[str, object], dict[str, object] | None]:
+    """The API's figures and, with ``sse``, commit to SSE first (on the still empty store)."""
     env = make_env(directory / name, database_url, model)
     token = new_token(env)
     no_runner = database_url.startswith("postgresql")
     argv = [*ERRAND, "serve", "--port", "0", *(["--no-runner"] if no_runner else [])]
     with child(argv, env) as gateway:
         url = gateway_url(gateway)
-        return asyncio.run(measure_api(url, token, gateway.pid, tasks_run=not no_runner))
+        streamed = asyncio.run(measure_sse(url, token, database_url)) if sse else None
+        api = asyncio.run(measure_api(url, token, gateway.pid, tasks_run=not no_runner))
+        return api, streamed
 
 
 def main() -> None:
@@ -324,12 +330,16 @@ def main() -> None:
         server: PostgresServer = start_postgres(durable=True)
         try:
             sqlite_url = f"sqlite+aiosqlite:///{directory / 'sqlite' / 'errand.db'}"
+            on_sqlite, sqlite_sse = api_figures(
+                directory, "sqlite", sqlite_url, f"script:{answer_only}", sse=True
+            )
+            on_postgresql, _ = api_figures(
+                directory, "pg-api", server.url(asyncio.run(server.create_database())), model
+            )
             figures["api"] = {
                 "clients": CLIENTS,
-                "sqlite": api_figures(directory, "sqlite", sqlite_url, f"script:{answer_only}"),
-                "postgresql": api_figures(
-                    directory, "pg-api", server.url(asyncio.run(server.create_database())), model
-                ),
+                "sqlite": on_sqlite,
+                "postgresql": on_postgresql,
                 "goals_sqlite": {"post_p99_ms": 50, "get_per_s": 300},
             }
             database_url = server.url(asyncio.run(server.create_database()))
@@ -338,7 +348,10 @@ def main() -> None:
             scaling: dict[str, float] = {}
             with child([*ERRAND, "serve", "--port", "0", "--no-runner"], env) as gateway:
                 url = gateway_url(gateway)
-                figures["commit_to_sse_ms"] = asyncio.run(measure_sse(url, token, database_url))
+                figures["commit_to_sse_ms"] = {
+                    "postgresql": asyncio.run(measure_sse(url, token, database_url)),
+                    "sqlite": sqlite_sse,
+                }
                 for count in (1, 2, 4):
                     procs = []
                     try:

@@ -1,21 +1,29 @@
-"""Wake-ups across processes: on PostgreSQL a wait hears another process's commit at once.
+"""Wake-ups across processes: a wait hears another process's commit at once, on PostgreSQL
+through the server's notifications, on SQLite through the datagrams of the processes that
+share the file.
 
 The waits below poll only every 60 s, so returning within the test's timeout proves the
-wake-up came from the server's notification, not from re-reading.
+wake-up came from the other process, not from re-reading.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from errand.store import Store, TaskStatus, open_store
+from errand.store.notify import WAKEUPS_SUFFIX
 from errand.tasks import TaskSpec
+from sqlite_db import migrated_sqlite
 
 MODEL = "script:turns.json"
 NO_POLLING = 60.0
@@ -89,14 +97,25 @@ async def pg_store(database_url: str) -> AsyncIterator[Store]:
         await store.aclose()
 
 
+@pytest.fixture
+async def shared(db_url: str) -> AsyncIterator[tuple[Store, str]]:
+    """A store, on each backend, and the URL another process opens the same database by."""
+    store = await open_store(db_url)
+    try:
+        yield store, db_url
+    finally:
+        await store.aclose()
+
+
 async def test_a_wait_wakes_at_once_on_an_event_another_process_commits(
-    pg_store: Store, database_url: str
+    shared: tuple[Store, str],
 ) -> None:
-    task = await pg_store.create_task("across", spec=TaskSpec(model=MODEL))
-    writer = await Writer.start(database_url, task.id)
+    store, url = shared
+    task = await store.create_task("across", spec=TaskSpec(model=MODEL))
+    writer = await Writer.start(url, task.id)
     try:
         waiting = asyncio.ensure_future(
-            pg_store.wait_for_events(task.id, 1, timeout=30, poll_interval=NO_POLLING)
+            store.wait_for_events(task.id, 1, timeout=30, poll_interval=NO_POLLING)
         )
         await asyncio.sleep(0)  # the wait has registered and read an empty log
         started = time.monotonic()
@@ -109,20 +128,21 @@ async def test_a_wait_wakes_at_once_on_an_event_another_process_commits(
 
 
 async def test_the_task_list_wait_hears_another_process_change_a_status(
-    pg_store: Store, database_url: str
+    shared: tuple[Store, str],
 ) -> None:
-    task = await pg_store.create_task("across", spec=TaskSpec(model=MODEL))
-    writer = await Writer.start(database_url, task.id)
+    store, url = shared
+    task = await store.create_task("across", spec=TaskSpec(model=MODEL))
+    writer = await Writer.start(url, task.id)
     try:
         changed = asyncio.ensure_future(
-            pg_store.wait_for_task_list_change(timeout=30, poll_interval=NO_POLLING)
+            store.wait_for_task_list_change(timeout=30, poll_interval=NO_POLLING)
         )
         await asyncio.sleep(0)
         await writer.do("event")  # an ordinary event does not change the list
         assert not changed.done()
         await writer.do("run")
         assert await asyncio.wait_for(changed, timeout=30) is True
-        assert (await pg_store.get_task(task.id)).status is TaskStatus.RUNNING
+        assert (await store.get_task(task.id)).status is TaskStatus.RUNNING
     finally:
         await writer.close()
 
@@ -173,3 +193,44 @@ async def test_sqlite_waits_see_other_processes_within_the_poll_interval(sqlite_
             await writer.close()
     finally:
         await store.aclose()
+
+
+def _sockets(url: str) -> set[str]:
+    return set(os.listdir(url.removeprefix("sqlite+aiosqlite:///") + WAKEUPS_SUFFIX))
+
+
+async def test_sqlite_wakeups_reach_only_the_owner_and_a_dead_process_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    url = migrated_sqlite(tmp_path / "data" / "errand.db")
+    store = await open_store(url)
+    try:
+        directory = url.removeprefix("sqlite+aiosqlite:///") + WAKEUPS_SUFFIX
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+        task = await store.create_task("across", spec=TaskSpec(model=MODEL))
+        mine = _sockets(url)
+        assert len(mine) == 1
+        dead = await Writer.start(url, task.id)
+        dead_socket = _sockets(url) - mine
+        assert len(dead_socket) == 1
+        dead.process.send_signal(signal.SIGKILL)
+        await dead.process.wait()
+        # Killed, it left its socket behind; the next wake-up sent finds nobody there and
+        # removes it, and still reaches the processes that are alive.
+        assert _sockets(url) == mine | dead_socket
+        alive = await Writer.start(url, task.id)
+        try:
+            waiting = asyncio.ensure_future(
+                store.wait_for_events(task.id, 1, timeout=30, poll_interval=NO_POLLING)
+            )
+            await asyncio.sleep(0)
+            await alive.do("event")
+            assert [e.payload for e in await waiting] == [{"text": "from afar"}]
+            assert not dead_socket & _sockets(url)
+        finally:
+            await alive.close()
+        # A process that closes its store takes its socket away.
+        assert _sockets(url) == mine
+    finally:
+        await store.aclose()
+    assert _sockets(url) == set()

@@ -4,17 +4,25 @@ The store publishes a task's id after the event's transaction has committed, so 
 reader always finds the event in the database. Waking is a hint, not a delivery: readers
 re-read the log, which is also why a wake-up can never be "missed" in a way that loses an
 event. On PostgreSQL, ``PgEventListener`` turns every committed event, whichever process
-wrote it, into the same wake-up (LISTEN/NOTIFY); on SQLite other processes' writes are seen
-by re-reading at a bounded interval.
+wrote it, into the same wake-up (LISTEN/NOTIFY). On SQLite, ``SqliteWakeups`` passes each
+process's wake-ups to the other processes using the same database file (an ``errand run``
+beside ``errand serve``) as datagrams on Unix sockets in a directory beside the file; a
+datagram that cannot be delivered is dropped, and readers still re-read at their poll
+interval, so SQLite's polling stays as it was and the datagrams only make it faster.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
-from collections.abc import Iterator
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy import URL
@@ -38,6 +46,8 @@ class EventNotifier:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._closed = False
+        self.forward: Callable[[str, bool], None] | None = None
+        """Also called by ``publish``: passes this process's wake-ups to other processes."""
 
     @contextmanager
     def listen(self, task_id: str) -> Iterator[asyncio.Event]:
@@ -58,6 +68,12 @@ class EventNotifier:
     def publish(self, task_id: str, *, task_list: bool = False) -> None:
         """Wake everyone waiting on ``task_id`` (call only after the commit); ``task_list``
         also wakes those waiting on the task list."""
+        self.wake(task_id, task_list=task_list)
+        if self.forward is not None:
+            self.forward(task_id, task_list)
+
+    def wake(self, task_id: str, *, task_list: bool = False) -> None:
+        """``publish`` in this process only (for wake-ups that came from another one)."""
         for signal in self._waiters.get(task_id, ()):
             signal.set()
         if task_list:
@@ -163,3 +179,99 @@ class PgEventListener:
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         task_id, _, event_type = str(payload).partition(" ")
         self._notifier.publish(task_id, task_list=event_type in TASK_LIST_TYPES)
+
+
+WAKEUPS_SUFFIX = "-wake"
+"""The directory of wake-up sockets is the database file's path with this appended."""
+_DATAGRAM = 256  # task ids are short; anything longer is not a wake-up
+
+
+class SqliteWakeups:
+    """Wake-ups between the processes that use one SQLite file, over Unix datagram sockets.
+
+    Each open store binds a socket named after its pid in ``<database>-wake/`` (mode 0700:
+    only the file's owner can send) and, after each commit, sends the woken task's id to every
+    other socket there. A socket whose process died refuses the datagram and is removed; a
+    peer whose queue is full misses the wake-up and finds the change at its next re-read.
+    Sockets are addressed through ``/proc/self/fd/<directory>``, so the database's path may
+    be longer than a socket address allows.
+    """
+
+    def __init__(self, database: Path, notifier: EventNotifier) -> None:
+        self._directory = Path(f"{database}{WAKEUPS_SUFFIX}")
+        self._notifier = notifier
+        self._name = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._dir_fd = -1
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Bind this process's socket and start receiving (raises ``OSError``)."""
+        self._directory.mkdir(mode=0o700, exist_ok=True)
+        self._dir_fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(self._address(self._name))
+        except BaseException:
+            sock.close()
+            self._close_directory()
+            raise
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._receive)
+        self._notifier.forward = self.send
+
+    def close(self) -> None:
+        self._notifier.forward = None
+        if self._sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+            with contextlib.suppress(OSError):
+                os.unlink(self._name, dir_fd=self._dir_fd)
+        self._close_directory()
+
+    def send(self, task_id: str, task_list: bool) -> None:
+        """Wake the other processes' waiters on ``task_id`` (and on the task list)."""
+        if self._sock is None:
+            return
+        message = f"{'L' if task_list else 'T'}{task_id}".encode()
+        try:
+            peers = os.listdir(self._dir_fd)
+        except OSError:
+            return
+        for peer in peers:
+            if peer == self._name:
+                continue
+            try:
+                self._sock.sendto(message, self._address(peer))
+            except (ConnectionRefusedError, FileNotFoundError):
+                # Its process has died (or closed a moment ago): nothing listens there.
+                with contextlib.suppress(OSError):
+                    os.unlink(peer, dir_fd=self._dir_fd)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.ENOBUFS):
+                    log.debug("no wake-up for %s: %s", peer, exc)
+
+    def _receive(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                message = self._sock.recv(_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            kind, task_id = message[:1], message[1:].decode(errors="replace")
+            if kind in (b"L", b"T") and task_id:
+                self._notifier.wake(task_id, task_list=kind == b"L")
+
+    def _address(self, name: str) -> str:
+        return f"/proc/self/fd/{self._dir_fd}/{name}"
+
+    def _close_directory(self) -> None:
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1

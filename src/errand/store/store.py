@@ -26,12 +26,14 @@ import contextlib
 import functools
 import hmac
 import json
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
@@ -76,7 +78,7 @@ from errand.store.errors import (
 )
 from errand.store.ids import new_id
 from errand.store.migrate import MigrationFailed, upgrade_to_head
-from errand.store.notify import EventNotifier, PgEventListener
+from errand.store.notify import EventNotifier, PgEventListener, SqliteWakeups
 from errand.store.prune import PruneResult
 from errand.store.records import (
     ApprovalRecord,
@@ -104,6 +106,8 @@ from errand.store.schema import (
 )
 from errand.store.workers import WorkerRecord
 from errand.tasks import TaskSpec
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
 """The most rows one listing call returns."""
@@ -158,6 +162,7 @@ class Store:
         self._db = database
         self._notifier = EventNotifier()
         self._listener: PgEventListener | None = None
+        self._wakeups: SqliteWakeups | None = None
         self._closed = False
         self._writes: set[asyncio.Task[Any]] = set()
         self._reads = 0
@@ -187,11 +192,22 @@ class Store:
             await asyncio.wait_for(self._no_reads.wait(), timeout=10)
         if self._listener is not None:
             await self._listener.aclose()
+        if self._wakeups is not None:
+            self._wakeups.close()
         await self._db.dispose()
 
     async def _listen_for_notifications(self) -> None:
-        """PostgreSQL: wake this process's waiters on events any process commits."""
+        """Wake this process's waiters on changes other processes commit: PostgreSQL's
+        notifications, or on SQLite the wake-ups of the processes using the same file."""
         if self._db.is_sqlite:
+            assert self._db.url.database is not None
+            wakeups = SqliteWakeups(Path(self._db.url.database), self._notifier)
+            try:
+                wakeups.start()
+            except OSError as exc:
+                log.warning("other processes' changes are seen by re-reading only: %s", exc)
+                return
+            self._wakeups = wakeups
             return
         listener = PgEventListener(self._db.url, self._notifier)
         await listener.start()
