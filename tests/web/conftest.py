@@ -82,13 +82,16 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's synchronous API keeps an event loop running in
+# the main thread while it is open, and every asynchronous test run after it in the same
+# session would fail to start its own. It is closed once this folder's tests are done.
+@pytest.fixture(scope="package")
 def playwright_session() -> Iterator[Playwright]:
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     try:
         chromium = launch_chromium(playwright_session)
@@ -98,7 +101,7 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scripts(tmp_path_factory: pytest.TempPathFactory) -> Scripts:
     base = tmp_path_factory.mktemp("scripts")
     folder = tmp_path_factory.mktemp("notes")
@@ -111,7 +114,7 @@ def scripts(tmp_path_factory: pytest.TempPathFactory) -> Scripts:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gateway(tmp_path_factory: pytest.TempPathFactory, scripts: Scripts) -> Iterator[GatewayProcess]:
     home = tmp_path_factory.mktemp("errand-home")
     listed = json.dumps([f"script:{scripts.choices / name}.json" for name in MODEL_CHOICES])
@@ -174,7 +177,7 @@ def pair_phone(
 _SIX_DIGITS = re.compile(r"^\d{6}$")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def paired(browser: Browser, gateway: GatewayProcess) -> PairedPhone:
     context = new_phone_context(browser)
     try:
