@@ -4,7 +4,7 @@ and a clock the test moves by hand (nothing here waits for wall time)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,11 @@ async def store(home: Path, db_url: str) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 12, 1, 7, 0, tzinfo=UTC))
+    """07:00 UTC tomorrow: always after what the store stamps with the real time (a task's
+    completion, a delivery's first due time), as the automation's own clock would be.
+    A fixed date stopped being in the future on the day it named."""
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    return FakeClock(datetime.combine(tomorrow, time(7, 0), tzinfo=UTC))
 
 
 @pytest.fixture
