@@ -110,7 +110,9 @@ class GatewayProcess:
             stderr=subprocess.STDOUT,
             text=True,
             encoding="utf-8",
-            env=dict(self.env),
+            # Unbuffered, so that a failing test's report shows the gateway's output up to
+            # the moment it failed, not up to the last full buffer.
+            env={**self.env, "PYTHONUNBUFFERED": "1"},
             cwd=self.home,
             bufsize=1,
         )
