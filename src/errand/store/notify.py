@@ -189,7 +189,7 @@ _DATAGRAM = 256  # task ids are short; anything longer is not a wake-up
 class SqliteWakeups:
     """Wake-ups between the processes that use one SQLite file, over Unix datagram sockets.
 
-    Each open store binds a socket named after its pid in ``<database>-wake/`` (mode 0700:
+    Each open store binds a socket named after its pid (and a random part) in ``<database>-wake/`` (mode 0700:
     only the file's owner can send) and, after each commit, sends the woken task's id to every
     other socket there. A socket whose process died refuses the datagram and is removed; a
     peer whose queue is full misses the wake-up and finds the change at its next re-read.
@@ -260,9 +260,7 @@ class SqliteWakeups:
         while True:
             try:
                 message = self._sock.recv(_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # drained (BlockingIOError), or the socket is gone
                 return
             kind, task_id = message[:1], message[1:].decode(errors="replace")
             if kind in (b"L", b"T") and task_id:
