@@ -191,8 +191,9 @@ class SqliteWakeups:
 
     Each open store binds a socket named after its pid (and a random part) in
     ``<database>-wake/`` (mode 0700: only the file's owner can send) and, after each commit,
-    sends the woken task's id to every other socket there. A socket whose process died refuses the datagram and is removed; a
-    peer whose queue is full misses the wake-up and finds the change at its next re-read.
+    sends the woken task's id to every other socket there. A socket whose process died
+    refuses the datagram and is removed; a peer whose queue is full misses the wake-up and
+    finds the change at its next re-read.
     Sockets are addressed through ``/proc/self/fd/<directory>``, so the database's path may
     be longer than a socket address allows.
     """
