@@ -54,7 +54,7 @@ WORKER_TASKS = 40
 
 WRITER = """
 import asyncio, json, sys, time
-from errand.store import open_store
+from errand.store import TaskStatus, open_store
 
 async def main(url, task_id, count):
     store = await open_store(url)
@@ -65,6 +65,8 @@ async def main(url, task_id, count):
             event = await store.append_event(task_id, "message.delta", {"text": "x"})
             committed[event.seq] = time.time()
             await asyncio.sleep(0.005)
+        # Ended, so that the measurements after this one find no task still running.
+        await store.set_task_status(task_id, TaskStatus.COMPLETED)
     finally:
         await store.aclose()
     print(json.dumps(committed), flush=True)
