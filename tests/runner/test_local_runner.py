@@ -14,6 +14,7 @@ import pytest
 from errand.access import add_folder
 from errand.intake import FolderChoice, Intake, IntakeSettings, TaskRequest
 from errand.models import ModelAdapter, ScriptedModel
+from errand.priority import Foreground
 from errand.runner import LocalRunner
 from errand.sandbox import FolderMode
 from errand.store import Store, TaskStatus, open_store
@@ -251,3 +252,23 @@ async def test_tasks_waiting_for_their_user_leave_room_for_others(
             assert await wait_status(store, task_id, TaskStatus.COMPLETED) is TaskStatus.COMPLETED
     finally:
         await runner.aclose()
+
+
+async def test_tasks_let_the_gateways_requests_go_first(store: Store, tmp_path: Path) -> None:
+    foreground = Foreground(max_delay=120, fresh_for=120)
+    runner = LocalRunner(
+        store, model_factory=scripts(tmp_path, [{"text": "done"}]), foreground=foreground
+    )
+    await runner.start()
+    answering = foreground.begin()
+    task_id = (await store.create_task("later", spec=TaskSpec(model="script:x"))).id
+    await runner.submit(task_id)
+    for _ in range(1000):
+        if foreground.deferred:
+            break
+        await asyncio.sleep(0.005)
+    assert foreground.deferred == 1  # its claim waits for the request
+    assert (await store.get_task(task_id)).status is TaskStatus.QUEUED
+    foreground.end(answering)
+    await wait_status(store, task_id, TaskStatus.COMPLETED)
+    await runner.aclose()

@@ -15,6 +15,7 @@ import httpx
 from errand.access import PairingService, PendingPairing, create_token
 from errand.agent import ApprovalPolicy, TaskOptions
 from errand.intake import IntakeSettings
+from errand.priority import Foreground
 from errand.runner import LocalRunner
 from errand.server.app import build_gateway
 from errand.server.exposure import plan
@@ -103,11 +104,13 @@ async def live_gateway(
     host = Host()
     pairing = PairingService(store, confirm=host.confirm, on_warning=host.warn)
     policy = approvals
+    foreground = Foreground()  # as errand serve: tasks let the requests go first
     runner = LocalRunner(
         store,
         concurrency=2,
         responder_factory=clients_answer,
         options_factory=(lambda task: TaskOptions(approvals=policy)) if policy else None,
+        foreground=foreground,
     )
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
@@ -123,7 +126,7 @@ async def live_gateway(
         admin_hosts=exposure.admin_hosts,
         exposed=exposure.exposed,
     )
-    gateway = build_gateway(store, runner, pairing, config)
+    gateway = build_gateway(store, runner, pairing, config, foreground=foreground)
     server = GatewayServer(gateway, sock, access_log=access_log)
     token = (await create_token(store, "tests")).token
     if start_runner:

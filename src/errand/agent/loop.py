@@ -65,6 +65,7 @@ from errand.models import (
     user_text,
 )
 from errand.pause_points import pause_at
+from errand.priority import yield_to_requests
 from errand.sandbox import (
     FolderMode,
     GrantedRoot,
@@ -281,6 +282,9 @@ class _TaskRun:
         await self._take_follow_ups(messages)
         if lost:
             await self._tell_grants_changed(lost, messages)
+        # Reading the skills and setting the sandbox up hold the loop a while: in
+        # ``errand serve`` the requests being answered go first (errand.priority).
+        await yield_to_requests()
         catalog = self._skills(policy)
         system = system_prompt(policy, skills_section=catalog.prompt_section())
         max_steps = spec.max_steps or self.options.max_steps

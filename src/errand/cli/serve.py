@@ -103,6 +103,7 @@ async def _serve(
 ) -> int:
     from errand.access import DEVICE_INACTIVE_AFTER, PairingService
     from errand.notify import build_notifier
+    from errand.priority import Foreground
     from errand.runner import LocalRunner, StoreRunner, TaskRunner
     from errand.server import (
         ExposureError,
@@ -174,6 +175,8 @@ async def _serve(
         exposed=exposure.exposed,
         mcp=settings.mcp,
     )
+    # The runner's tasks let the gateway's requests go first (errand.priority).
+    foreground = Foreground()
     runner: TaskRunner = (
         StoreRunner(store)
         if no_runner
@@ -183,6 +186,7 @@ async def _serve(
             options_factory=settings.options_factory(store),
             responder_factory=clients_answer,
             worker_name=settings.worker_name,
+            foreground=foreground,
         )
     )
     automation = build_automation(store, runner, config)
@@ -195,7 +199,7 @@ async def _serve(
         await store.aclose()
         err.print(f"errand: {exc}", markup=False)
         return 2
-    gateway = build_gateway(store, runner, pairing, config, automation, notifier)
+    gateway = build_gateway(store, runner, pairing, config, automation, notifier, foreground)
     server = GatewayServer(gateway, sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

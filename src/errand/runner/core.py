@@ -33,6 +33,7 @@ from typing import Any
 
 from errand.agent import Responder, TaskOptions, TaskOutcome, message_to_json, run_task
 from errand.models import ModelAdapter, resolve_model, user_text
+from errand.priority import Foreground, in_background
 from errand.store import (
     FollowUpDelivery,
     InvalidTransition,
@@ -109,6 +110,9 @@ class Runner:
     ``folder_workers`` are the worker labels whose folders are on this host: the runner
     takes tasks with no folders and tasks whose folders carry one of these labels, never
     tasks whose folders are on another worker (see ``errand.tasks.workers``).
+
+    ``foreground`` (``errand serve``): the gateway's requests, which its tasks' writes let go
+    first (``errand.priority``).
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class Runner:
         reap_unleased: bool = False,
         runner_id_: str | None = None,
         folder_workers: Collection[str] = (),
+        foreground: Foreground | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -137,6 +142,7 @@ class Runner:
         self._options_factory = options_factory or (lambda task: TaskOptions())
         self._responder_factory = responder_factory or (lambda task: None)
         self._reap_unleased = reap_unleased
+        self._foreground = foreground
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._waiting_for_user: set[str] = set()
         self._lost: set[str] = set()
@@ -220,6 +226,8 @@ class Runner:
     # -- background loops ------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
+        # The claims, and the tasks started from here, are background work.
+        in_background(self._foreground)
         while not self._closing:
             self._wake.clear()
             try:

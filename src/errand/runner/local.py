@@ -8,12 +8,14 @@ notices at once when it dies. At start it also takes tasks left running without 
 
 Its folders are the gateway computer's: it runs tasks whose folders carry no worker label
 (``GATEWAY_WORKER``), those labelled ``worker_name`` (this host's ``[worker] name``, when
-set) and tasks with no folders.
+set) and tasks with no folders. Its tasks' writes let the gateway's requests go first
+(``foreground``, see :mod:`errand.priority`).
 """
 
 from __future__ import annotations
 
 from errand.models import resolve_model
+from errand.priority import Foreground
 from errand.runner.core import (
     LeaseSettings,
     ModelFactory,
@@ -38,6 +40,7 @@ class LocalRunner(Runner):
         options_factory: OptionsFactory | None = None,
         responder_factory: ResponderFactory | None = None,
         worker_name: str | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -49,4 +52,5 @@ class LocalRunner(Runner):
             options_factory=options_factory,
             responder_factory=responder_factory,
             reap_unleased=True,
+            foreground=foreground,
         )

@@ -1,9 +1,10 @@
 """The gateway's ASGI app: the API of docs/api.md and the web app, behind the security checks.
 
-``create_app(gateway)`` wires the routers, the error shape, the security middleware and
-the web app's static files. The app does not own the store, the runner or the pairing
-service: whoever starts it (``errand serve``, a test) opens and closes them, and sets
-``gateway.closing`` before stopping the server so open streams end at once.
+``create_app(gateway)`` wires the routers, the error shape, the security middleware, the
+count of requests being answered (``errand.priority``) and the web app's static files. The
+app does not own the store, the runner or the pairing service: whoever starts it (``errand
+serve``, a test) opens and closes them, and sets ``gateway.closing`` before stopping the
+server so open streams end at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from errand.access import PairingService
 from errand.automation import Automation
 from errand.intake import Intake
 from errand.notify import Notifier
+from errand.priority import Foreground
 from errand.runner import TaskRunner
 from errand.server import (
     routes_approvals,
@@ -39,6 +41,7 @@ from errand.server import (
 )
 from errand.server.errors import install_error_handlers
 from errand.server.gateway import Gateway, GatewayConfig
+from errand.server.requests_first import RequestsFirst
 from errand.server.security import SecurityMiddleware
 from errand.server.sse import TaskListWatcher
 from errand.server.task_views import TaskViews
@@ -54,12 +57,15 @@ def build_gateway(
     config: GatewayConfig,
     automation: Automation | None = None,
     notifier: Notifier | None = None,
+    foreground: Foreground | None = None,
 ) -> Gateway:
     """The gateway state for an app (the caller still owns store, runner and pairing).
 
     ``automation`` defaults to one whose background loops are not started (the routes only
     manage schedules, hooks and webhooks); ``errand serve`` passes one it starts and stops,
     and the ``notifier`` it starts (without one, devices cannot subscribe to pushes).
+    ``foreground`` is the one the runner's tasks defer to (``errand.priority``); the app
+    counts its requests there.
     """
 
     views = TaskViews(store, runs_here=runner.folder_workers)
@@ -77,6 +83,7 @@ def build_gateway(
         views=views,
         automation=automation,
         notifier=notifier,
+        foreground=foreground or Foreground(),
     )
 
 
@@ -138,4 +145,5 @@ def create_app(gateway: Gateway) -> FastAPI:
     if web_dir.is_dir():
         app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
     app.add_middleware(SecurityMiddleware, settings=gateway.config.security)
+    app.add_middleware(RequestsFirst, foreground=gateway.foreground)
     return app

@@ -22,6 +22,7 @@ from errand.automation import Automation
 from errand.intake import Intake, IntakeSettings
 from errand.mcp import McpConfig
 from errand.notify import Notifier
+from errand.priority import Foreground
 from errand.runner import TaskRunner
 from errand.server.errors import ApiError
 from errand.server.security import SecuritySettings
@@ -67,6 +68,8 @@ class Gateway:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     notifier: Notifier | None = None
     """Sends notifications; None when this gateway sends none (the push routes say so)."""
+    foreground: Foreground = field(default_factory=Foreground)
+    """The requests being answered, which the runner's tasks let go first."""
 
 
 async def get_gateway(request: Request) -> Gateway:

@@ -52,6 +52,7 @@ from errand.events import (
     UsageRecorded,
 )
 from errand.pause_points import pause_at
+from errand.priority import yield_to_requests
 from errand.store import (
     approvals,
     attention,
@@ -134,6 +135,9 @@ def _finish_writes(
     single writer connection half-way through a transaction; the caller still sees the
     cancellation, once the write is done. A write the database itself refuses (a full disk, a
     damaged or read-only file) raises the store's typed error for it (``StoreFull`` ...).
+
+    Background work (a task the gateway's runner runs) first lets the requests being
+    answered go (``errand.priority``), before it takes the writer.
     """
 
     async def write(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -146,6 +150,7 @@ def _finish_writes(
             raise failure from exc
 
     async def shielded(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        await yield_to_requests()  # cancelled here, nothing was written
         work = asyncio.ensure_future(write(self, *args, **kwargs))
         self._writes.add(work)
         work.add_done_callback(self._writes.discard)
