@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Request, Route, expect
+from playwright.sync_api import APIResponse, Browser, BrowserContext, Request, Route, expect
 
 from web.conftest import PairedPhone, Scripts, pair_phone
 from web.test_web_markdown import XSS_CORPUS
@@ -386,6 +386,50 @@ def test_the_task_list_follows_changes_live(phone: Phone, scripts: Scripts) -> N
     assert answered.status_code == 200, answered.text
     expect(row.locator(".badge")).to_have_text("Done", timeout=20_000)
     expect(page.locator(".needs-you .task", has_text="Started from elsewhere")).to_have_count(0)
+    phone.assert_nothing_ran()
+
+
+def test_a_list_page_read_before_the_streams_news_does_not_undo_them(
+    phone: Phone, scripts: Scripts
+) -> None:
+    # The list's page and its live stream race: a page read before changes the stream has
+    # shown must neither put a task back as it was nor drop a task created since.
+    task_id = start_task(phone, "Asked before the list came", scripts.question)
+    question_id = phone.question_id(task_id)
+    for _ in range(400):
+        if phone.api("GET", f"/tasks/{task_id}").json()["status"] == "waiting":
+            break
+        time.sleep(0.05)
+    page = phone.page
+    held: list[tuple[Route, APIResponse]] = []
+    page.route(
+        re.compile(r"/api/v1/tasks\?limit=30$"), lambda route: held.append((route, route.fetch()))
+    )
+    page.goto(phone.gateway.url("/"))
+    row = page.locator(".task", has_text="Asked before the list came")
+    expect(row.locator(".badge")).to_have_text("Waiting for you", timeout=20_000)
+    for _ in range(400):  # the page, read as the stream opened, is held here
+        if held:
+            break
+        page.wait_for_timeout(50)
+    route, stale = held[0]
+    answered = phone.api("POST", f"/questions/{question_id}/answer", {"answer": "yes"})
+    assert answered.status_code == 200, answered.text
+    later_id = start_task(phone, "Started while the list loaded", scripts.question)
+    later = page.locator(".task", has_text="Started while the list loaded")
+    expect(row.locator(".badge")).to_have_text("Done", timeout=20_000)
+    expect(later).to_be_visible(timeout=20_000)
+    page_read = stale.json()
+    assert [t["status"] for t in page_read["tasks"] if t["id"] == task_id] == ["waiting"]
+    assert later_id not in [t["id"] for t in page_read["tasks"]]
+    # "Show older tasks" appears once the app has taken this page in.
+    page_read["next_before"] = page_read["tasks"][-1]["id"]
+    route.fulfill(response=stale, json=page_read)
+    expect(page.get_by_role("button", name="Show older tasks")).to_be_visible()
+    expect(row.locator(".badge")).to_have_text("Done")
+    expect(page.locator(".needs-you .task", has_text="Asked before the list came")).to_have_count(0)
+    expect(later).to_be_visible()
+    assert phone.api("POST", f"/tasks/{later_id}/cancel").is_success
     phone.assert_nothing_ran()
 
 

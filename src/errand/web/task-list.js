@@ -1,6 +1,7 @@
 // The task list: newest first, tasks waiting for the user on top, kept current by the
 // all-tasks stream (GET /events, one `task` event per change carrying the task object).
-// On every (re)connection the list is fetched again, so changes missed while away show up.
+// On every (re)connection the list is fetched again, so changes missed while away show up;
+// what the stream brings while that page is read is newer than the page, and is kept.
 // The list last seen is kept on the phone (offline.js) and shown at once, so it stays
 // readable while the computer cannot be reached; a line says when it is that copy.
 
@@ -22,6 +23,15 @@ export const STATUS_LABELS = {
 };
 
 export const FINAL_STATUSES = new Set(["completed", "failed", "cancelled", "interrupted"]);
+
+/**
+ * The later of two copies of a task: every change to a task adds to its log.
+ * @param {any} known
+ * @param {any} incoming
+ */
+function newer(known, incoming) {
+  return known && known.last_seq > incoming.last_seq ? known : incoming;
+}
 
 /** @param {string} status */
 export function statusBadge(status) {
@@ -59,6 +69,8 @@ export function showTaskList(root, ctx) {
   const keptNote = h("p", { class: "hint kept", hidden: true, text: "Shown as this phone last saw them." });
   /** whether the computer's own list has come (then the kept copy is never shown again) */
   let fresh = false;
+  /** ids of the tasks the stream has brought: a page read meanwhile may hold older copies */
+  const streamed = new Set();
   let closed = false;
   let saveTimer = 0;
 
@@ -102,8 +114,21 @@ export function showTaskList(root, ctx) {
     try {
       const query = older && nextBefore ? `?limit=30&before=${encodeURIComponent(nextBefore)}` : "?limit=30";
       const page = await ctx.api.request("GET", `/tasks${query}`);
-      if (!older) tasks.clear();
-      for (const task of page.tasks) tasks.set(task.id, task);
+      if (older) {
+        for (const task of page.tasks) tasks.set(task.id, newer(tasks.get(task.id), task));
+      } else {
+        // The page replaces what was shown, except what the stream brought while it was
+        // read: newer copies of its tasks, and tasks created since.
+        const shown = new Map(tasks);
+        tasks.clear();
+        const newest = page.tasks.length > 0 ? page.tasks[0].id : "";
+        for (const id of streamed) {
+          if (id > newest && shown.has(id)) tasks.set(id, shown.get(id));
+        }
+        for (const task of page.tasks) {
+          tasks.set(task.id, newer(streamed.has(task.id) ? shown.get(task.id) : undefined, task));
+        }
+      }
       nextBefore = page.next_before ?? null;
       error.hidden = true;
       fresh = true;
@@ -123,7 +148,10 @@ export function showTaskList(root, ctx) {
       try {
         const task = JSON.parse(event.data);
         if (task && typeof task.id === "string") {
-          tasks.set(task.id, { ...(tasks.get(task.id) ?? {}), ...task });
+          streamed.add(task.id);
+          const known = tasks.get(task.id);
+          if (newer(known, task) === known) return; // the list already shows a later copy
+          tasks.set(task.id, { ...(known ?? {}), ...task });
           render();
         }
       } catch {
