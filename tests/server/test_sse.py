@@ -140,7 +140,7 @@ async def test_the_task_list_stream_starts_with_the_tasks_and_sends_changes(
     live: LiveGateway,
 ) -> None:
     first = await live.store.create_task("first", spec=TaskSpec(model="script:unused"))
-    seen: list[dict[str, object]] = []
+    seen: list[tuple[str | None, dict[str, object]]] = []
     async with (
         live.client() as client,
         client.stream("GET", "/api/v1/events") as response,
@@ -148,16 +148,18 @@ async def test_the_task_list_stream_starts_with_the_tasks_and_sends_changes(
         async for item in read_sse(response):
             if not isinstance(item, SseEvent):
                 continue
-            assert item.event == "task"
-            seen.append(json.loads(item.data))
-            if len(seen) == 1:
+            seen.append((item.event, json.loads(item.data)))
+            if item.event == "listed":
                 await live.store.set_task_status(first.id, TaskStatus.RUNNING)
-            if len(seen) == 2:
+            if len(seen) == 3:
                 break
-    assert [(t["id"], t["status"]) for t in seen] == [
-        (first.id, "queued"),
-        (first.id, "running"),
+    # The tasks as they are, the mark that the list is complete, then the news.
+    assert [(event, data.get("id"), data.get("status")) for event, data in seen] == [
+        ("task", first.id, "queued"),
+        ("listed", None, None),
+        ("task", first.id, "running"),
     ]
+    assert seen[1][1] == {"tasks": 1}
 
 
 class _Row(BaseModel):
@@ -169,7 +171,11 @@ async def _rows(tasks: Sequence[TaskRecord]) -> list[_Row]:
     return [_Row(id=t.id, status=t.status.value) for t in tasks]
 
 
+LISTED = b"event: listed\n"
+
+
 def _row(chunk: bytes) -> tuple[str, str]:
+    assert chunk.startswith(b"event: task\n"), chunk
     data = chunk.decode().split("data: ", 1)[1].strip()
     row = _Row.model_validate_json(data)
     return row.id, row.status
@@ -197,7 +203,8 @@ async def test_a_change_made_while_a_second_list_stream_opens_reaches_it(
 
     async def follow_first() -> None:
         async for chunk in first:
-            await first_saw.put(_row(chunk))
+            if not chunk.startswith(LISTED):
+                await first_saw.put(_row(chunk))
 
     read = store.list_tasks
     armed = [True]
@@ -215,10 +222,12 @@ async def test_a_change_made_while_a_second_list_stream_opens_reaches_it(
         return tasks
 
     assert _row(await anext(first)) == (task.id, "queued")
+    assert (await anext(first)).startswith(LISTED)
     following = asyncio.ensure_future(follow_first())
     try:
         monkeypatch.setattr(store, "list_tasks", read_then_change)
         assert _row(await anext(second)) == (task.id, "queued")
+        assert (await anext(second)).startswith(LISTED)
         assert _row(await asyncio.wait_for(anext(second), 10)) == (task.id, "running")
     finally:
         closing.set()

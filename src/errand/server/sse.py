@@ -154,7 +154,8 @@ class TaskListWatcher:
     async def stream(
         self, *, still_allowed: StillAllowed, closing: asyncio.Event
     ) -> AsyncGenerator[bytes, None]:
-        """SSE bytes: the newest tasks as they are now, then each change as ``event: task``."""
+        """SSE bytes: the newest tasks as they are now, ``event: listed`` once they are all
+        sent, then each change as ``event: task``."""
         subscriber = _Subscriber(asyncio.Queue(maxsize=self.settings.subscriber_backlog))
         async with self._turn:
             current = await self.store.list_tasks(limit=self.settings.task_list_size)
@@ -164,8 +165,11 @@ class TaskListWatcher:
             else:
                 await self._publish_changes(current)
             self._subscribers.add(subscriber)
-        for view in await self.view(current):
+        views = await self.view(current)
+        for view in views:
             yield message("task", view.model_dump_json())
+        # What follows is news: a client that tells its user of changes starts here.
+        yield message("listed", json.dumps({"tasks": len(views)}))
         loop = asyncio.get_running_loop()
         next_heartbeat = loop.time() + self.settings.heartbeat_seconds
         try:

@@ -4,8 +4,8 @@
 // Contract: PUT /push/presence {"visible"} when the page becomes visible or hidden and every
 // 25 s while visible (the computer forgets a claim after 45 s). The toast comes from the task
 // list stream (GET /events): a task turning waiting, completed or failed after the stream's
-// opening burst, unless that task is the one on screen. `body[data-notices="live"]` marks
-// that the toasts are live.
+// opening list (which ends with `event: listed`), unless that task is the one on screen.
+// `body[data-notices="live"]` marks that the toasts are live.
 
 import { session } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
@@ -13,7 +13,6 @@ import { LiveStream } from "./stream.js";
 
 const PRESENCE_EVERY_MS = 25_000;
 const TOAST_MS = 8_000;
-const PRIME_MS = 1_000;
 /** @type {Record<string, string>} */
 const TOLD = { waiting: "Needs you", completed: "Finished", failed: "Failed" };
 
@@ -28,7 +27,6 @@ export function startNotices(ctx) {
   document.body.appendChild(toast);
   let hideTimer = 0;
   let primed = false;
-  let primeTimer = 0;
 
   const tellComputer = (/** @type {boolean} */ visible) => {
     if (!session.token()) return;
@@ -53,15 +51,15 @@ export function startNotices(ctx) {
     if (stream || !session.token()) return;
     stream = new LiveStream(ctx.api, "/events", {
       onOpen: () => {
-        // The stream opens with the newest tasks as they are: news only after that burst.
+        // The stream opens with the newest tasks as they are: news only after that list.
         primed = false;
-        clearTimeout(primeTimer);
-        primeTimer = window.setTimeout(() => {
-          primed = true;
-          document.body.dataset.notices = "live";
-        }, PRIME_MS);
       },
       onEvent: (event) => {
+        if (event.event === "listed") {
+          primed = true;
+          document.body.dataset.notices = "live";
+          return;
+        }
         if (event.event !== "task") return;
         let task;
         try {
