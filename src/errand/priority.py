@@ -8,10 +8,9 @@ for a while. Under load those steps, not the requests themselves, made the slowe
 So task work defers to requests: :class:`Foreground` knows which requests the gateway is
 answering, and before each write to the store (and before a task sets its sandbox up), work
 marked :func:`in_background` (the runner's) waits until none is, for at most ``max_delay``
-(50 ms). The wait is bounded, so a
-stream of requests slows tasks down without ever stopping them, and a request that waits for
-a task (cancelling it) holds it back by that much at most; requests answered for more than
-``fresh_for`` (a long poll, a slow upload) no longer count.
+(50 ms). The wait is bounded, so a stream of requests slows tasks down without ever stopping
+them, and a request that waits for a task (cancelling it) holds it back by that much at most;
+requests answered for more than ``fresh_for`` (a long poll, a slow upload) no longer count.
 
 Writes made for a request (an approval, a cancel, a follow-up) are never deferred: only
 work that runs in a context marked background is.

@@ -65,11 +65,11 @@ class Gateway:
     watcher: TaskListWatcher
     views: TaskViews
     automation: Automation
+    foreground: Foreground
+    """The requests being answered, which the runner's tasks let go first."""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     notifier: Notifier | None = None
     """Sends notifications; None when this gateway sends none (the push routes say so)."""
-    foreground: Foreground = field(default_factory=Foreground)
-    """The requests being answered, which the runner's tasks let go first."""
 
 
 async def get_gateway(request: Request) -> Gateway:
